@@ -1,0 +1,46 @@
+# Enclave: the two commands are `make run` and `make test`; each installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DDB_HOME := .local/dynamodb
+DDB_READY := $(DDB_HOME)/classes/LoopbackDynamoDBLocal.class
+PORT ?= 8000
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+
+.PHONY: run test bench synth setup dynamodb-local clean
+
+## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT))
+run: setup
+	$(PY) -m devstack run --port $(PORT)
+
+## test: the whole suite against DynamoDB Local (in memory, free ports)
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## bench: print speed and capacity ratios (not a timed test)
+bench: setup
+	$(PY) -m bench
+
+## synth: the CloudFormation template of infra/ (CDK)
+synth: setup
+	cd infra && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(PY) cdk_app.py
+
+setup: $(VENV)/.installed $(DDB_READY)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip<26.3"
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+dynamodb-local: $(DDB_READY)
+
+# DynamoDB Local (AWS's engine) and its libraries from Maven Central, pinned in the pom,
+# plus a tiny launcher that binds it to 127.0.0.1 only.
+$(DDB_READY): devstack/dynamodb/pom.xml devstack/dynamodb/LoopbackDynamoDBLocal.java
+	mkdir -p $(DDB_HOME)/lib $(DDB_HOME)/classes
+	mvn -q -B -f devstack/dynamodb/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(DDB_HOME)/lib)
+	javac -d $(DDB_HOME)/classes -cp "$(DDB_HOME)/lib/*" devstack/dynamodb/LoopbackDynamoDBLocal.java
+
+clean:
+	rm -rf $(VENV) .local chalice.out cdk.out infra/cdk.out .pytest_cache

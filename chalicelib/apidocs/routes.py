@@ -1,0 +1,54 @@
+"""``/openapi.json`` and a Swagger UI page at ``/docs`` whose assets the app serves itself
+(no CDN: the docs work offline and in the dev stack)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from ..core import openapi
+from ..core.http import PUBLIC, Api, Reply
+
+bp = Blueprint(__name__)
+api = Api(bp, tag="Docs")
+_ASSETS = Path(__file__).resolve().parent.parent / "core" / "vendor" / "swagger-ui"
+_CONTENT_TYPES = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css"}
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Enclave API</title>
+<link rel="stylesheet" href="docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#ui"});</script>
+</body></html>"""
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    return openapi.document()
+
+
+@lru_cache(maxsize=4)
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
+
+
+@api.route("/openapi.json", "GET", auth=PUBLIC, permission=None)
+def openapi_json(_: None) -> Reply:
+    """The OpenAPI 3.1 document of this API"""
+    return Reply(_document())
+
+
+@api.route("/docs", "GET", auth=PUBLIC, permission=None)
+def docs_page(_: None) -> Response:
+    """Human-readable API reference"""
+    return Response(body=_PAGE, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@api.route("/docs/{asset}", "GET", auth=PUBLIC, permission=None, errors=(404,))
+def docs_asset(_: None, asset: str) -> Response:
+    """Static files of the docs page"""
+    if asset not in _CONTENT_TYPES:
+        return Response(body="", status_code=404)
+    return Response(body=_asset(asset), status_code=200,
+                    headers={"Content-Type": _CONTENT_TYPES[asset], "Cache-Control": "public, max-age=86400"})

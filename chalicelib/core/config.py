@@ -1,0 +1,49 @@
+"""Settings read from the environment (``ENCLAVE_*``), once per process.
+
+In AWS the values come from the Lambda environment that ``infra/`` sets; in the dev
+stack and tests from the environment that ``devstack/`` prepares.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_", extra="ignore")
+
+    stage: str = "dev"
+    table_name: str = "enclave"
+    region: str = "us-east-1"
+    #: DynamoDB Local's URL in the dev stack and tests; unset in AWS.
+    dynamodb_endpoint: str | None = None
+
+    # SPA users (Cognito in AWS, the dev stack's own issuer locally).
+    jwt_issuer: str = "https://enclave.invalid/dev-issuer"
+    jwt_audience: str = "enclave-console"
+    #: Where the issuer's public keys live (https:// for Cognito, file:// in the dev stack).
+    jwks_url: str = ""
+    #: The group claim that marks a platform operator.
+    platform_admin_group: str = "platform-admin"
+
+    #: HMAC key for pagination cursors. Locally from the environment; in AWS the secret's
+    #: ARN is given instead and the value is fetched through Powertools Parameters.
+    cursor_secret: str = ""
+    cursor_secret_arn: str = ""
+
+    #: Origins the SPA console is served from (comma separated); '' allows none.
+    cors_allowed_origins: str = ""
+
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_allowed_origins.split(",") if o.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

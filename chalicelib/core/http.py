@@ -1,0 +1,317 @@
+"""The thin HTTP layer every capability's routes go through.
+
+``Api(blueprint).route(...)`` registers a Chalice route and, in one place, does what each
+route would otherwise repeat: authenticate (tenant credential, platform admin, or public),
+check the permission, enforce body size and content type, validate path/query/body with
+pydantic, run ``Idempotency-Key`` requests through Powertools idempotency, render
+problem+json errors, add CORS headers for allowed origins, log with tenant and request
+ids, flush metrics. It also records each route's models for the OpenAPI document.
+
+A view receives the tenant context first, then keyword arguments it names::
+
+    @api.route("/members/{member_id}", "GET", response=MemberOut, permission=READ)
+    def get_member(ctx: TenantContext, member_id: str) -> MemberOut: ...
+
+``body`` (the validated body model) and ``query`` (the validated query model) are passed
+when the view names them. A view returns a model, or a :class:`Reply` to choose the status.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from . import observability as obs
+from .config import get_settings
+from .errors import (
+    PROBLEM_CONTENT_TYPE,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from .tenancy import READ, authenticate, authenticate_platform_admin
+
+TENANT, PLATFORM_ADMIN, PUBLIC = "tenant", "platform_admin", "public"
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass
+class Reply:
+    body: BaseModel | dict[str, Any] | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    auth: str
+    permission: str | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    summary: str
+    description: str
+    tag: str
+    errors: tuple[int, ...]
+    #: alternative success status (e.g. 200 for an upsert that found the member)
+    also: tuple[int, ...] = ()
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
+
+
+#: Every route registered through :class:`Api`, for the OpenAPI document.
+ROUTES: list[RouteSpec] = []
+_OPTIONS_PATHS: set[tuple[int, str]] = set()
+
+
+class Api:
+    def __init__(self, blueprint: Blueprint, tag: str, prefix: str = "") -> None:
+        self.blueprint = blueprint
+        self.tag = tag
+        #: the url_prefix app.py registers the blueprint under (for the OpenAPI paths)
+        self.prefix = prefix
+
+    def route(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        auth: str = TENANT,
+        permission: str | None = READ,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        also: tuple[int, ...] = (),
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            doc = inspect.getdoc(view) or view.__name__.replace("_", " ")
+            summary, _, description = doc.partition("\n")
+            spec = RouteSpec(
+                path=self.prefix + path,
+                method=method,
+                auth=auth,
+                permission=permission,
+                body=body,
+                query=query,
+                response=response,
+                status=status,
+                summary=summary.strip(),
+                description=description.strip(),
+                tag=self.tag,
+                errors=errors,
+                also=also,
+            )
+            ROUTES.append(spec)
+            wants = set(inspect.signature(view).parameters)
+            blueprint = self.blueprint
+
+            def chalice_view(**path_params: str) -> Response:
+                return _dispatch(spec, view, wants, blueprint.current_request, path_params)
+
+            chalice_view.__name__ = f"{view.__name__}_{method.lower()}"
+            blueprint.route(path, methods=[method])(chalice_view)
+            if (id(blueprint), path) not in _OPTIONS_PATHS and auth != PUBLIC:
+                _OPTIONS_PATHS.add((id(blueprint), path))
+                blueprint.route(path, methods=["OPTIONS"])(_preflight_view(blueprint, path))
+            return view
+
+        return register
+
+
+# --- CORS ------------------------------------------------------------------------------
+_CORS_HEADERS = "Authorization,Content-Type,Idempotency-Key,If-Match"
+_CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
+
+
+def _cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
+    origin = request_headers.get("origin")
+    if not origin or origin not in get_settings().allowed_origins:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Expose-Headers": "Idempotent-Replayed,Location",
+        "Vary": "Origin",
+    }
+
+
+def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
+    def preflight(**_: str) -> Response:
+        headers = _cors_headers(dict(blueprint.current_request.headers))
+        if headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": _CORS_METHODS,
+                    "Access-Control-Allow-Headers": _CORS_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = "preflight_" + re.sub(r"\W", "_", path)
+    return preflight
+
+
+# --- dispatch --------------------------------------------------------------------------
+def _problem_response(problem: Problem, instance: str, headers: dict[str, str]) -> Response:
+    return Response(
+        body=json.dumps(problem.to_dict(instance)),
+        status_code=problem.status,
+        headers={"Content-Type": PROBLEM_CONTENT_TYPE, **headers},
+    )
+
+
+def _validation_problem(exc: ValidationError, where: str) -> Unprocessable:
+    errors = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or where,
+            "message": err["msg"],
+            "code": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0] if errors else {"field": where, "message": "invalid"}
+    return Unprocessable(
+        f"{first['field']}: {first['message']}",
+        field=first["field"] if where == "body" else f"{where}.{first['field']}",
+        errors=errors,
+    )
+
+
+def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
+    if spec.body is None:
+        return None
+    raw: bytes = request.raw_body or b""
+    if len(raw) > get_settings().max_body_bytes:
+        raise PayloadTooLarge(f"The body is larger than {get_settings().max_body_bytes} bytes.")
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if raw and content_type and content_type != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise BadRequest("The body is not valid JSON.", code="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise Unprocessable("The body must be a JSON object.", field="body")
+    try:
+        return spec.body.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_problem(exc, "body") from exc
+
+
+def _parse_query(spec: RouteSpec, request: Any) -> BaseModel | None:
+    params = dict(request.query_params or {})
+    if spec.query is None:
+        return None
+    try:
+        return spec.query.model_validate(params)
+    except ValidationError as exc:
+        raise _validation_problem(exc, "query") from exc
+
+
+def _render(result: Any, spec: RouteSpec) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+    reply = result if isinstance(result, Reply) else Reply(body=result)
+    body = reply.body
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
+    return reply.status or spec.status, body, reply.headers
+
+
+def _run_view(spec: RouteSpec, view: Callable[..., Any], wants: set[str], ctx: Any,
+              request: Any, path_params: dict[str, str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {k: v for k, v in path_params.items() if k in wants}
+    if "body" in wants:
+        kwargs["body"] = _parse_body(spec, request)
+    elif spec.body is not None:
+        _parse_body(spec, request)
+    if "query" in wants:
+        kwargs["query"] = _parse_query(spec, request)
+    if "headers" in wants:
+        kwargs["headers"] = dict(request.headers)
+    result = view(ctx, **kwargs)
+    if isinstance(result, Response):  # non-JSON content (docs page, assets)
+        return {"response": result}
+    status, body, headers = _render(result, spec)
+    return {"status": status, "body": body, "headers": headers}
+
+
+def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], request: Any,
+              path_params: dict[str, str]) -> Response:
+    headers = dict(request.headers)
+    request_id = (request.context or {}).get("requestId") or headers.get("x-request-id") or ""
+    obs.logger.append_keys(request_id=request_id, tenant_id=None)
+    instance = request.context.get("path") if request.context else None
+    cors = _cors_headers(headers)
+    try:
+        ctx: Any = None
+        if spec.auth == TENANT:
+            ctx = authenticate(headers)
+            obs.logger.append_keys(tenant_id=ctx.tenant_id)
+            obs.tracer.put_annotation("tenant_id", ctx.tenant_id)
+            if spec.permission:
+                ctx.require(spec.permission)
+        elif spec.auth == PLATFORM_ADMIN:
+            ctx = authenticate_platform_admin(headers)
+        idempotency_key = headers.get("idempotency-key")
+        if idempotency_key is not None and spec.method == "POST" and ctx is not None:
+            from .idempotency import run_once
+
+            # Validate before claiming the key, so a bad request is never remembered.
+            _parse_body(spec, request)
+            outcome, replayed = run_once(
+                owner=getattr(ctx, "tenant_id", None) or "PLATFORM",
+                key=idempotency_key,
+                fingerprint={"method": spec.method, "path": instance or spec.path,
+                             "body": (request.raw_body or b"").decode("utf-8", "replace")},
+                run=lambda: _run_view(spec, view, wants, ctx, request, path_params),
+            )
+            if replayed:
+                outcome["headers"] = {**outcome["headers"], "Idempotent-Replayed": "true"}
+        else:
+            outcome = _run_view(spec, view, wants, ctx, request, path_params)
+        if "response" in outcome:
+            return outcome["response"]
+        body = outcome["body"]
+        status = outcome["status"]
+        response_headers = {**cors, **outcome["headers"]}
+        if body is None:
+            return Response(body="", status_code=status, headers=response_headers)
+        return Response(
+            body=json.dumps(body),
+            status_code=status,
+            headers={"Content-Type": "application/json", **response_headers},
+        )
+    except Problem as problem:
+        if problem.status >= 500:
+            obs.logger.error("request failed", extra={"code": problem.code})
+        return _problem_response(problem, instance or "", cors)
+    except Exception:  # noqa: BLE001 - the one place that turns a bug into a 500
+        obs.logger.exception("unhandled error")
+        return _problem_response(
+            Problem("Something went wrong on our side.", status=500, code="internal_error",
+                    title="Internal error", request_id=request_id),
+            instance or "",
+            cors,
+        )
+    finally:
+        obs.flush()
+
+
+__all__ = ["Api", "Reply", "ROUTES", "TENANT", "PLATFORM_ADMIN", "PUBLIC", "Conflict", "NotFound"]

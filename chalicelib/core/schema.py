@@ -1,0 +1,24 @@
+"""Pydantic building blocks shared by every capability's schemas."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Input(BaseModel):
+    """Request bodies and query strings: unknown fields are an error, strings are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]
+
+
+class Page(Output):
+    #: opaque; pass it back as ``cursor`` for the next page, absent on the last page
+    next_cursor: str | None = None

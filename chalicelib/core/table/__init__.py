@@ -1,0 +1,1 @@
+"""The single DynamoDB table: definition, keys, PynamoDB base model, transactions, cursors."""

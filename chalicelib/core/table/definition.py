@@ -1,0 +1,59 @@
+"""The single table's shape, as plain data: the one source of truth.
+
+``infra/`` deploys it (CDK), ``devstack/`` creates it in DynamoDB Local, and the PynamoDB
+models in ``core.table.model`` declare the same attribute and index names. Nothing here
+imports PynamoDB or boto3, so infra can read it cheaply.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "ttl"
+DISCRIMINATOR = "item_type"
+
+#: Overloaded global secondary indexes. Each lists items under a tenant-prefixed,
+#: sharded partition key, ordered by its sort key (see core.table.keys).
+GSI1 = "gsi1"  # tenant-wide lists (members newest first)
+GSI2 = "gsi2"  # filtered lists (members by source channel)
+
+GSIS: dict[str, tuple[str, str]] = {
+    GSI1: ("gsi1pk", "gsi1sk"),
+    GSI2: ("gsi2pk", "gsi2sk"),
+}
+
+#: How many partitions a tenant-wide list or counter is spread over, so one tenant's
+#: sale-day burst never writes a single partition key (about 1,000 writes/s each).
+LIST_SHARDS = 4
+COUNTER_SHARDS = 8
+
+
+def attribute_definitions() -> list[dict[str, str]]:
+    names = [PK, SK] + [name for pair in GSIS.values() for name in pair]
+    return [{"AttributeName": n, "AttributeType": "S"} for n in names]
+
+
+def create_table_request(table_name: str) -> dict[str, Any]:
+    """The ``CreateTable`` request for DynamoDB Local (same keys and indexes as infra)."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": attribute_definitions(),
+        "KeySchema": [
+            {"AttributeName": PK, "KeyType": "HASH"},
+            {"AttributeName": SK, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (hash_key, range_key) in GSIS.items()
+        ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }

@@ -1,0 +1,85 @@
+"""Every key format of the table, in one module. Every key starts with ``T#<tenant_id>#``
+(tenant ids are fixed-length ULIDs, so no tenant's keys are a prefix of another's), except
+the platform-level API key lookup, which is addressed by an unguessable hash.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from .definition import COUNTER_SHARDS, LIST_SHARDS
+
+
+def shard_of(value: str, shards: int) -> int:
+    """A stable shard number for ``value`` (same input, same shard, on every machine)."""
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=4).digest(), "big") % shards
+
+
+def tenant(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+# --- tenants and credentials ---------------------------------------------------------
+TENANT_SK = "TENANT"
+
+
+def api_key_sk(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def api_key_lookup(secret_hash: str) -> str:
+    return f"APIKEY#{secret_hash}"
+
+
+# --- members -----------------------------------------------------------------------
+PROFILE_SK = "PROFILE"
+IDENTITY_SK = "IDENTITY"
+
+
+def member(tenant_id: str, member_id: str) -> str:
+    return f"T#{tenant_id}#M#{member_id}"
+
+
+def identity(tenant_id: str, kind: str, value: str) -> str:
+    return f"T#{tenant_id}#ID#{kind}#{value}"
+
+
+def members_list(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#MEMBERS#{shard}"
+
+
+def members_list_shards(tenant_id: str) -> list[str]:
+    return [members_list(tenant_id, n) for n in range(LIST_SHARDS)]
+
+
+def members_by_channel(tenant_id: str, code: str, shard: int) -> str:
+    return f"T#{tenant_id}#MEMBERS_BY_CH#{code}#{shard}"
+
+
+def members_by_channel_shards(tenant_id: str, code: str) -> list[str]:
+    return [members_by_channel(tenant_id, code, n) for n in range(LIST_SHARDS)]
+
+
+def member_list_sk(created_at: str, member_id: str) -> str:
+    return f"{created_at}#{member_id}"
+
+
+# --- channels ------------------------------------------------------------------------
+def channels(tenant_id: str) -> str:
+    return f"T#{tenant_id}#CHANNELS"
+
+
+def channel_sk(code: str) -> str:
+    return f"CH#{code}"
+
+
+def channel_counter(tenant_id: str, code: str) -> str:
+    return f"T#{tenant_id}#CHCOUNT#{code}"
+
+
+def counter_shard_sk(member_id: str) -> str:
+    return f"N#{shard_of(member_id, COUNTER_SHARDS)}"
+
+
+# --- idempotency ---------------------------------------------------------------------
+def idempotency(tenant_id: str) -> str:
+    return f"T#{tenant_id}#IDEMPOTENCY"

@@ -1,0 +1,78 @@
+"""Multi-item writes that hold an invariant, with cancellations mapped to readable reasons.
+
+PynamoDB raises ``TransactWriteError`` with ``cancellation_reasons``: one entry per action,
+``None`` where the action was fine. Services ask "which of my actions failed?" by the
+label they gave each action, e.g. ``{"identity:phone", "profile"}``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from .model import TableItem
+
+
+class TransactionCancelled(Exception):
+    def __init__(self, failed: set[str], conflict: bool) -> None:
+        super().__init__(f"transaction cancelled: {sorted(failed) or 'conflict'}")
+        #: labels of actions whose condition failed
+        self.failed = failed
+        #: True when DynamoDB cancelled for a concurrent transaction (safe to retry)
+        self.conflict = conflict
+
+
+class Transaction:
+    """Collects labelled actions, then commits them all or none."""
+
+    def __init__(self) -> None:
+        self._actions: list[tuple[str, Callable[[TransactWrite], None]]] = []
+
+    def save(self, label: str, item: TableItem, condition: Any = None) -> None:
+        self._actions.append((label, lambda tx: tx.save(item, condition=condition)))
+
+    def update(self, label: str, item: TableItem, actions: list[Any], condition: Any = None) -> None:
+        self._actions.append((label, lambda tx: tx.update(item, actions=actions, condition=condition)))
+
+    def delete(self, label: str, item: TableItem, condition: Any = None) -> None:
+        self._actions.append((label, lambda tx: tx.delete(item, condition=condition)))
+
+    def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
+        self._actions.append(
+            (label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
+        )
+
+    def commit(self) -> None:
+        if not self._actions:
+            return
+        # The model's own connection: same endpoint, same pooled botocore client.
+        connection = TableItem._get_connection().connection
+        try:
+            with TransactWrite(connection=connection) as tx:
+                for _, add in self._actions:
+                    add(tx)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            failed = {
+                label
+                for (label, _), reason in zip(self._actions, reasons)
+                if reason is not None and reason.code == "ConditionalCheckFailed"
+            }
+            conflict = any(
+                reason is not None and reason.code == "TransactionConflict" for reason in reasons
+            )
+            if failed or conflict:
+                raise TransactionCancelled(failed, conflict) from exc
+            raise
+
+
+class StaleVersion(Exception):
+    """A conditional single-item write lost to a concurrent writer (version moved on)."""
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    """True for a PynamoDB Put/Update/DeleteError caused by a failed condition."""
+    cause = getattr(exc, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"

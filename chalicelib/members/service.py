@@ -1,0 +1,384 @@
+"""Members: one identity is one member, across every channel the brand sells on.
+
+Rules kept here (no HTTP, no PynamoDB):
+
+* ``upsert``: a request whose phone/email/channel id is known returns that member (and
+  fills in what the member lacks, never overwriting); unknown identities make a new member.
+  Identities of two different members in one request are a 409 naming both. Concurrent
+  upserts of one identity converge on one member: the transaction that loses the identity
+  item's conditional put retries and then finds the winner.
+* ``source`` (first-touch attribution) is set once; its channel must be a known code.
+* Erasure keeps a tombstone (id, times, source channel) and frees the identities.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ..core import clock, observability as obs
+from ..core.errors import Conflict, Gone, NotFound, Unprocessable
+from ..core.ids import is_id, new_id
+from ..core.table import cursor, keys
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.transactions import TransactionCancelled
+from ..core.tenancy import TenantContext
+from ..tenants import service as tenants
+from . import store
+from .identities import EMAIL, PHONE, normalize_channel_id, normalize_email, normalize_phone
+from .schemas import (
+    ChannelCreate,
+    ChannelListQuery,
+    ChannelOut,
+    ChannelPage,
+    IdentityOut,
+    LookupQuery,
+    MemberCreate,
+    MemberExport,
+    MemberListQuery,
+    MemberOut,
+    MemberPage,
+    MemberPatch,
+    Source,
+)
+
+#: attempts of an upsert that keeps losing races before it answers 409 "try again"
+MAX_ATTEMPTS = 5
+#: how long a process trusts a tenant's default phone country (settings change rarely)
+_COUNTRY_TTL_SECONDS = 60.0
+_country_cache: dict[str, tuple[float, str]] = {}
+
+
+def _default_country(tenant_id: str) -> str:
+    cached = _country_cache.get(tenant_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    country = tenants.tenant_settings(tenant_id).default_country
+    _country_cache[tenant_id] = (time.monotonic() + _COUNTRY_TTL_SECONDS, country)
+    return country
+
+
+# --- mapping ----------------------------------------------------------------------------
+_NON_CHANNEL_KINDS = (PHONE, EMAIL)
+
+
+def to_out(item: store.MemberItem) -> MemberOut:
+    ids = dict(item.identities or {})
+    return MemberOut(
+        id=item.member_id,
+        phone=ids.get(PHONE),
+        email=ids.get(EMAIL),
+        channel_ids={k: v for k, v in ids.items() if k not in _NON_CHANNEL_KINDS},
+        name=item.name,
+        birthday=item.birthday,
+        gender=item.gender,
+        attributes=item.attributes or {},
+        consents=item.consents or {},
+        source=item.source,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=item.version,
+    )
+
+
+def _identities(tenant_id: str, phone: str | None, email: str | None,
+                channel_ids: dict[str, str | None] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    if phone:
+        found[PHONE] = normalize_phone(phone, _default_country(tenant_id))
+    if email:
+        found[EMAIL] = normalize_email(email)
+    for kind, value in (channel_ids or {}).items():
+        if value is not None:
+            found[kind] = normalize_channel_id(value)
+    return found
+
+
+def _consents(given: dict[str, Any], now: str) -> dict[str, dict[str, Any]]:
+    return {
+        channel: {"granted": c.granted, "at": clock.iso(c.at) if c.at else now}
+        for channel, c in given.items()
+    }
+
+
+def _source(source: Source | None) -> dict[str, Any] | None:
+    if source is None:
+        return None
+    data = source.model_dump(exclude_none=True)
+    return data or None
+
+
+def _list_keys(item: store.MemberItem) -> None:
+    """Place the member in the tenant-wide list and, if attributed, its channel's list."""
+    sort_key = keys.member_list_sk(item.created_at, item.member_id)
+    shard = keys.shard_of(item.member_id, LIST_SHARDS)
+    item.gsi1pk, item.gsi1sk = keys.members_list(item.tenant_id, shard), sort_key
+    channel = (item.source or {}).get("channel")
+    if channel:
+        item.gsi2pk, item.gsi2sk = keys.members_by_channel(item.tenant_id, channel, shard), sort_key
+
+
+def _raise_for(exc: TransactionCancelled, tenant_id: str) -> None:
+    """Turn a cancelled member write into the client's error, if it is the client's."""
+    if "channel" in exc.failed:
+        raise Unprocessable("source.channel is not a channel code of this tenant.",
+                            field="source.channel", code="unknown_channel")
+    if "referrer" in exc.failed:
+        raise Unprocessable("source.referrer_member_id is not a member of this tenant.",
+                            field="source.referrer_member_id", code="unknown_referrer")
+
+
+def _load(ctx: TenantContext, member_id: str) -> store.MemberItem:
+    item = store.get_member(ctx.tenant_id, member_id) if is_id(member_id) else None
+    if item is None:
+        raise NotFound("No such member.", code="member_not_found")
+    if item.erased_at:
+        raise Gone("This member was erased.", code="member_erased")
+    return item
+
+
+# --- upsert ---------------------------------------------------------------------------
+def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bool]:
+    """(member, created): an existing member for a known identity, else a new one."""
+    identities = _identities(ctx.tenant_id, body.phone, body.email, body.channel_ids)
+    for _ in range(MAX_ATTEMPTS):
+        found = store.find_identities(ctx.tenant_id, identities)
+        owners = sorted(set(found.values()))
+        if len(owners) > 1:
+            raise Conflict(
+                "These identities belong to different members.",
+                code="identities_of_different_members",
+                member_ids=owners,
+                identities={kind: member_id for kind, member_id in sorted(found.items())},
+            )
+        try:
+            if owners:
+                member = _merge_into(ctx, owners[0], body, identities, found)
+                if member is not None:
+                    return to_out(member), False
+            else:
+                return to_out(_create(ctx, body, identities)), True
+        except TransactionCancelled as exc:
+            _raise_for(exc, ctx.tenant_id)
+            continue  # lost a race for an identity or the profile version: look again
+    raise Conflict("The member is being changed concurrently; try again.", code="concurrent_update")
+
+
+def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) -> store.MemberItem:
+    now = clock.iso(clock.now())
+    member_id = new_id()
+    item = store.MemberItem(
+        keys.member(ctx.tenant_id, member_id), keys.PROFILE_SK,
+        tenant_id=ctx.tenant_id, member_id=member_id, identities=identities,
+        name=body.name, birthday=body.birthday.model_dump() if body.birthday else None,
+        gender=body.gender, attributes=dict(body.attributes), consents=_consents(body.consents, now),
+        source=_source(body.source), created_at=now, updated_at=now,
+    )
+    _list_keys(item)
+    store.create_member(item, now)
+    obs.count("MemberCreated", ctx.tenant_id)
+    return item
+
+
+def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identities: dict[str, str],
+                found: dict[str, str]) -> store.MemberItem | None:
+    """Fill what the member lacks from ``body``; None if the member vanished (retry)."""
+    member = store.get_member(ctx.tenant_id, member_id)
+    if member is None or member.erased_at:
+        return None
+    current = dict(member.identities or {})
+    new = {k: v for k, v in identities.items() if k not in found}
+    clashes = sorted(k for k in new if k in current)
+    if clashes:
+        raise Conflict(
+            f"Member {member_id} already has a different {clashes[0]}; change it with PATCH.",
+            code="identity_mismatch", field=clashes[0], member_id=member_id,
+        )
+    changed = bool(new)
+    now = clock.iso(clock.now())
+    for name in ("name", "gender"):
+        if getattr(member, name) is None and getattr(body, name) is not None:
+            setattr(member, name, getattr(body, name))
+            changed = True
+    if member.birthday is None and body.birthday is not None:
+        member.birthday, changed = body.birthday.model_dump(), True
+    missing_attrs = {k: v for k, v in body.attributes.items() if k not in (member.attributes or {})}
+    if missing_attrs:
+        member.attributes, changed = {**(member.attributes or {}), **missing_attrs}, True
+    missing_consents = {k: v for k, v in body.consents.items() if k not in (member.consents or {})}
+    if missing_consents:
+        member.consents, changed = {**(member.consents or {}), **_consents(missing_consents, now)}, True
+    new_source = None
+    if member.source is None and _source(body.source):
+        member.source = new_source = _source(body.source)
+        _list_keys(member)
+        changed = True
+    if not changed:
+        return member
+    member.identities = {**current, **new}
+    member.updated_at = now
+    store.update_member(member, added=new, removed={}, now=now, new_source=new_source)
+    return member
+
+
+# --- read, change, erase --------------------------------------------------------------
+def get_member(ctx: TenantContext, member_id: str) -> MemberOut:
+    return to_out(_load(ctx, member_id))
+
+
+def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> MemberOut:
+    member = _load(ctx, member_id)
+    if patch.version != member.version:
+        raise Conflict(f"The member is at version {member.version}.", field="version",
+                       code="version_conflict", current_version=member.version)
+    given = patch.model_fields_set
+    now = clock.iso(clock.now())
+    old = dict(member.identities or {})
+    new = dict(old)
+    if "phone" in given:
+        new.pop(PHONE, None)
+        new.update(_identities(ctx.tenant_id, patch.phone, None, None))
+    if "email" in given:
+        new.pop(EMAIL, None)
+        new.update(_identities(ctx.tenant_id, None, patch.email, None))
+    for kind, value in (patch.channel_ids or {}).items():
+        new.pop(kind, None)
+        if value is not None:
+            new[kind] = normalize_channel_id(value)
+    if not new:
+        raise Unprocessable("A member keeps at least one identity.", field="phone", code="last_identity")
+    added = {k: v for k, v in new.items() if old.get(k) != v}
+    removed = {k: v for k, v in old.items() if new.get(k) != v}
+    member.identities = new
+    for name in ("name", "gender"):
+        if name in given:
+            setattr(member, name, getattr(patch, name))
+    if "birthday" in given:
+        member.birthday = patch.birthday.model_dump() if patch.birthday else None
+    if patch.attributes:
+        merged = {**(member.attributes or {}), **patch.attributes}
+        member.attributes = {k: v for k, v in merged.items() if v is not None}
+    if patch.consents:
+        member.consents = {**(member.consents or {}), **_consents(patch.consents, now)}
+    new_source = None
+    if "source" in given and _source(patch.source) != member.source:
+        if member.source:
+            raise Conflict("source is set once, at first touch.", field="source", code="source_already_set")
+        member.source = new_source = _source(patch.source)
+        _list_keys(member)
+    member.updated_at = now
+    try:
+        store.update_member(member, added=added, removed=removed, now=now, new_source=new_source)
+    except TransactionCancelled as exc:
+        _raise_for(exc, ctx.tenant_id)
+        taken = sorted(label.split(":", 1)[1] for label in exc.failed if label.startswith("identity:"))
+        if taken:
+            owner = store.find_identities(ctx.tenant_id, {taken[0]: new[taken[0]]}).get(taken[0])
+            raise Conflict(f"This {taken[0]} belongs to another member.", field=taken[0],
+                           code="identity_taken", member_ids=sorted({member_id, owner} - {None})) from exc
+        raise Conflict("The member changed meanwhile; read it and try again.", field="version",
+                       code="version_conflict") from exc
+    return to_out(member)
+
+
+def erase_member(ctx: TenantContext, member_id: str) -> None:
+    """Erasure: PII removed, identities freed, tombstone kept. Repeating it is harmless."""
+    member = store.get_member(ctx.tenant_id, member_id) if is_id(member_id) else None
+    if member is None:
+        raise NotFound("No such member.", code="member_not_found")
+    others = [i for i in store.member_collection(ctx.tenant_id, member_id) if i.sk != keys.PROFILE_SK]
+    if member.erased_at:
+        for item in others:
+            item.delete()
+        return
+    identities = dict(member.identities or {})
+    channel = (member.source or {}).get("channel")
+    now = clock.iso(clock.now())
+    member.identities, member.name, member.birthday, member.gender = {}, None, None, None
+    member.attributes, member.consents = {}, {}
+    member.source = {"channel": channel} if channel else None
+    member.gsi1pk = member.gsi1sk = member.gsi2pk = member.gsi2sk = None
+    member.erased_at = member.updated_at = now
+    try:
+        store.erase_member(member, identities, channel, others)
+    except TransactionCancelled as exc:
+        raise Conflict("The member changed meanwhile; try again.", code="concurrent_update") from exc
+    obs.count("MemberErased", ctx.tenant_id)
+
+
+def export_member(ctx: TenantContext, member_id: str) -> MemberExport:
+    """Everything stored about the member (data-subject access)."""
+    member = _load(ctx, member_id)
+    records = []
+    for item in store.member_collection(ctx.tenant_id, member_id):
+        if item.sk == keys.PROFILE_SK:
+            continue
+        values = {k: v for k, v in item.attribute_values.items()
+                  if k not in {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}}
+        records.append(json.loads(json.dumps(values, default=str)))
+    return MemberExport(
+        exported_at=clock.iso(clock.now()),
+        member=to_out(member),
+        identities=[IdentityOut(kind=k, value=v) for k, v in sorted((member.identities or {}).items())],
+        records=records,
+    )
+
+
+def lookup_member(ctx: TenantContext, query: LookupQuery) -> MemberOut:
+    if query.channel and query.external_id:
+        wanted = {query.channel: normalize_channel_id(query.external_id)}
+    else:
+        wanted = _identities(ctx.tenant_id, query.phone, query.email, None)
+    found = store.find_identities(ctx.tenant_id, wanted)
+    if not found:
+        raise NotFound("No member has this identity.", code="member_not_found")
+    return _load(ctx, next(iter(found.values())))
+
+
+def list_members(ctx: TenantContext, query: MemberListQuery) -> MemberPage:
+    after = clock.iso(query.created_after) if query.created_after else None
+    scope = f"members|{query.channel or ''}|{after or ''}"
+    below = cursor.decode(query.cursor, ctx.tenant_id, scope) if query.cursor else None
+    if query.channel:
+        partitions, index = keys.members_by_channel_shards(ctx.tenant_id, query.channel), "gsi2"
+    else:
+        partitions, index = keys.members_list_shards(ctx.tenant_id), "gsi1"
+    # '~' sorts after every id character: "after T" excludes members created at T itself
+    page = store.list_members(partitions, index, below, f"{after}#~" if after else None, query.limit)
+    next_cursor = None
+    if page.more and page.items:
+        last = page.items[-1]
+        next_cursor = cursor.encode(ctx.tenant_id, scope, last.gsi1sk)
+    return MemberPage(data=[to_out(m) for m in page.items], next_cursor=next_cursor)
+
+
+# --- channels ------------------------------------------------------------------------
+def _channel_out(item: store.ChannelItem, count: int | None = None) -> ChannelOut:
+    return ChannelOut(code=item.code, name=item.name, platform=item.platform, description=item.description,
+                      created_at=item.created_at, member_count=count)
+
+
+def create_channel(ctx: TenantContext, body: ChannelCreate) -> ChannelOut:
+    item = store.ChannelItem(
+        keys.channels(ctx.tenant_id), keys.channel_sk(body.code), code=body.code, name=body.name,
+        platform=body.platform, description=body.description, created_at=clock.iso(clock.now()),
+    )
+    if not store.create_channel(item):
+        raise Conflict(f"The channel code '{body.code}' exists.", field="code", code="channel_exists")
+    return _channel_out(item, 0)
+
+
+def get_channel(ctx: TenantContext, code: str) -> ChannelOut:
+    item = store.get_channel(ctx.tenant_id, code) if len(code) <= 64 else None
+    if item is None:
+        raise NotFound("No such channel.", code="channel_not_found")
+    return _channel_out(item, store.channel_member_count(ctx.tenant_id, code))
+
+
+def list_channels(ctx: TenantContext, query: ChannelListQuery) -> ChannelPage:
+    after = cursor.decode(query.cursor, ctx.tenant_id, "channels") if query.cursor else None
+    items, last = store.list_channels(ctx.tenant_id, after, query.limit)
+    return ChannelPage(
+        data=[_channel_out(i) for i in items],
+        next_cursor=cursor.encode(ctx.tenant_id, "channels", last) if last else None,
+    )

@@ -1,0 +1,221 @@
+"""Member, identity, channel and channel-counter items, and the writes that keep them
+consistent: a member and its identity items are written in one transaction, so one phone
+(or email, or channel id) is one member even under concurrent requests.
+"""
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist
+
+from ..core.table import keys
+from ..core.table.model import TableItem
+from ..core.table.transactions import Transaction
+
+
+class MemberItem(TableItem, discriminator="member"):
+    tenant_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    #: {kind: normalized value}: phone, email and channel ids
+    identities = JSONAttribute(default=dict)
+    name = UnicodeAttribute(null=True)
+    birthday = JSONAttribute(null=True)
+    gender = UnicodeAttribute(null=True)
+    attributes = JSONAttribute(default=dict)
+    consents = JSONAttribute(default=dict)
+    source = JSONAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    erased_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class IdentityItem(TableItem, discriminator="identity"):
+    member_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class ChannelItem(TableItem, discriminator="channel"):
+    code = UnicodeAttribute()
+    name = UnicodeAttribute()
+    platform = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class CounterShard(TableItem, discriminator="counter"):
+    count = NumberAttribute(default=0)
+
+
+# --- reads ----------------------------------------------------------------------------
+def get_member(tenant_id: str, member_id: str) -> MemberItem | None:
+    try:
+        return MemberItem.get(keys.member(tenant_id, member_id), keys.PROFILE_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def find_identities(tenant_id: str, identities: dict[str, str]) -> dict[str, str]:
+    """{kind: member_id} for those of ``identities`` that already belong to a member."""
+    wanted = {keys.identity(tenant_id, kind, value): kind for kind, value in identities.items()}
+    found: dict[str, str] = {}
+    for item in IdentityItem.batch_get([(pk, keys.IDENTITY_SK) for pk in wanted], consistent_read=True):
+        found[wanted[item.pk]] = item.member_id
+    return found
+
+
+def member_collection(tenant_id: str, member_id: str) -> list[TableItem]:
+    """Every item in the member's collection (profile and whatever capabilities add)."""
+    return list(TableItem.query(keys.member(tenant_id, member_id), consistent_read=True))
+
+
+@dataclass
+class ListPage:
+    items: list[MemberItem]
+    more: bool
+
+
+def list_members(partitions: list[str], index: str, below: str | None, above: str | None,
+                 limit: int) -> ListPage:
+    """Newest first across the shards of a list: read up to ``limit`` from each shard and
+    merge. ``below``/``above`` bound the sort key (exclusive)."""
+    idx = TableItem.gsi1 if index == "gsi1" else TableItem.gsi2
+    range_attr = TableItem.gsi1sk if index == "gsi1" else TableItem.gsi2sk
+    condition = None
+    if below and above:
+        condition = range_attr.between(above, below)
+    elif below:
+        condition = range_attr < below
+    elif above:
+        condition = range_attr > above
+    runs: list[list[MemberItem]] = []
+    any_full = False
+    for partition in partitions:
+        rows = [
+            row for row in idx.query(partition, condition, scan_index_forward=False, limit=limit,
+                                     page_size=limit)
+            if isinstance(row, MemberItem) and getattr(row, f"{index}sk") not in (below, above)
+        ]
+        any_full = any_full or len(rows) >= limit
+        runs.append(rows)
+    sort_key = (lambda m: m.gsi1sk) if index == "gsi1" else (lambda m: m.gsi2sk)
+    merged = list(heapq.merge(*runs, key=sort_key, reverse=True))
+    return ListPage(items=merged[:limit], more=any_full or len(merged) > limit)
+
+
+def get_channel(tenant_id: str, code: str) -> ChannelItem | None:
+    try:
+        return ChannelItem.get(keys.channels(tenant_id), keys.channel_sk(code), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def channel_member_count(tenant_id: str, code: str) -> int:
+    return sum(int(s.count) for s in CounterShard.query(keys.channel_counter(tenant_id, code)))
+
+
+def list_channels(tenant_id: str, after: str | None, limit: int) -> tuple[list[ChannelItem], str | None]:
+    result = ChannelItem.query(
+        keys.channels(tenant_id), ChannelItem.sk.startswith("CH#"), limit=limit, page_size=limit,
+        last_evaluated_key={"pk": {"S": keys.channels(tenant_id)}, "sk": {"S": after}} if after else None,
+    )
+    items = list(result)
+    last = result.last_evaluated_key
+    return items, (last["sk"]["S"] if last and len(items) >= limit else None)
+
+
+# --- writes ---------------------------------------------------------------------------
+def _identity_items(tenant_id: str, member_id: str, identities: dict[str, str], now: str) -> Iterable[IdentityItem]:
+    for kind, value in identities.items():
+        yield IdentityItem(keys.identity(tenant_id, kind, value), keys.IDENTITY_SK,
+                           member_id=member_id, kind=kind, created_at=now)
+
+
+def _count_channel(tx: Transaction, tenant_id: str, code: str, member_id: str, delta: int) -> None:
+    shard = CounterShard(keys.channel_counter(tenant_id, code), keys.counter_shard_sk(member_id))
+    # An update creates a missing shard, so it sets the type PynamoDB reads it back by.
+    tx.update("counter", shard, actions=[CounterShard.count.add(delta), CounterShard.item_type.set(CounterShard)])
+
+
+def create_member(member: MemberItem, now: str) -> None:
+    """Profile + identity items (+ channel check and count) in one transaction.
+
+    Cancellation labels: ``identity:<kind>`` (taken), ``channel`` (unknown source
+    channel), ``referrer`` (unknown referring member).
+    """
+    tenant_id, member_id = member.tenant_id, member.member_id
+    tx = Transaction()
+    tx.save("profile", member, condition=MemberItem.pk.does_not_exist())
+    for item in _identity_items(tenant_id, member_id, member.identities, now):
+        tx.save(f"identity:{item.kind}", item, condition=IdentityItem.pk.does_not_exist())
+    source = member.source or {}
+    if source.get("channel"):
+        tx.check("channel", ChannelItem, keys.channels(tenant_id), keys.channel_sk(source["channel"]),
+                 ChannelItem.pk.exists())
+        _count_channel(tx, tenant_id, source["channel"], member_id, +1)
+    if source.get("referrer_member_id"):
+        tx.check("referrer", MemberItem, keys.member(tenant_id, source["referrer_member_id"]),
+                 keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
+    tx.commit()
+
+
+def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, str], now: str,
+                  new_source: dict[str, Any] | None = None) -> None:
+    """Save the profile (version-checked) and move identity items, in one transaction.
+
+    Cancellation labels: ``profile`` (stale version), ``identity:<kind>`` (taken),
+    ``channel``, ``referrer`` as for :func:`create_member`.
+    """
+    tenant_id, member_id = member.tenant_id, member.member_id
+    tx = Transaction()
+    tx.save("profile", member)  # PynamoDB adds the version condition
+    for kind, value in removed.items():
+        tx.delete(f"release:{kind}", IdentityItem(keys.identity(tenant_id, kind, value), keys.IDENTITY_SK),
+                  condition=IdentityItem.member_id == member_id)
+    for item in _identity_items(tenant_id, member_id, added, now):
+        tx.save(f"identity:{item.kind}", item, condition=IdentityItem.pk.does_not_exist())
+    if new_source and new_source.get("channel"):
+        tx.check("channel", ChannelItem, keys.channels(tenant_id), keys.channel_sk(new_source["channel"]),
+                 ChannelItem.pk.exists())
+        _count_channel(tx, tenant_id, new_source["channel"], member_id, +1)
+    if new_source and new_source.get("referrer_member_id"):
+        tx.check("referrer", MemberItem, keys.member(tenant_id, new_source["referrer_member_id"]),
+                 keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
+    tx.commit()
+
+
+def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str | None,
+                 others: list[TableItem]) -> None:
+    """Replace the profile with a tombstone, free its identities, uncount its channel,
+    and delete every other item of its collection."""
+    tenant_id, member_id = tombstone.tenant_id, tombstone.member_id
+    tx = Transaction()
+    tx.save("profile", tombstone)
+    for kind, value in identities.items():
+        tx.delete(f"release:{kind}", IdentityItem(keys.identity(tenant_id, kind, value), keys.IDENTITY_SK),
+                  condition=IdentityItem.member_id == member_id)
+    if channel:
+        _count_channel(tx, tenant_id, channel, member_id, -1)
+    tx.commit()
+    for item in others:  # beyond the transaction's size; a retry of the erasure finishes it
+        item.delete()
+
+
+def create_channel(channel: ChannelItem) -> bool:
+    """False if the code is taken."""
+    from pynamodb.exceptions import PutError
+
+    from ..core.table.transactions import is_condition_failure
+
+    try:
+        channel.save(condition=ChannelItem.pk.does_not_exist())
+    except PutError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True

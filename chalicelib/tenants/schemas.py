@@ -1,0 +1,106 @@
+"""Tenants and API keys on the wire."""
+from __future__ import annotations
+
+import re
+from typing import Literal
+from zoneinfo import available_timezones
+
+import phonenumbers
+from pydantic import Field, field_validator
+
+from ..core.schema import Input, Output
+
+Scope = Literal["read", "write", "admin"]
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is not None and value not in _TIMEZONES:
+        raise ValueError("must be an IANA time zone such as 'Asia/Shanghai'")
+    return value
+
+
+def _check_currency(value: str | None) -> str | None:
+    if value is not None and not _CURRENCY.match(value):
+        raise ValueError("must be an ISO 4217 code such as 'CNY'")
+    return value
+
+
+def _check_country(value: str | None) -> str | None:
+    if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("must be an ISO 3166 alpha-2 country code such as 'CN'")
+    return value
+
+
+class TenantSettingsFields(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, description="IANA time zone, e.g. Asia/Shanghai")
+    currency: str | None = Field(default=None, description="ISO 4217, e.g. CNY")
+    default_country: str | None = Field(
+        default=None, description="ISO 3166 alpha-2; phone numbers without a country code are read in it"
+    )
+
+    _tz = field_validator("timezone")(_check_timezone)
+    _cur = field_validator("currency")(_check_currency)
+    _country = field_validator("default_country")(_check_country)
+
+
+class TenantCreate(TenantSettingsFields):
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = "UTC"
+    currency: str = "USD"
+    default_country: str = "US"
+
+
+class TenantPatch(TenantSettingsFields):
+    version: int | None = Field(default=None, ge=1, description="If given, a stale version is a 409")
+
+
+class TenantOut(Output):
+    id: str
+    name: str
+    timezone: str
+    currency: str
+    default_country: str
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class ApiKeyCreate(Input):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+    mode: Literal["live", "test"] = "live"
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique(cls, scopes: list[str]) -> list[str]:
+        return sorted(set(scopes))
+
+
+class ApiKeyOut(Output):
+    id: str
+    name: str
+    #: the first characters of the key, to recognise it; the key itself is never shown again
+    prefix: str
+    mode: Literal["live", "test"]
+    scopes: list[Scope]
+    created_at: str
+    created_by: str
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    #: the full key, shown only in this response
+    secret: str
+
+
+class ApiKeyList(Output):
+    data: list[ApiKeyOut]
+
+
+class TenantCreated(Output):
+    tenant: TenantOut
+    api_key: ApiKeyCreated

@@ -1,0 +1,162 @@
+"""Tenants and their API keys: provisioning, settings, key issue/verify/revoke."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+
+from ..core import clock, observability as obs
+from ..core.errors import Conflict, NotFound, Unauthorized
+from ..core.ids import is_id, new_id
+from ..core.table import keys
+from ..core.table.transactions import StaleVersion, TransactionCancelled
+from ..core.tenancy import ADMIN, READ, WRITE, TenantContext
+from . import store
+from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantCreated, TenantOut, TenantPatch
+
+#: a key's use is written back at most this often (one write per key per minute, not per request)
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+_SECRET_BYTES = 32
+
+
+def _hash(secret: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _tenant_out(item: store.TenantItem) -> TenantOut:
+    return TenantOut(
+        id=item.tenant_id, name=item.name, timezone=item.timezone, currency=item.currency,
+        default_country=item.default_country, created_at=item.created_at,
+        updated_at=item.updated_at, version=item.version,
+    )
+
+
+def _key_out(item: store.ApiKeyItem) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=item.key_id, name=item.name, prefix=item.prefix, mode=item.mode, scopes=list(item.scopes),
+        created_at=item.created_at, created_by=item.created_by,
+        last_used_at=item.last_used_at, revoked_at=item.revoked_at,
+    )
+
+
+def _new_key(tenant_id: str, spec: ApiKeyCreate, created_by: str, now: str
+             ) -> tuple[store.ApiKeyItem, store.ApiKeyLookupItem, str]:
+    secret = f"ek_{spec.mode}_{secrets.token_urlsafe(_SECRET_BYTES)}"
+    digest = _hash(secret)
+    key_id = new_id()
+    key = store.ApiKeyItem(
+        keys.tenant(tenant_id), keys.api_key_sk(key_id), key_id=key_id, tenant_id=tenant_id,
+        name=spec.name, prefix=secret[:12], mode=spec.mode, scopes=list(spec.scopes),
+        secret_hash=digest, created_at=now, created_by=created_by,
+    )
+    lookup = store.ApiKeyLookupItem(
+        keys.api_key_lookup(digest), "APIKEY", tenant_id=tenant_id, key_id=key_id,
+        mode=spec.mode, scopes=list(spec.scopes),
+    )
+    return key, lookup, secret
+
+
+def _created(key: store.ApiKeyItem, secret: str) -> ApiKeyCreated:
+    return ApiKeyCreated(**_key_out(key).model_dump(), secret=secret)
+
+
+def create_tenant(spec: TenantCreate, created_by: str) -> TenantCreated:
+    """A new tenant and its first API key (every scope), shown once."""
+    now = clock.iso(clock.now())
+    tenant_id = new_id()
+    tenant = store.TenantItem(
+        keys.tenant(tenant_id), keys.TENANT_SK, tenant_id=tenant_id, name=spec.name,
+        timezone=spec.timezone, currency=spec.currency, default_country=spec.default_country,
+        created_at=now, updated_at=now,
+    )
+    key, lookup, secret = _new_key(
+        tenant_id, ApiKeyCreate(name="Initial key", scopes=[READ, WRITE, ADMIN]), created_by, now
+    )
+    store.create_tenant(tenant, key, lookup)
+    obs.count("TenantCreated", tenant_id)
+    obs.logger.info("tenant created", extra={"new_tenant_id": tenant_id})
+    tenant.version = 1
+    return TenantCreated(tenant=_tenant_out(tenant), api_key=_created(key, secret))
+
+
+def _load_tenant(tenant_id: str) -> store.TenantItem:
+    item = store.get_tenant(tenant_id)
+    if item is None:
+        raise NotFound("This tenant no longer exists.", code="tenant_not_found")
+    return item
+
+
+def get_tenant(ctx: TenantContext) -> TenantOut:
+    return _tenant_out(_load_tenant(ctx.tenant_id))
+
+
+def tenant_settings(tenant_id: str) -> TenantOut:
+    """For other capabilities (e.g. members read the default phone country)."""
+    return _tenant_out(_load_tenant(tenant_id))
+
+
+def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
+    item = _load_tenant(ctx.tenant_id)
+    if patch.version is not None and patch.version != item.version:
+        raise Conflict(f"The tenant is at version {item.version}.", field="version", code="version_conflict",
+                       current_version=item.version)
+    changes = patch.model_dump(exclude_unset=True, exclude={"version"})
+    for name, value in changes.items():
+        if value is None:
+            continue
+        setattr(item, name, value)
+    item.updated_at = clock.iso(clock.now())
+    try:
+        store.save_tenant(item)
+    except StaleVersion as exc:
+        raise Conflict("The tenant changed meanwhile; read it and try again.", code="version_conflict") from exc
+    return _tenant_out(item)
+
+
+def create_api_key(ctx: TenantContext, spec: ApiKeyCreate) -> ApiKeyCreated:
+    now = clock.iso(clock.now())
+    key, lookup, secret = _new_key(ctx.tenant_id, spec, ctx.actor, now)
+    try:
+        store.add_api_key(key, lookup)
+    except TransactionCancelled as exc:
+        if "tenant" in exc.failed:
+            raise NotFound("This tenant no longer exists.", code="tenant_not_found") from exc
+        raise
+    obs.count("ApiKeyCreated", ctx.tenant_id)
+    return _created(key, secret)
+
+
+def list_api_keys(ctx: TenantContext) -> list[ApiKeyOut]:
+    return [_key_out(k) for k in store.list_api_keys(ctx.tenant_id)]
+
+
+def revoke_api_key(ctx: TenantContext, key_id: str) -> None:
+    key = store.get_api_key(ctx.tenant_id, key_id) if is_id(key_id) else None
+    if key is None:
+        raise NotFound("No such API key.", code="api_key_not_found")
+    if key.revoked_at:
+        return
+    try:
+        store.revoke_api_key(key, clock.iso(clock.now()))
+    except TransactionCancelled:
+        return  # revoked concurrently: the outcome asked for holds
+    obs.count("ApiKeyRevoked", ctx.tenant_id)
+
+
+def verify_api_key(secret: str) -> TenantContext:
+    """The tenant context of an active key, else 401. Registered with core.tenancy."""
+    if len(secret) > 200:
+        raise Unauthorized("The API key is not valid.", code="invalid_api_key")
+    lookup = store.find_active_key(_hash(secret))
+    if lookup is None:
+        raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
+    now = clock.now()
+    last = lookup.last_used_at
+    if last is None or datetime.fromisoformat(last.replace("Z", "+00:00")) <= now - LAST_USED_RESOLUTION:
+        store.touch_api_key(lookup, clock.iso(now))
+    return TenantContext(
+        tenant_id=lookup.tenant_id, principal_type="api_key", principal_id=lookup.key_id,
+        permissions=frozenset(lookup.scopes), livemode=lookup.mode == "live",
+    )

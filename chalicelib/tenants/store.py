@@ -1,0 +1,120 @@
+"""Tenant, API key and API key lookup items."""
+from __future__ import annotations
+
+from pynamodb.attributes import ListAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from ..core.table import keys
+from ..core.table.model import TableItem
+from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+
+
+class TenantItem(TableItem, discriminator="tenant"):
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    timezone = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    default_country = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class ApiKeyItem(TableItem, discriminator="api_key"):
+    """The tenant's record of a key (listing, revocation, audit)."""
+
+    key_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    prefix = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute)
+    secret_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    last_used_at = UnicodeAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+
+
+class ApiKeyLookupItem(TableItem, discriminator="api_key_lookup"):
+    """Found by the key's hash on every request; exists only while the key is active."""
+
+    tenant_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    scopes = ListAttribute(of=UnicodeAttribute)
+    last_used_at = UnicodeAttribute(null=True)
+
+
+def get_tenant(tenant_id: str) -> TenantItem | None:
+    try:
+        return TenantItem.get(keys.tenant(tenant_id), keys.TENANT_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def create_tenant(tenant: TenantItem, key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:
+    tx = Transaction()
+    tx.save("tenant", tenant, condition=TenantItem.pk.does_not_exist())
+    tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
+    tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
+    tx.commit()
+
+
+def save_tenant(tenant: TenantItem) -> None:
+    """Saves with the version check (PynamoDB conditions on the version it loaded)."""
+    try:
+        tenant.save()
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise StaleVersion() from exc
+        raise
+
+
+def add_api_key(key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:
+    tx = Transaction()
+    tx.check("tenant", TenantItem, keys.tenant(key.tenant_id), keys.TENANT_SK, TenantItem.pk.exists())
+    tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
+    tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
+    tx.commit()
+
+
+def get_api_key(tenant_id: str, key_id: str) -> ApiKeyItem | None:
+    try:
+        return ApiKeyItem.get(keys.tenant(tenant_id), keys.api_key_sk(key_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def list_api_keys(tenant_id: str) -> list[ApiKeyItem]:
+    return list(
+        ApiKeyItem.query(keys.tenant(tenant_id), ApiKeyItem.sk.startswith("KEY#"), consistent_read=True)
+    )
+
+
+def revoke_api_key(key: ApiKeyItem, revoked_at: str) -> None:
+    tx = Transaction()
+    tx.update("key", key, actions=[ApiKeyItem.revoked_at.set(revoked_at)],
+              condition=ApiKeyItem.pk.exists() & ApiKeyItem.revoked_at.does_not_exist())
+    tx.delete("lookup", ApiKeyLookupItem(keys.api_key_lookup(key.secret_hash), "APIKEY"))
+    tx.commit()
+
+
+def find_active_key(secret_hash: str) -> ApiKeyLookupItem | None:
+    """Strongly consistent, so a key revoked a moment ago is already gone."""
+    try:
+        return ApiKeyLookupItem.get(keys.api_key_lookup(secret_hash), "APIKEY", consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def touch_api_key(lookup: ApiKeyLookupItem, now: str) -> None:
+    """Record use; best effort (a lost ``last_used_at`` tick must not fail a request)."""
+    try:
+        lookup.update(actions=[ApiKeyLookupItem.last_used_at.set(now)],
+                      condition=ApiKeyLookupItem.pk.exists())
+        ApiKeyItem(keys.tenant(lookup.tenant_id), keys.api_key_sk(lookup.key_id)).update(
+            actions=[ApiKeyItem.last_used_at.set(now)], condition=ApiKeyItem.pk.exists()
+        )
+    except (UpdateError, PutError):
+        pass
