@@ -178,21 +178,39 @@ def _problem_response(problem: Problem, instance: str, headers: dict[str, str]) 
     )
 
 
-def _validation_problem(exc: ValidationError, where: str) -> Unprocessable:
-    errors = [
-        {
-            "field": ".".join(str(p) for p in err["loc"]) or where,
-            "message": err["msg"],
-            "code": err["type"],
-        }
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
-    first = errors[0] if errors else {"field": where, "message": "invalid"}
-    return Unprocessable(
-        f"{first['field']}: {first['message']}",
-        field=first["field"] if where == "body" else f"{where}.{first['field']}",
-        errors=errors,
-    )
+def _input_path(loc: tuple[Any, ...], data: Any, missing: bool) -> str:
+    """The part of a pydantic error location that names the client's input.
+
+    Pydantic adds union-member tags (``str``, ``function-after[...]``) and ``[key]`` to
+    locations; the client only knows its own JSON, so keep the path while it exists there
+    (plus the missing field itself for a "missing" error).
+    """
+    path: list[str] = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif missing and i == len(loc) - 1:
+            pass
+        else:
+            break
+        path.append(str(part))
+    return ".".join(path)
+
+
+def _validation_problem(exc: ValidationError, where: str, data: Any) -> Unprocessable:
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for err in exc.errors(include_url=False, include_input=False):
+        path = _input_path(tuple(err["loc"]), data, err["type"] == "missing")
+        field = (path if where == "body" else f"{where}.{path}" if path else where) or where
+        if field not in seen:
+            seen.add(field)
+            errors.append({"field": field, "message": err["msg"], "code": err["type"]})
+    first = errors[0]
+    return Unprocessable(f"{first['field']}: {first['message']}", field=first["field"], errors=errors)
 
 
 def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
@@ -213,7 +231,7 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
     try:
         return spec.body.model_validate(data)
     except ValidationError as exc:
-        raise _validation_problem(exc, "body") from exc
+        raise _validation_problem(exc, "body", data) from exc
 
 
 def _parse_query(spec: RouteSpec, request: Any) -> BaseModel | None:
@@ -223,7 +241,7 @@ def _parse_query(spec: RouteSpec, request: Any) -> BaseModel | None:
     try:
         return spec.query.model_validate(params)
     except ValidationError as exc:
-        raise _validation_problem(exc, "query") from exc
+        raise _validation_problem(exc, "query", params) from exc
 
 
 def _render(result: Any, spec: RouteSpec) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
@@ -281,6 +299,7 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
                 fingerprint={"method": spec.method, "path": instance or spec.path,
                              "body": (request.raw_body or b"").decode("utf-8", "replace")},
                 run=lambda: _run_view(spec, view, wants, ctx, request, path_params),
+                lambda_context=request.lambda_context,
             )
             if replayed:
                 outcome["headers"] = {**outcome["headers"], "Idempotent-Replayed": "true"}

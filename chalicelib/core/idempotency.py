@@ -29,15 +29,11 @@ from .table.model import boto_client
 
 IDEMPOTENCY_SHARDS = 16
 KEY_MAX = 255
-_config = IdempotencyConfig(
-    event_key_jmespath="key",
-    payload_validation_jmespath="fingerprint",
-    expires_after_seconds=24 * 3600,
-)
 
 
 def run_once(
-    owner: str, key: str, fingerprint: dict[str, Any], run: Callable[[], dict[str, Any]]
+    owner: str, key: str, fingerprint: dict[str, Any], run: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run ``run`` once per (owner, key); returns (its result, whether it was a replay)."""
     if not key or len(key) > KEY_MAX or not key.isprintable():
@@ -51,6 +47,14 @@ def run_once(
         expiry_attr=definition.TTL_ATTRIBUTE,
         boto3_client=boto_client(),
     )
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="fingerprint",
+        expires_after_seconds=24 * 3600,
+    )
+    if lambda_context is not None:
+        # lets Powertools expire an in-progress record when the Lambda times out
+        config.register_lambda_context(lambda_context)
     fresh = False
 
     def request(data: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def run_once(
         fresh = True
         return run()
 
-    once = idempotent_function(data_keyword_argument="data", persistence_store=persistence, config=_config)(request)
+    once = idempotent_function(data_keyword_argument="data", persistence_store=persistence, config=config)(request)
     try:
         result = once(data={"key": f"{owner}:{key}", "fingerprint": fingerprint})
     except IdempotencyValidationError as exc:

@@ -332,7 +332,7 @@ def lookup_member(ctx: TenantContext, query: LookupQuery) -> MemberOut:
     found = store.find_identities(ctx.tenant_id, wanted)
     if not found:
         raise NotFound("No member has this identity.", code="member_not_found")
-    return _load(ctx, next(iter(found.values())))
+    return to_out(_load(ctx, next(iter(found.values()))))
 
 
 def list_members(ctx: TenantContext, query: MemberListQuery) -> MemberPage:

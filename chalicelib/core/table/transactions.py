@@ -27,37 +27,43 @@ class TransactionCancelled(Exception):
 class Transaction:
     """Collects labelled actions, then commits them all or none."""
 
+    # PynamoDB sends condition checks, then deletes, then puts, then updates, whatever
+    # the order they were added in; cancellation reasons come back in the sent order.
+    _ORDER = {"check": 0, "delete": 1, "save": 2, "update": 3}
+
     def __init__(self) -> None:
-        self._actions: list[tuple[str, Callable[[TransactWrite], None]]] = []
+        self._actions: list[tuple[int, str, Callable[[TransactWrite], None]]] = []
+
+    def _add(self, kind: str, label: str, action: Callable[[TransactWrite], None]) -> None:
+        self._actions.append((self._ORDER[kind], label, action))
 
     def save(self, label: str, item: TableItem, condition: Any = None) -> None:
-        self._actions.append((label, lambda tx: tx.save(item, condition=condition)))
+        self._add("save", label, lambda tx: tx.save(item, condition=condition))
 
     def update(self, label: str, item: TableItem, actions: list[Any], condition: Any = None) -> None:
-        self._actions.append((label, lambda tx: tx.update(item, actions=actions, condition=condition)))
+        self._add("update", label, lambda tx: tx.update(item, actions=actions, condition=condition))
 
     def delete(self, label: str, item: TableItem, condition: Any = None) -> None:
-        self._actions.append((label, lambda tx: tx.delete(item, condition=condition)))
+        self._add("delete", label, lambda tx: tx.delete(item, condition=condition))
 
     def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
-        self._actions.append(
-            (label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
-        )
+        self._add("check", label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
 
     def commit(self) -> None:
         if not self._actions:
             return
         # The model's own connection: same endpoint, same pooled botocore client.
         connection = TableItem._get_connection().connection
+        sent = sorted(self._actions, key=lambda a: a[0])  # stable: same-kind order kept
         try:
             with TransactWrite(connection=connection) as tx:
-                for _, add in self._actions:
+                for _, _, add in sent:
                     add(tx)
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             failed = {
                 label
-                for (label, _), reason in zip(self._actions, reasons)
+                for (_, label, _), reason in zip(sent, reasons)
                 if reason is not None and reason.code == "ConditionalCheckFailed"
             }
             conflict = any(

@@ -1,0 +1,77 @@
+"""Two writers meeting: concurrent requests from separate processes against DynamoDB Local."""
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+
+import pytest
+
+from tests.fixtures import table_items
+from tests.integration import concurrent_clients
+
+WRITERS = 8
+
+
+@pytest.fixture(scope="module")
+def pool():
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(WRITERS) as p:
+        assert all(p.map(concurrent_clients.warm, range(WRITERS), chunksize=1))
+        yield p
+
+
+def race(pool, requests):
+    """Fire ``requests`` [(method, path, token, body)] together; their (status, body)s."""
+    start_at = time.time() + 0.5
+    return pool.starmap(concurrent_clients.call_at, [(start_at, *r) for r in requests], chunksize=1)
+
+
+def test_concurrent_creates_of_one_phone_make_exactly_one_member(pool, tenant):
+    notations = ["13800138000", "+86 138 0013 8000", "+8613800138000", "138-0013-8000"]
+    results = race(pool, [("POST", "/v1/members", tenant.key, {"phone": notations[i % 4], "name": f"w{i}"})
+                          for i in range(WRITERS)])
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {201: 1, 200: WRITERS - 1}, results
+    assert len({body["id"] for _, body in results}) == 1
+    profiles = [i for i in table_items(f"T#{tenant.id}#M#") if i["sk"]["S"] == "PROFILE"]
+    identities = table_items(f"T#{tenant.id}#ID#phone#")
+    assert len(profiles) == 1 and len(identities) == 1
+
+
+def test_concurrent_patches_with_one_version_let_exactly_one_win(pool, http, tenant):
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000"}).json
+    results = race(pool, [("PATCH", f"/v1/members/{member['id']}", tenant.key, {"version": 1, "name": f"writer {i}"})
+                          for i in range(WRITERS)])
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {200: 1, 409: WRITERS - 1}, results
+    winner = next(body for status, body in results if status == 200)
+    assert http.get(f"/v1/members/{member['id']}", tenant.key).json == winner
+    assert winner["version"] == 2
+
+
+def test_concurrent_claims_of_one_email_by_different_members(pool, http, tenant):
+    members = [http.post("/v1/members", tenant.key, {"phone": f"1380013800{i}"}).json for i in range(WRITERS)]
+    results = race(pool, [("PATCH", f"/v1/members/{m['id']}", tenant.key, {"version": 1, "email": "shared@example.com"})
+                          for m in members])
+    winners = [body for status, body in results if status == 200]
+    assert len(winners) == 1 and Counter(s for s, _ in results)[409] == WRITERS - 1, results
+    owner = http.get("/v1/members/lookup?email=shared@example.com", tenant.key).json
+    assert owner["id"] == winners[0]["id"]
+
+
+def test_channel_counts_stay_exact_under_concurrent_sign_ups(pool, http, tenant):
+    http.post("/v1/channels", tenant.key, {"code": "live", "name": "Live"})
+    results = race(pool, [("POST", "/v1/members", tenant.key, {"phone": f"1390013900{i}", "source": {"channel": "live"}})
+                          for i in range(WRITERS)])
+    assert all(status == 201 for status, _ in results), results
+    assert http.get("/v1/channels/live", tenant.key).json["member_count"] == WRITERS
+
+
+def test_a_key_revoked_while_requests_fly_never_works_afterwards(pool, http, tenant):
+    doomed = http.post("/v1/api-keys", tenant.key, {"name": "doomed"}).json
+    results = race(pool, [("DELETE", f"/v1/api-keys/{doomed['id']}", tenant.key, None)] * 2
+                   + [("GET", "/v1/tenant", doomed["secret"], None)] * (WRITERS - 2))
+    assert [s for s, _ in results[:2]] == [204, 204]
+    assert all(status in (200, 401) for status, _ in results[2:])
+    assert http.get("/v1/tenant", doomed["secret"]).status == 401
