@@ -8,7 +8,6 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
-from ..core import openapi
 from ..core.http import PUBLIC, Api, Reply
 
 bp = Blueprint(__name__)
@@ -25,6 +24,8 @@ _PAGE = """<!doctype html>
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
+    from ..core import openapi  # pydantic's JSON-schema machinery: kept off the cold start
+
     return openapi.document()
 
 
