@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DDB_HOME := .local/dynamodb
 DDB_READY := $(DDB_HOME)/classes/LoopbackDynamoDBLocal.class
 PORT ?= 8000
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
 .PHONY: run test bench synth setup dynamodb-local clean
 

@@ -51,6 +51,14 @@ def count(name: str, tenant_id: str | None = None, value: int = 1) -> None:
 
 
 def flush() -> None:
-    """Emit the request's metrics (EMF on stdout) if any were recorded."""
-    if metrics.metric_set:
+    """Emit the request's metrics (EMF on stdout) if any were recorded.
+
+    With ``POWERTOOLS_METRICS_DISABLED`` Powertools' flush returns without clearing, and
+    its automatic flush at 100 values ignores the flag; clear explicitly so nothing piles up.
+    """
+    if not metrics.metric_set:
+        return
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        metrics.clear_metrics()
+    else:
         metrics.flush_metrics()

@@ -1,0 +1,6 @@
+"""Benchmarks that print figures measured in one run (``make bench``); not timed tests.
+
+* latency of member create / get through the app vs the bare DynamoDB calls they need,
+* cold import of the app vs a bare ``import boto3``,
+* DynamoDB capacity units and calls per operation.
+"""

@@ -1,0 +1,350 @@
+"""``make bench``: print speed and capacity figures of the member API, measured in one run.
+
+Not a timed test: nothing here asserts on speed. It checks only that each request did what
+it should (a 201 for a create, a 200 for a get), so a figure never describes an error path.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import imports
+from .report import fmt, heading, median, p90, ratio, table
+from .shapes import describe, transact_write_floor
+from .stack import ROOT, LocalStack, machine_context
+
+WARMUP = 20
+#: bare create+get pairs sent first, unmeasured, so DynamoDB Local's JVM has compiled its hot
+#: paths (without them the first ~150 creates of a run are up to 2-3x slower on both sides)
+ENGINE_WARMUP = 300
+ITERATIONS = 200
+CAPACITY_OPS = 25
+IMPORT_RUNS = 5
+
+TENANT = {"name": "Bench", "timezone": "Asia/Shanghai", "currency": "CNY", "default_country": "CN"}
+CREATE_CALLS = ["GetItem", "BatchGetItem", "TransactWriteItems"]
+GET_CALLS = ["GetItem", "GetItem"]
+
+
+def app_phone(n: int) -> str:
+    return f"+86138{n:08d}"
+
+
+def bare_phone(n: int) -> str:
+    return f"+86139{n:08d}"  # a range of its own: the bare creates never meet the app's
+
+
+def progress(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Side:
+    ms: list[float] = field(default_factory=list)
+    call_ms: list[list[float]] = field(default_factory=list)
+    units: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class OpFigures:
+    name: str
+    template: list[tuple[str, dict[str, Any]]]
+    app: Side = field(default_factory=Side)
+    bare: Side = field(default_factory=Side)
+    # capacity pass (through the app, metered)
+    read: list[float] = field(default_factory=list)
+    write: list[float] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    in_ddb_ms: list[float] = field(default_factory=list)
+    metered_ms: list[float] = field(default_factory=list)
+    #: per call, capacity by table/index (one bare replay with ReturnConsumedCapacity=INDEXES)
+    by_index: list[dict[str, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- the app side ---------------------------------------------------------------------------
+class App:
+    """HTTP through the real app via Chalice's local gateway (what the tests use)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.headers: dict[str, str] = {}
+
+    def create_tenant(self, admin_token: str) -> dict[str, Any]:
+        r = self.client.http.post("/v1/admin/tenants", body=json.dumps(TENANT), headers={
+            "Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
+        if r.status_code != 201:
+            raise RuntimeError(f"creating the bench tenant answered {r.status_code}: {r.body[:500]!r}")
+        created = json.loads(r.body)
+        self.headers = {"Authorization": f"Bearer {created['api_key']['secret']}",
+                        "Content-Type": "application/json"}
+        return created
+
+    def create(self, body: str) -> tuple[float, str]:
+        t0 = time.perf_counter()
+        r = self.client.http.post("/v1/members", body=body, headers=self.headers)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /v1/members answered {r.status_code}: {r.body[:500]!r}")
+        return elapsed, json.loads(r.body)["id"]
+
+    def get(self, member_id: str) -> float:
+        path = f"/v1/members/{member_id}"
+        t0 = time.perf_counter()
+        r = self.client.http.get(path, headers=self.headers)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {r.status_code}: {r.body[:500]!r}")
+        return elapsed
+
+
+def member_body(phone: str) -> str:
+    return json.dumps({"phone": phone, "name": "Bench Member"})
+
+
+def run_dynamo(stack: LocalStack) -> tuple[OpFigures, OpFigures]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.core.ids import new_id
+    from chalicelib.core.table.capacity import metered
+    from chalicelib.core.table.model import boto_client
+
+    from .dynamo import Bare, InAppTimer, by_index, captured
+
+    app_ddb = boto_client()
+    bare_ddb = stack.client()
+    with Client(app, project_dir=str(ROOT)) as chalice_client:
+        api = App(chalice_client)
+        api.create_tenant(stack.issuer.admin_token())
+
+        # The first keyed request also records the key's use (2 UpdateItem, once a minute)
+        # and reads the tenant's settings (then cached 60 s): prime both, then capture.
+        api.create(member_body(app_phone(0)))
+        with captured(app_ddb) as create_calls:
+            _, captured_id = api.create(member_body(app_phone(1)))
+        with captured(app_ddb) as get_calls:
+            api.get(captured_id)
+        create = OpFigures("create-member", create_calls)
+        get = OpFigures("get-member", get_calls)
+        for op, expected in ((create, CREATE_CALLS), (get, GET_CALLS)):
+            made = [name for name, _ in op.template]
+            if made != expected:  # the bare side replays what the app does now, whatever it is
+                op.warnings.append(f"{op.name}: the app now makes {made}; this bench was written for "
+                                   f"{expected}. The bare side replays the app's calls as captured.")
+        bare_create, bare_get = Bare(bare_ddb, create_calls), Bare(bare_ddb, get_calls)
+
+        progress(f"warming DynamoDB Local's JVM: {ENGINE_WARMUP} bare creates and gets, not measured")
+        next_app, next_bare = 2, 0
+        for _ in range(ENGINE_WARMUP):
+            new = new_id()
+            bare_create.run(bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
+            bare_get.run(bare_get.build({captured_id: new}))
+            next_bare += 1
+
+        # (a) latency: app and bare interleaved, alternating which goes first
+        progress(f"create-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
+        member_ids: list[str] = []
+        for i in range(WARMUP + ITERATIONS):
+            body = member_body(app_phone(next_app))
+            requests = bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new_id()})
+            next_app, next_bare = next_app + 1, next_bare + 1
+            if i % 2:
+                bare = bare_create.run(requests)
+                app_ms, member_id = api.create(body)
+            else:
+                app_ms, member_id = api.create(body)
+                bare = bare_create.run(requests)
+            member_ids.append(member_id)
+            if i >= WARMUP:
+                create.app.ms.append(app_ms)
+                create.bare.ms.append(bare.total_ms)
+                create.bare.call_ms.append(bare.call_ms)
+                create.bare.units.append(bare.units)
+
+        progress(f"get-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
+        for i in range(WARMUP + ITERATIONS):
+            member_id = member_ids[i % len(member_ids)]
+            requests = bare_get.build({captured_id: member_id})
+            if i % 2:
+                bare = bare_get.run(requests)
+                app_ms = api.get(member_id)
+            else:
+                app_ms = api.get(member_id)
+                bare = bare_get.run(requests)
+            if i >= WARMUP:
+                get.app.ms.append(app_ms)
+                get.bare.ms.append(bare.total_ms)
+                get.bare.call_ms.append(bare.call_ms)
+                get.bare.units.append(bare.units)
+
+        # (c) capacity through the app, metered on the client PynamoDB uses
+        progress(f"capacity: {CAPACITY_OPS} creates and {CAPACITY_OPS} gets through the app, metered")
+        with InAppTimer(app_ddb) as timer:
+            for _ in range(CAPACITY_OPS):
+                before = timer.spent_ms
+                with metered(app_ddb) as usage:
+                    ms, member_id = api.create(member_body(app_phone(next_app)))
+                next_app += 1
+                _record(create, usage, timer.spent_ms - before, ms)
+                before = timer.spent_ms
+                with metered(app_ddb) as usage:
+                    ms = api.get(member_id)
+                _record(get, usage, timer.spent_ms - before, ms)
+
+        new = new_id()
+        create.by_index = by_index(
+            bare_create, bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
+        get.by_index = by_index(bare_get, bare_get.build({captured_id: new}))
+    return create, get
+
+
+def _record(op: OpFigures, usage: Any, in_ddb_ms: float, ms: float) -> None:
+    op.read.append(usage.read)
+    op.write.append(usage.write)
+    op.calls.update(usage.calls)
+    op.in_ddb_ms.append(in_ddb_ms)
+    op.metered_ms.append(ms)
+
+
+# --- output ---------------------------------------------------------------------------------
+def print_latency(ops: list[OpFigures]) -> None:
+    print(heading("(a) Latency: through the app vs the bare DynamoDB calls it needs"))
+    print(f"  {ITERATIONS} measured after {WARMUP} warm-up per side, app and bare interleaved (alternating\n"
+          f"  which goes first), same DynamoDB Local, same table; before that {ENGINE_WARMUP} unmeasured bare\n"
+          "  create+get pairs let DynamoDB Local's JVM compile its hot paths.\n"
+          "  app  = chalice.test.Client over the real app (local API Gateway emulation, API-key auth,\n"
+          "         pydantic, PynamoDB); create = POST /v1/members with a new phone each time,\n"
+          "         get = GET /v1/members/{id}.\n"
+          "  bare = the same DynamoDB requests the app sent (captured from it), replayed with a plain\n"
+          "         boto3 client; only the phone number and member id differ (same lengths).\n")
+    rows = []
+    for op in ops:
+        a, b = op.app.ms, op.bare.ms
+        rows.append([op.name, "app", str(len(op.template)), fmt(median(a)), fmt(p90(a)), "", ""])
+        rows.append(["", "bare", str(len(op.template)), fmt(median(b)), fmt(p90(b)),
+                     ratio(median(a), median(b)), fmt(median(a) - median(b))])
+    print(table(["operation", "side", "DDB calls", "median ms", "p90 ms", "app/bare (medians)",
+                 "app - bare ms"], rows, align="llrrrrr"))
+    for op in ops:
+        for warning in op.warnings:
+            print(f"\n  WARNING {warning}")
+
+    print("\n  Bare calls one by one (the tenant settings GetItem is cached by the app, so not made):\n")
+    rows = []
+    for op in ops:
+        total = median(op.bare.ms)
+        for k, (name, params) in enumerate(op.template):
+            ms = [c[k] for c in op.bare.call_ms]
+            units = median([u[k] for u in op.bare.units])
+            first, *more = describe(name, params)
+            rows.append([op.name if k == 0 else "", first, fmt(median(ms)), fmt(p90(ms)),
+                         f"{100 * median(ms) / total:.0f}%", fmt(units, 1)])
+            rows += [["", line, "", "", "", ""] for line in more]
+    print(table(["operation", "bare DynamoDB call", "median ms", "p90 ms", "of bare median",
+                 "CU reported"], rows, align="llrrrr"))
+
+
+def print_imports(fig: imports.ImportFigures) -> None:
+    print(heading("(b) Cold import: `import app` vs `import boto3`, each in a fresh interpreter"))
+    print(f"  median of {fig.runs} runs each, after one untimed run (bytecode cached, OS file cache warm);\n"
+          f"  wall = wall time of `python -c \"import X\"` minus `python -c pass` "
+          f"(interpreter start, median {fig.baseline_ms:.1f} ms).\n")
+    rows = [[f"import {t}", fmt(fig.wall_ms[t], 1), fmt(fig.importtime_ms[t], 1), str(fig.modules[t])]
+            for t in imports.TARGETS]
+    rows.append(["ratio app/boto3", ratio(fig.wall_ms["app"], fig.wall_ms["boto3"]),
+                 ratio(fig.importtime_ms["app"], fig.importtime_ms["boto3"]),
+                 ratio(fig.modules["app"], fig.modules["boto3"])])
+    print(table(["import", "wall ms", "-X importtime ms", "modules loaded"], rows))
+    heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in fig.heaviest["app"][:8])
+    print(f"\n  heaviest packages under `import app` (self ms summed, one run): {heavy}")
+
+
+def _calls_text(calls: Counter[str], n: int, order: list[str]) -> str:
+    """Mean calls per op, in the order the operation makes them, extras last."""
+    parts = []
+    rank = {name: i for i, name in reversed(list(enumerate(order)))}
+    for name, count in sorted(calls.items(), key=lambda kv: (rank.get(kv[0], len(order)), kv[0])):
+        per = count / n
+        parts.append(f"{name} x{per:g}" if per == int(per) else f"{name} x{per:.2f}")
+    return ", ".join(parts)
+
+
+def print_capacity(ops: list[OpFigures]) -> None:
+    print(heading("(c) DynamoDB capacity per operation, through the app"))
+    print(f"  {CAPACITY_OPS} of each, metered with chalicelib.core.table.capacity.metered(boto_client());\n"
+          "  units as DynamoDB Local reports them (PynamoDB requests ReturnConsumedCapacity=TOTAL).\n"
+          "  INCLUDES the API-key lookup GetItem (consistent) that authenticates every request.\n")
+    rows = []
+    for op in ops:
+        n = len(op.read)
+        bare_cu = median([sum(u) for u in op.bare.units])
+        rows.append([op.name, _calls_text(op.calls, n, [name for name, _ in op.template]), fmt(median(op.read), 1), fmt(median(op.write), 1),
+                     fmt(median(op.read) + median(op.write), 1), fmt(bare_cu, 1),
+                     fmt(median(op.in_ddb_ms)), fmt(median(op.metered_ms))])
+    print(table(["operation", "DynamoDB calls per op (mean)", "RCU", "WCU", "total CU", "bare CU",
+                 "in DDB calls ms", "request ms"], rows, align="llrrrrrr"))
+    print("\n  RCU/WCU/total: median per op. bare CU: the same requests replayed bare, for comparison.\n"
+          "  in DDB calls ms: median time the app spent inside botocore DynamoDB calls (parameter\n"
+          "  build to parsed response) during the request; request ms: the whole request (hooks on).\n"
+          "  A fractional call count means some ops did extra calls (e.g. the once-a-minute API-key\n"
+          "  last_used_at UpdateItems, or the tenant settings GetItem when its 60 s cache expired).")
+    print("\n  Where the units go, per call (one bare replay with ReturnConsumedCapacity=INDEXES):\n")
+    rows = []
+    notes: list[str] = []
+    for op in ops:
+        for k, ((name, params), parts) in enumerate(zip(op.template, op.by_index)):
+            split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
+            first, *more = describe(name, params)
+            rows.append([op.name if k == 0 else "", first, fmt(sum(parts.values()), 1), split])
+            rows += [["", line, "", ""] for line in more]
+            if name in ("GetItem", "BatchGetItem") and not sum(parts.values()):
+                notes.append(f"{op.name}: DynamoDB Local reports 0 units for the {name} of a key that does "
+                             "not exist;\n    DynamoDB itself may still charge the minimum read "
+                             "(1 RCU strongly consistent).")
+            floor = transact_write_floor(params) if name == "TransactWriteItems" else 0.0
+            if parts.get("table", 0.0) < floor:
+                notes.append(f"{op.name}: DynamoDB Local reports {fmt(parts.get('table', 0.0), 1)} table WCU "
+                             f"for a {name} of {len(params['TransactItems'])} actions;\n    DynamoDB charges 2 "
+                             f"WCU per written item per KB in a transaction, so at least {fmt(floor, 1)} "
+                             "(+ index writes).\n    The WCU figures above undercount by the difference.")
+    print(table(["operation", "DynamoDB call", "CU", "table + indexes"], rows, align="llrl"))
+    for note in notes:
+        print(f"\n  Note, {note}")
+
+
+def main() -> int:
+    started = time.perf_counter()
+    context = machine_context()
+    with LocalStack() as stack:
+        progress(f"cold imports: {IMPORT_RUNS} runs each of python -c pass / import app / import boto3")
+        import_figures = imports.measure(ROOT, stack.env, IMPORT_RUNS)
+        progress(f"starting DynamoDB Local in memory on 127.0.0.1:{stack.port}")
+        stack.start_dynamodb()
+        # Powertools prints EMF metric lines on stdout (locally too, every 100 metrics);
+        # keep them out of the report
+        emf = io.StringIO()
+        with contextlib.redirect_stdout(emf):
+            create, get = run_dynamo(stack)
+
+    print(f"Enclave bench, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+          "(figures of one run; not a timed test)")
+    print(table(["context", ""], [[k, v] for k, v in context], align="ll"))
+    print("  DynamoDB Local and this Python process share the CPUs above; absolute figures are\n"
+          "  local-only (no network), the ratios are what carries over.")
+    print_latency([create, get])
+    print_imports(import_figures)
+    print_capacity([create, get])
+    print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

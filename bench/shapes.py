@@ -1,0 +1,67 @@
+"""Readable descriptions of captured DynamoDB requests, and DynamoDB's documented minimum
+write cost of a transaction (to flag where DynamoDB Local's reported units fall short)."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+_ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
+_PHONE = re.compile(r"\+\d{6,15}")
+_HASH = re.compile(r"\b[0-9a-f]{32,}\b")
+
+
+def key_shape(value: str) -> str:
+    """``T#01M8...#M#01M8...`` -> ``T#<id>#M#<id>`` (ids, phones and hashes masked)."""
+    return _HASH.sub("<hash>", _PHONE.sub("<phone>", _ULID.sub("<id>", value)))
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size, roughly: attribute names plus values (strings as UTF-8)."""
+    size = 0
+    for name, value in item.items():
+        ((kind, v),) = value.items()
+        size += len(name.encode()) + (len(str(v).encode()) if kind in ("S", "N") else 0)
+    return size
+
+
+def _key(key: dict[str, Any]) -> str:
+    return key_shape(key["pk"]["S"]) + " / " + key["sk"]["S"]
+
+
+def describe(op: str, params: dict[str, Any]) -> list[str]:
+    """One line for the call, then one per action of a transaction."""
+    consistent = bool(params.get("ConsistentRead")) or any(
+        t.get("ConsistentRead") for t in params.get("RequestItems", {}).values())
+    read = "consistent" if consistent else "eventual"
+    if op == "GetItem":
+        return [f"GetItem {_key(params['Key'])} ({read})"]
+    if op == "BatchGetItem":
+        keys = [k for t in params["RequestItems"].values() for k in t["Keys"]]
+        return [f"BatchGetItem {len(keys)} key(s): {_key(keys[0])}{' ...' if len(keys) > 1 else ''} ({read})"]
+    if op == "TransactWriteItems":
+        lines = [f"TransactWriteItems, {len(params['TransactItems'])} actions:"]
+        for action in params["TransactItems"]:
+            ((kind, body),) = action.items()
+            cond = ", conditional" if body.get("ConditionExpression") else ""
+            if kind == "Put":
+                item = body["Item"]
+                lines.append(f"  Put {item.get('item_type', {}).get('S', 'item')} {item_bytes(item)} B: "
+                             f"{_key(item)}{cond}")
+            else:
+                lines.append(f"  {kind} {_key(body['Key'])}{cond}")
+        return lines
+    return [op]
+
+
+def transact_write_floor(params: dict[str, Any]) -> float:
+    """The table write units DynamoDB charges a TransactWriteItems at least: 2 WCU per
+    written item per started KB (an Update's or Delete's item counted as 1 KB at least)."""
+    units = 0.0
+    for action in params.get("TransactItems", []):
+        ((kind, body),) = action.items()
+        if kind == "Put":
+            units += 2 * max(1, math.ceil(item_bytes(body["Item"]) / 1024))
+        elif kind in ("Update", "Delete"):
+            units += 2
+    return units

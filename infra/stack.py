@@ -1,0 +1,284 @@
+"""The Enclave stack: the single table, the cursor secret, the console's Cognito pool, the
+Chalice app (API Gateway + Lambda) on a least-privilege role, and two alarms.
+
+The stack's construct id is the Chalice stage (``dev``, ``prod``): the ``chalice.cdk``
+construct takes its stage from its scope's name, so ``.chalice/config.json`` stage
+settings apply only when they match it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from chalice.cdk import Chalice
+from constructs import Construct
+
+from chalicelib.core.table import definition
+
+#: The Chalice project (app.py, chalicelib/, .chalice/config.json, requirements.txt).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+SERVICE_NAME = "enclave"
+PLATFORM_ADMIN_GROUP = "platform-admin"
+API_GATEWAY_STAGE = "api"
+
+
+class IsolatedChalice(Chalice):
+    """``chalice.cdk.Chalice`` that leaves the synthesizing process as it found it.
+
+    The stock construct (chalice 1.34) packages the app in-process, and ``package_app``
+    then copies the stage's environment variables into ``os.environ`` for good (CDK
+    tokens such as ``${Token[TOKEN.12]}`` for the table name) and imports ``app`` under
+    them: a test session that synthesizes first would later read a token as its table
+    name. It also writes ``chalice.out/`` (about 23 MB per synth, never removed) into the
+    current directory. Here packaging runs in a child Python process, and ``chalice.out/``
+    lives in a temporary directory removed once the construct has read the packaged
+    template and staged the bundle into the cloud assembly.
+
+    Tokens survive the trip: the child writes them into ``sam.json`` as plain strings and
+    ``CfnInclude`` resolves them in this process, where they were made.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, source_dir: str,
+                 stage_config: dict[str, Any]) -> None:
+        work = tempfile.mkdtemp(prefix="enclave-chalice-")
+        previous = os.getcwd()
+        os.chdir(work)  # the construct puts chalice.out/ under the current directory
+        try:
+            super().__init__(scope, construct_id, source_dir=source_dir,
+                             stage_config=stage_config)
+        finally:
+            os.chdir(previous)
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _package_app(self) -> None:
+        request = {
+            "project_dir": self.source_dir,
+            "output_dir": self._sam_package_dir,
+            "stage": self.stage_name,
+            "chalice_config": self.stage_config,
+        }
+        code = ("import json, sys\nfrom chalice import api\n"
+                "api.package_app(**json.load(sys.stdin))\n")
+        done = subprocess.run([sys.executable, "-c", code], input=json.dumps(request),
+                              text=True, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"chalice packaging failed (exit {done.returncode}):\n"
+                               f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+
+
+class EnclaveStack(cdk.Stack):
+    """One Enclave deployment; ``stage`` is both the construct id and the Chalice stage."""
+
+    def __init__(self, scope: Construct, stage: str, *, cors_origins: str = "",
+                 log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+                 **kwargs: Any) -> None:
+        kwargs.setdefault("stack_name", f"{SERVICE_NAME}-{stage}")
+        kwargs.setdefault("description", f"Enclave API ({stage})")
+        super().__init__(scope, stage, **kwargs)
+        self.stage = stage
+        self.table = self._table()
+        self.cursor_secret = secretsmanager.Secret(
+            self, "CursorSecret",
+            description=f"Enclave {stage}: HMAC key that signs pagination cursors",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True),
+        )
+        self.user_pool, self.user_pool_client = self._cognito()
+        self.role = self._lambda_role()
+        self.chalice = self._chalice_app(cors_origins, log_retention)
+        self.api_handler = self.chalice.get_function("APIHandler")
+        self._alarms()
+        cdk.CfnOutput(self, "TableName", value=self.table.table_name)
+        cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        cdk.CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        # The API URL is the packaged template's own output ``EndpointURL`` (CfnInclude
+        # keeps Chalice's outputs: EndpointURL, RestAPIId, APIHandlerName, APIHandlerArn).
+
+    # -- data ---------------------------------------------------------------------------
+    def _table(self) -> dynamodb.Table:
+        string = dynamodb.AttributeType.STRING
+        table = dynamodb.Table(
+            self, "Table",
+            partition_key=dynamodb.Attribute(name=definition.PK, type=string),
+            sort_key=dynamodb.Attribute(name=definition.SK, type=string),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            deletion_protection=True,
+            time_to_live_attribute=definition.TTL_ATTRIBUTE,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        for index_name, (hash_key, range_key) in definition.GSIS.items():
+            table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=hash_key, type=string),
+                sort_key=dynamodb.Attribute(name=range_key, type=string),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return table
+
+    # -- console sign-in ----------------------------------------------------------------
+    def _cognito(self) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        pool = cognito.UserPool(
+            self, "UserPool",
+            self_sign_up_enabled=False,  # users are created by an admin, never by themselves
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            keep_original=cognito.KeepOriginalAttrs(email=True),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True)),
+            # Written only through the admin API (AdminUpdateUserAttributes): the app
+            # client below cannot write them, so no user can change their tenant or role.
+            custom_attributes={
+                "tenant_id": cognito.StringAttribute(min_len=1, max_len=64, mutable=True),
+                "role": cognito.StringAttribute(min_len=1, max_len=32, mutable=True),
+            },
+            password_policy=cognito.PasswordPolicy(
+                min_length=12, require_lowercase=True, require_uppercase=True,
+                require_digits=True, require_symbols=False),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(sms=False, otp=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            deletion_protection=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        client = pool.add_client(
+            "ConsoleClient",
+            generate_secret=False,  # a browser app cannot keep a secret
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            disable_o_auth=True,  # no hosted UI: the SPA signs in with SRP
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            id_token_validity=cdk.Duration.hours(1),
+            access_token_validity=cdk.Duration.hours(1),
+            refresh_token_validity=cdk.Duration.days(30),
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, fullname=True)
+            .with_custom_attributes("tenant_id", "role"),
+            write_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, fullname=True),
+        )
+        cognito.CfnUserPoolGroup(
+            self, "PlatformAdminGroup",
+            user_pool_id=pool.user_pool_id,
+            group_name=PLATFORM_ADMIN_GROUP,
+            description="Platform operators: may provision tenants through the admin routes",
+        )
+        return pool, client
+
+    # -- the functions' role ------------------------------------------------------------
+    def _lambda_role(self) -> iam.Role:
+        """The role every Chalice function runs as; Chalice generates no policy of its own."""
+        role = iam.Role(
+            self, "ApiRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Enclave Lambda functions: the table, the cursor secret, logs, X-Ray",
+        )
+        # SAM names the functions <stack name>-<logical id>-<suffix>.
+        log_groups = self.format_arn(
+            service="logs", resource="log-group",
+            resource_name=f"/aws/lambda/{self.stack_name}-*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        role.add_to_policy(iam.PolicyStatement(
+            sid="Logs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_groups, f"{log_groups}:log-stream:*"],
+        ))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="XRay",  # these two X-Ray actions have no resource-level permissions
+            actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            resources=["*"],
+        ))
+        self.table.grant_read_write_data(role)  # the table's ARN and its indexes only
+        self.cursor_secret.grant_read(role)  # GetSecretValue/DescribeSecret on this secret
+        return role
+
+    # -- the API ------------------------------------------------------------------------
+    def _chalice_app(self, cors_origins: str, log_retention: logs.RetentionDays) -> Chalice:
+        issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
+        chalice = IsolatedChalice(
+            self, "ChaliceApp",
+            source_dir=str(PROJECT_DIR),
+            stage_config={
+                "api_gateway_stage": API_GATEWAY_STAGE,
+                "manage_iam_role": False,
+                "iam_role_arn": self.role.role_arn,
+                "autogen_policy": False,
+                "xray": True,
+                "lambda_memory_size": 512,
+                "lambda_timeout": 30,
+                "environment_variables": {
+                    "ENCLAVE_STAGE": self.stage,
+                    "ENCLAVE_REGION": self.region,
+                    "ENCLAVE_TABLE_NAME": self.table.table_name,
+                    "ENCLAVE_CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+                    "ENCLAVE_JWT_ISSUER": issuer,
+                    "ENCLAVE_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
+                    "ENCLAVE_JWKS_URL": f"{issuer}/.well-known/jwks.json",
+                    "ENCLAVE_PLATFORM_ADMIN_GROUP": PLATFORM_ADMIN_GROUP,
+                    "ENCLAVE_CORS_ALLOWED_ORIGINS": cors_origins,
+                    "ENCLAVE_TRACING": "1",
+                    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                },
+            },
+        )
+        # Chalice names the REST API after the app ("enclave") in every stage; a name per
+        # stack keeps the ApiName metric dimension (and so the 5xx alarm) per stage.
+        rest_api = chalice.get_resource("RestAPI")
+        rest_api.add_property_override("Name", self.stack_name)
+
+        # Chalice's own ``log_retention_in_days`` emits a Fn::Sub to a logical id that it
+        # renames (ApiHandler -> APIHandler) in packaged templates, so it is made here.
+        log_group = logs.LogGroup(
+            self, "ApiHandlerLogGroup",
+            log_group_name=f"/aws/lambda/{chalice.get_resource('APIHandler').ref}",
+            retention=log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # The API takes traffic only once the log group exists (else Lambda would create
+        # it first and this resource would fail), and no function is created before its
+        # role's policy is attached.
+        rest_api.node.add_dependency(log_group)
+        for resource in chalice.sam_template.node.children:
+            if (isinstance(resource, cdk.CfnResource)
+                    and resource.cfn_resource_type == "AWS::Serverless::Function"):
+                resource.node.add_dependency(self.role)
+        return chalice
+
+    # -- alarms -------------------------------------------------------------------------
+    def _alarms(self) -> None:
+        five_minutes = cdk.Duration.minutes(5)
+        cloudwatch.Alarm(
+            self, "Api5xxAlarm",
+            alarm_description=f"Enclave {self.stage}: the API answered with 5xx errors",
+            metric=cloudwatch.Metric(
+                namespace="AWS/ApiGateway", metric_name="5XXError",
+                dimensions_map={"ApiName": self.stack_name, "Stage": API_GATEWAY_STAGE},
+                statistic="Sum", period=five_minutes),
+            threshold=5, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        cloudwatch.Alarm(
+            self, "ApiHandlerErrorsAlarm",
+            alarm_description=f"Enclave {self.stage}: the API handler Lambda raised errors",
+            metric=self.api_handler.metric_errors(period=five_minutes, statistic="Sum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,0 +1,275 @@
+"""The CDK stack (infra/), synthesized once per module: the table matches
+``core.table.definition``, IAM is least-privilege, Cognito keeps tenant and role out of
+the users' reach, the Lambda gets its configuration, and cfn-lint finds no error."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.core.table import definition
+
+ROOT = Path(__file__).resolve().parents[2]
+CORS_ORIGINS = "https://console.example.test"
+LEFTOVERS = [ROOT / "chalice.out", ROOT / "cdk.out", ROOT / "infra" / "chalice.out",
+             ROOT / "infra" / "cdk.out"]
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# jsii silences its Node end-of-life banner only for the major versions listed.
+os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = ",".join(
+    filter(None, [os.environ.get("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"), "18", "20"]))
+
+
+class Synth:
+    def __init__(self, template: dict[str, Any], outdir: Path, new_in_cwd: set[str],
+                 new_leftovers: set[Path], environ_after: dict[str, str]) -> None:
+        self.template = template
+        self.outdir = outdir
+        self.new_in_cwd = new_in_cwd
+        self.new_leftovers = new_leftovers
+        self.environ_after = environ_after
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind}
+
+    def one(self, kind: str) -> tuple[str, dict[str, Any]]:
+        found = self.resources(kind)
+        assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+        return next(iter(found.items()))
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.cdk_app import build
+
+    existed = {p for p in LEFTOVERS if p.exists()}
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    cwd_before = set(os.listdir("."))
+    app = cdk.App(outdir=str(outdir), context={"stage": "dev", "cors_origins": CORS_ORIGINS})
+    stack = build(app)
+    template = Template.from_stack(stack).to_json()
+    result = Synth(template, outdir, new_in_cwd=set(os.listdir(".")) - cwd_before,
+                   new_leftovers={p for p in LEFTOVERS if p.exists()} - existed,
+                   environ_after=dict(os.environ))
+    try:
+        yield result
+    finally:
+        for path in LEFTOVERS:
+            if path.exists() and path not in existed:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _ref(logical_id: str) -> dict[str, str]:
+    return {"Ref": logical_id}
+
+
+def _arn(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    """Every IAM statement in the template, with the logical id it comes from."""
+    found = []
+    for logical_id, res in synth.template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [props["PolicyDocument"]]
+        elif res["Type"] == "AWS::IAM::Role":
+            docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif res["Type"] == "AWS::Serverless::Function":
+            docs = [p for p in _as_list(props.get("Policies", [])) if isinstance(p, dict)
+                    and "Statement" in p]
+        else:
+            continue
+        for doc in docs:
+            found += [(logical_id, s) for s in _as_list(doc["Statement"])]
+    return found
+
+
+# -- the table ---------------------------------------------------------------------------
+
+def test_table_keys_and_indexes_come_from_the_definition(synth: Synth) -> None:
+    _, table = synth.one("AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["KeySchema"] == [
+        {"AttributeName": definition.PK, "KeyType": "HASH"},
+        {"AttributeName": definition.SK, "KeyType": "RANGE"},
+    ]
+    gsis = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
+    assert set(gsis) == set(definition.GSIS)
+    for name, (hash_key, range_key) in definition.GSIS.items():
+        assert gsis[name]["KeySchema"] == [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ]
+        assert gsis[name]["Projection"] == {"ProjectionType": "ALL"}
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        definition.attribute_definitions(), key=lambda a: a["AttributeName"])
+    assert "TableName" not in props  # CloudFormation names it; the Lambda is told
+
+
+def test_table_is_production_grade(synth: Synth) -> None:
+    _, table = synth.one("AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": definition.TTL_ATTRIBUTE, "Enabled": True}
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+# -- IAM ---------------------------------------------------------------------------------
+
+def test_no_wildcard_action_and_no_dynamodb_on_every_resource(synth: Synth) -> None:
+    statements = _statements(synth)
+    assert statements
+    for logical_id, st in statements:
+        actions = _as_list(st.get("Action", []))
+        assert "*" not in actions, (logical_id, st)
+        assert "NotAction" not in st and "NotResource" not in st, (logical_id, st)
+        if any(a.lower().startswith("dynamodb:") for a in actions):
+            assert not any(a.lower() == "dynamodb:*" for a in actions), (logical_id, st)
+            assert "*" not in _as_list(st["Resource"]), (logical_id, st)
+        if any(a.lower().startswith("secretsmanager:") for a in actions):
+            assert "*" not in _as_list(st["Resource"]), (logical_id, st)
+
+
+def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Synth) -> None:
+    functions = synth.resources("AWS::Serverless::Function")
+    assert "APIHandler" in functions
+    assert not synth.resources("AWS::Lambda::Function")  # no CDK helper functions either
+    role_id, _ = synth.one("AWS::IAM::Role")
+    assert "DefaultRole" not in synth.template["Resources"]  # Chalice's generated role
+    for name, fn in functions.items():
+        assert fn["Properties"]["Role"] == _arn(role_id), name
+
+    table_id, _ = synth.one("AWS::DynamoDB::Table")
+    secret_id, _ = synth.one("AWS::SecretsManager::Secret")
+    role_statements = [
+        st for _, policy in synth.resources("AWS::IAM::Policy").items()
+        if _ref(role_id) in policy["Properties"]["Roles"]
+        for st in _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    ]
+    table_arn = _arn(table_id)
+    index_arn = {"Fn::Join": ["", [table_arn, "/index/*"]]}
+    data = [st for st in role_statements if "dynamodb:PutItem" in _as_list(st["Action"])]
+    assert data, role_statements
+    assert all(_as_list(st["Resource"]) == [table_arn, index_arn] for st in data)
+    assert {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem"} <= set(data[0]["Action"])
+
+    secret = [st for st in role_statements if any(
+        a.startswith("secretsmanager:") for a in _as_list(st["Action"]))]
+    assert secret
+    for st in secret:
+        assert set(_as_list(st["Action"])) <= {"secretsmanager:GetSecretValue",
+                                               "secretsmanager:DescribeSecret"}
+        assert _as_list(st["Resource"]) == [_ref(secret_id)]
+
+
+# -- Cognito -----------------------------------------------------------------------------
+
+def test_users_cannot_write_their_own_tenant_or_role(synth: Synth) -> None:
+    _, client = synth.one("AWS::Cognito::UserPoolClient")
+    props = client["Properties"]
+    assert "custom:tenant_id" not in props["WriteAttributes"]
+    assert "custom:role" not in props["WriteAttributes"]
+    assert {"custom:tenant_id", "custom:role"} <= set(props["ReadAttributes"])
+    assert props["GenerateSecret"] is False
+    assert "ALLOW_USER_SRP_AUTH" in props["ExplicitAuthFlows"]
+
+
+def test_user_pool_is_invitation_only_with_tenant_and_role_attributes(synth: Synth) -> None:
+    pool_id, pool = synth.one("AWS::Cognito::UserPool")
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    custom = {a["Name"]: a for a in props["Schema"] if a.get("AttributeDataType") == "String"}
+    for name in ("tenant_id", "role"):
+        assert custom[name]["Mutable"] is True
+    _, group = synth.one("AWS::Cognito::UserPoolGroup")
+    assert group["Properties"]["GroupName"] == "platform-admin"
+    assert group["Properties"]["UserPoolId"] == _ref(pool_id)
+
+
+# -- the Lambda's configuration ----------------------------------------------------------
+
+def test_api_handler_environment(synth: Synth) -> None:
+    table_id, _ = synth.one("AWS::DynamoDB::Table")
+    secret_id, _ = synth.one("AWS::SecretsManager::Secret")
+    pool_id, _ = synth.one("AWS::Cognito::UserPool")
+    client_id, _ = synth.one("AWS::Cognito::UserPoolClient")
+    props = synth.template["Resources"]["APIHandler"]["Properties"]
+    env = props["Environment"]["Variables"]
+    assert env["ENCLAVE_TABLE_NAME"] == _ref(table_id)
+    assert env["ENCLAVE_CURSOR_SECRET_ARN"] == _ref(secret_id)
+    assert env["ENCLAVE_JWT_AUDIENCE"] == _ref(client_id)
+    issuer = ["https://cognito-idp.", {"Ref": "AWS::Region"}, ".amazonaws.com/", _ref(pool_id)]
+    assert env["ENCLAVE_JWT_ISSUER"] == {"Fn::Join": ["", issuer]}
+    assert env["ENCLAVE_JWKS_URL"] == {"Fn::Join": ["", issuer + ["/.well-known/jwks.json"]]}
+    assert env["ENCLAVE_PLATFORM_ADMIN_GROUP"] == "platform-admin"
+    assert env["ENCLAVE_CORS_ALLOWED_ORIGINS"] == CORS_ORIGINS
+    assert env["ENCLAVE_STAGE"] == "dev"
+    assert env["ENCLAVE_REGION"] == {"Ref": "AWS::Region"}
+    assert env["ENCLAVE_TRACING"] == "1"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "enclave"
+    assert props["Tracing"] == "Active"
+    assert props["Tags"]["aws-chalice"].endswith(":stage=dev:app=enclave")
+
+
+def test_no_unresolved_token_is_left_in_the_template(synth: Synth) -> None:
+    assert "${Token[" not in json.dumps(synth.template)
+
+
+# -- alarms and outputs ------------------------------------------------------------------
+
+def test_alarms_watch_api_5xx_and_handler_errors(synth: Synth) -> None:
+    alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
+    api_name = synth.template["Resources"]["RestAPI"]["Properties"]["Name"]
+    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
+    api = by_metric[("AWS/ApiGateway", "5XXError")]
+    assert {"Name": "ApiName", "Value": api_name} in api["Dimensions"]
+    errors = by_metric[("AWS/Lambda", "Errors")]
+    assert "APIHandler" in json.dumps(errors["Dimensions"])
+
+
+def test_outputs(synth: Synth) -> None:
+    outputs = synth.template["Outputs"]
+    assert {"EndpointURL", "TableName", "UserPoolId", "UserPoolClientId"} <= set(outputs)
+    assert "/api/" in json.dumps(outputs["EndpointURL"]["Value"])
+
+
+# -- hygiene and lint --------------------------------------------------------------------
+
+def test_synth_leaves_the_process_and_the_repo_clean(synth: Synth) -> None:
+    assert not synth.new_in_cwd  # no chalice.out/ or cdk.out/ where the tests run
+    assert not synth.new_leftovers  # nor in the repository
+    leaked = {k: v for k, v in synth.environ_after.items() if "${Token[" in v}
+    assert not leaked  # Chalice packaging did not export the stage's variables to us
+    assert list(synth.outdir.glob("*.template.json"))
+
+
+def test_cfn_lint_finds_no_error(synth: Synth, tmp_path: Path) -> None:
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(synth.template))
+    done = subprocess.run(
+        [sys.executable, "-c", "from cfnlint.runner import main; main()",
+         "--non-zero-exit-code", "error", "--ignore-checks", "W3005", "--", str(path)],
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
