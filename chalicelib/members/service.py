@@ -13,7 +13,6 @@ Rules kept here (no HTTP, no PynamoDB):
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from ..core import clock, observability as obs
@@ -44,18 +43,10 @@ from .schemas import (
 
 #: attempts of an upsert that keeps losing races before it answers 409 "try again"
 MAX_ATTEMPTS = 5
-#: how long a process trusts a tenant's default phone country (settings change rarely)
-_COUNTRY_TTL_SECONDS = 60.0
-_country_cache: dict[str, tuple[float, str]] = {}
 
 
 def _default_country(tenant_id: str) -> str:
-    cached = _country_cache.get(tenant_id)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    country = tenants.tenant_settings(tenant_id).default_country
-    _country_cache[tenant_id] = (time.monotonic() + _COUNTRY_TTL_SECONDS, country)
-    return country
+    return tenants.tenant_settings(tenant_id).default_country
 
 
 # --- mapping ----------------------------------------------------------------------------

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist
 
-from ..core.table import keys
+from ..core.table import counters, keys
 from ..core.table.model import TableItem
 from ..core.table.transactions import Transaction
 
@@ -46,10 +46,6 @@ class ChannelItem(TableItem, discriminator="channel"):
     platform = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
-
-
-class CounterShard(TableItem, discriminator="counter"):
-    count = NumberAttribute(default=0)
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -108,6 +104,11 @@ def list_members(partitions: list[str], index: str, below: str | None, above: st
     return ListPage(items=merged[:limit], more=any_full or len(merged) > limit)
 
 
+def member_count(tenant_id: str) -> int:
+    name = keys.member_count(tenant_id)
+    return counters.read([name])[name]
+
+
 def get_channel(tenant_id: str, code: str) -> ChannelItem | None:
     try:
         return ChannelItem.get(keys.channels(tenant_id), keys.channel_sk(code), consistent_read=True)
@@ -116,7 +117,8 @@ def get_channel(tenant_id: str, code: str) -> ChannelItem | None:
 
 
 def channel_member_count(tenant_id: str, code: str) -> int:
-    return sum(int(s.count) for s in CounterShard.query(keys.channel_counter(tenant_id, code)))
+    name = keys.channel_counter(tenant_id, code)
+    return counters.read([name])[name]
 
 
 def list_channels(tenant_id: str, after: str | None, limit: int) -> tuple[list[ChannelItem], str | None]:
@@ -137,9 +139,7 @@ def _identity_items(tenant_id: str, member_id: str, identities: dict[str, str], 
 
 
 def _count_channel(tx: Transaction, tenant_id: str, code: str, member_id: str, delta: int) -> None:
-    shard = CounterShard(keys.channel_counter(tenant_id, code), keys.counter_shard_sk(member_id))
-    # An update creates a missing shard, so it sets the type PynamoDB reads it back by.
-    tx.update("counter", shard, actions=[CounterShard.count.add(delta), CounterShard.item_type.set(CounterShard)])
+    counters.add(tx, keys.channel_counter(tenant_id, code), member_id, delta)
 
 
 def create_member(member: MemberItem, now: str) -> None:
@@ -151,6 +151,7 @@ def create_member(member: MemberItem, now: str) -> None:
     tenant_id, member_id = member.tenant_id, member.member_id
     tx = Transaction()
     tx.save("profile", member, condition=MemberItem.pk.does_not_exist())
+    counters.add(tx, keys.member_count(tenant_id), member_id, +1)
     for item in _identity_items(tenant_id, member_id, member.identities, now):
         tx.save(f"identity:{item.kind}", item, condition=IdentityItem.pk.does_not_exist())
     source = member.source or {}
@@ -196,6 +197,7 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
     tenant_id, member_id = tombstone.tenant_id, tombstone.member_id
     tx = Transaction()
     tx.save("profile", tombstone)
+    counters.add(tx, keys.member_count(tenant_id), member_id, -1)
     for kind, value in identities.items():
         tx.delete(f"release:{kind}", IdentityItem(keys.identity(tenant_id, kind, value), keys.IDENTITY_SK),
                   condition=IdentityItem.member_id == member_id)

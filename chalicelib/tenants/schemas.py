@@ -47,6 +47,10 @@ class TenantSettingsFields(Input):
         default=None, description="ISO 3166 alpha-2; phone numbers without a country code are read in it"
     )
 
+    unknown_identity: Literal["create", "reject"] | None = Field(
+        default=None, description="An event naming an unknown identity creates a prospect member, or is rejected"
+    )
+
     _tz = field_validator("timezone")(_check_timezone)
     _cur = field_validator("currency")(_check_currency)
     _country = field_validator("default_country")(_check_country)
@@ -57,6 +61,7 @@ class TenantCreate(TenantSettingsFields):
     timezone: str = "UTC"
     currency: str = "USD"
     default_country: str = "US"
+    unknown_identity: Literal["create", "reject"] = "create"
 
 
 class TenantPatch(TenantSettingsFields):
@@ -69,6 +74,7 @@ class TenantOut(Output):
     timezone: str
     currency: str
     default_country: str
+    unknown_identity: str
     created_at: str
     updated_at: str
     version: int

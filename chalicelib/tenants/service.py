@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta
 
 
@@ -28,7 +29,8 @@ def _hash(secret: str) -> str:
 def _tenant_out(item: store.TenantItem) -> TenantOut:
     return TenantOut(
         id=item.tenant_id, name=item.name, timezone=item.timezone, currency=item.currency,
-        default_country=item.default_country, created_at=item.created_at,
+        default_country=item.default_country, unknown_identity=item.unknown_identity or "create",
+        created_at=item.created_at,
         updated_at=item.updated_at, version=item.version,
     )
 
@@ -69,7 +71,7 @@ def create_tenant(spec: TenantCreate, created_by: str) -> TenantCreated:
     tenant = store.TenantItem(
         keys.tenant(tenant_id), keys.TENANT_SK, tenant_id=tenant_id, name=spec.name,
         timezone=spec.timezone, currency=spec.currency, default_country=spec.default_country,
-        created_at=now, updated_at=now,
+        unknown_identity=spec.unknown_identity, created_at=now, updated_at=now,
     )
     key, lookup, secret = _new_key(
         tenant_id, ApiKeyCreate(name="Initial key", scopes=[READ, WRITE, ADMIN]), created_by, now
@@ -92,9 +94,25 @@ def get_tenant(ctx: TenantContext) -> TenantOut:
     return _tenant_out(_load_tenant(ctx.tenant_id))
 
 
+#: how long a process trusts tenant settings read by other capabilities (time zone, phone
+#: country, currency change rarely; a changed setting reaches every Lambda within this)
+SETTINGS_TTL_SECONDS = 30.0
+_settings_cache: dict[str, tuple[float, TenantOut]] = {}
+
+
 def tenant_settings(tenant_id: str) -> TenantOut:
-    """For other capabilities (e.g. members read the default phone country)."""
-    return _tenant_out(_load_tenant(tenant_id))
+    """For other capabilities (phone country, time zone, currency), cached briefly."""
+    cached = _settings_cache.get(tenant_id)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    settings = _tenant_out(_load_tenant(tenant_id))
+    _settings_cache[tenant_id] = (time.monotonic() + SETTINGS_TTL_SECONDS, settings)
+    return settings
+
+
+def tenant_ids(after: str | None = None, limit: int = 100) -> list[str]:
+    """Every tenant id, in pages (for jobs that visit all tenants)."""
+    return store.tenant_ids(after, limit)
 
 
 def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
@@ -108,6 +126,7 @@ def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
             continue
         setattr(item, name, value)
     item.updated_at = clock.iso(clock.now())
+    _settings_cache.pop(ctx.tenant_id, None)
     try:
         store.save_tenant(item)
     except StaleVersion as exc:

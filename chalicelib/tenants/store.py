@@ -15,9 +15,20 @@ class TenantItem(TableItem, discriminator="tenant"):
     timezone = UnicodeAttribute()
     currency = UnicodeAttribute()
     default_country = UnicodeAttribute()
+    #: what an event naming an unknown identity does: "create" a prospect, or "reject"
+    unknown_identity = UnicodeAttribute(default="create")
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
+
+
+class TenantRegistryItem(TableItem, discriminator="tenant_registry"):
+    """Platform-level list of tenants, for jobs that visit every tenant (no scan)."""
+
+    created_at = UnicodeAttribute()
+
+
+REGISTRY_PK = "PLATFORM#TENANTS"
 
 
 class ApiKeyItem(TableItem, discriminator="api_key"):
@@ -56,9 +67,15 @@ def get_tenant(tenant_id: str) -> TenantItem | None:
 def create_tenant(tenant: TenantItem, key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:
     tx = Transaction()
     tx.save("tenant", tenant, condition=TenantItem.pk.does_not_exist())
+    tx.save("registry", TenantRegistryItem(REGISTRY_PK, tenant.tenant_id, created_at=tenant.created_at))
     tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
     tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
     tx.commit()
+
+
+def tenant_ids(after: str | None, limit: int) -> list[str]:
+    condition = TenantRegistryItem.sk > after if after else None
+    return [i.sk for i in TenantRegistryItem.query(REGISTRY_PK, condition, limit=limit, page_size=limit)]
 
 
 def save_tenant(tenant: TenantItem) -> None:

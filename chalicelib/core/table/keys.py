@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .definition import COUNTER_SHARDS, LIST_SHARDS
+from .definition import LIST_SHARDS
 
 
 def shard_of(value: str, shards: int) -> int:
@@ -73,11 +73,16 @@ def channel_sk(code: str) -> str:
 
 
 def channel_counter(tenant_id: str, code: str) -> str:
-    return f"T#{tenant_id}#CHCOUNT#{code}"
+    return f"T#{tenant_id}#CNT#channel#{code}"
 
 
-def counter_shard_sk(member_id: str) -> str:
-    return f"N#{shard_of(member_id, COUNTER_SHARDS)}"
+def member_count(tenant_id: str) -> str:
+    return counter(tenant_id, "members", "all")
+
+
+def counter(tenant_id: str, dimension: str, value: str) -> str:
+    """A sharded counter's name, e.g. members per stage: ``counter(t, "stage", "loyal")``."""
+    return f"T#{tenant_id}#CNT#{dimension}#{value}"
 
 
 # --- idempotency ---------------------------------------------------------------------
