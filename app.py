@@ -1,19 +1,54 @@
-"""Enclave's Chalice app: wires each capability's blueprint. No logic lives here."""
+"""Enclave's Chalice app: wires each capability's blueprint, schedules and background
+functions. No logic lives here."""
 from __future__ import annotations
 
-from chalice import Chalice
+from typing import Any
 
+from chalice import Chalice, Rate
+
+from chalicelib.activity import routes as activity
+from chalicelib.analytics import routes as analytics
 from chalicelib.apidocs import routes as apidocs
-from chalicelib.core import tenancy
+from chalicelib.core import jobs, tenancy
 from chalicelib.members import routes as members
+from chalicelib.members import service as members_service
 from chalicelib.tenants import routes as tenants
 from chalicelib.tenants import service as tenants_service
+from chalicelib.tiers import routes as tiers
+from chalicelib.tiers import service as tiers_service
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
+members_service.on_erasure(tiers_service.forget_member)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
 app.register_blueprint(members.bp, url_prefix="/v1")
+app.register_blueprint(activity.bp, url_prefix="/v1")
+app.register_blueprint(tiers.bp, url_prefix="/v1")
+app.register_blueprint(analytics.bp, url_prefix="/v1")
+
+
+def _time_left(context: Any) -> float:
+    return context.get_remaining_time_in_millis() / 1000.0 if context else 900.0
+
+
+@app.lambda_function(name="run_job")
+def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Runs a background job's steps (invoked asynchronously by the job dispatcher)."""
+    job = jobs.run(event.get("tenant_id"), event["job_id"], time_left=lambda: _time_left(context))
+    return {"status": job.status if job else "missing"}
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="nightly")
+def nightly(event: Any) -> dict[str, Any]:
+    """Re-evaluates stages, RFM cut-offs and scores, and due downgrades, for every tenant."""
+    return {"job_id": tiers_service.run_nightly()}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="job_sweeper")
+def job_sweeper(event: Any) -> dict[str, Any]:
+    """Re-dispatches background jobs whose runner died (stale heartbeat)."""
+    return {"redispatched": jobs.sweep()}

@@ -18,7 +18,9 @@ def cursor_secret(directory: Path) -> str:
 
 
 def app_environment(*, dynamodb_port: int, table_name: str, issuer: DevIssuer, secret: str,
-                    cors_origins: str = "http://localhost:5173") -> dict[str, str]:
+                    cors_origins: str = "http://localhost:5173", job_dispatch: str = "local") -> dict[str, str]:
+    """``job_dispatch``: "local" runs background jobs on a thread of the serving process;
+    "manual" queues them until the caller drains the queue (tests)."""
     return {
         "ENCLAVE_STAGE": "local",
         "ENCLAVE_TABLE_NAME": table_name,
@@ -30,6 +32,7 @@ def app_environment(*, dynamodb_port: int, table_name: str, issuer: DevIssuer, s
         "ENCLAVE_PLATFORM_ADMIN_GROUP": PLATFORM_ADMIN_GROUP,
         "ENCLAVE_CURSOR_SECRET": secret,
         "ENCLAVE_CORS_ALLOWED_ORIGINS": cors_origins,
+        "ENCLAVE_JOB_DISPATCH": job_dispatch,
         # DynamoDB Local accepts any credentials; these are obviously fake.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -20,7 +20,8 @@ DYNAMODB_PORT = dynamodb_local.free_port()
 TABLE_NAME = "enclave-test"
 os.environ.update(
     app_environment(dynamodb_port=DYNAMODB_PORT, table_name=TABLE_NAME, issuer=ISSUER,
-                    secret="test-cursor-secret", cors_origins="https://console.example.test")
+                    secret="test-cursor-secret", cors_origins="https://console.example.test",
+                    job_dispatch="manual")
 )
 _ddb = dynamodb_local.start(DYNAMODB_PORT)
 

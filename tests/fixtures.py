@@ -94,6 +94,13 @@ def other_tenant(http: Http, admin_token: str) -> Tenant:
     return make_tenant(http, admin_token, name="Other Brand")
 
 
+def run_jobs() -> int:
+    """Run every background job queued so far (tests decide when "later" is)."""
+    from chalicelib.core.jobs.dispatch import dispatcher
+
+    return dispatcher().drain()  # type: ignore[attr-defined]
+
+
 def table_items(prefix: str) -> list[dict[str, Any]]:
     """Every raw item whose partition key starts with ``prefix`` (tests may scan)."""
     items: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ Rules kept here (no HTTP, no PynamoDB):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..core import clock, observability as obs
@@ -212,6 +213,42 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
     return member
 
 
+def resolve_member(ctx: TenantContext, member_id: str | None, phone: str | None, email: str | None,
+                   channel_ids: dict[str, str], create_unknown: bool) -> str:
+    """The id of the member an event names: by id (404/410 if not a live member of this
+    tenant), or by identities; unknown identities create a prospect member when
+    ``create_unknown``, else 422."""
+    if member_id:
+        return _load(ctx, member_id).member_id
+    identities = _identities(ctx.tenant_id, phone, email, channel_ids)
+    owners = sorted(set(store.find_identities(ctx.tenant_id, identities).values()))
+    if len(owners) > 1:
+        raise Conflict("These identities belong to different members.", code="identities_of_different_members",
+                       field="member", member_ids=owners)
+    if owners:
+        return owners[0]
+    if not create_unknown:
+        raise Unprocessable("No member has these identities (this tenant does not create members from events).",
+                            field="member", code="unknown_member")
+    member, _ = upsert_member(ctx, MemberCreate(phone=phone, email=email, channel_ids=channel_ids))
+    return member.id
+
+
+def member_count(tenant_id: str) -> int:
+    """Live members of the tenant (O(1): a sharded counter)."""
+    return store.member_count(tenant_id)
+
+
+ErasureListener = Callable[[str, str], None]
+_erasure_listeners: list[ErasureListener] = []
+
+
+def on_erasure(listener: ErasureListener) -> None:
+    """Other capabilities register here to forget a member (tenant_id, member_id) before
+    its collection is deleted; wired in app.py."""
+    _erasure_listeners.append(listener)
+
+
 # --- read, change, erase --------------------------------------------------------------
 def get_member(ctx: TenantContext, member_id: str) -> MemberOut:
     return to_out(_load(ctx, member_id))
@@ -277,6 +314,8 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     member = store.get_member(ctx.tenant_id, member_id) if is_id(member_id) else None
     if member is None:
         raise NotFound("No such member.", code="member_not_found")
+    for listener in _erasure_listeners:
+        listener(ctx.tenant_id, member_id)
     others = [i for i in store.member_collection(ctx.tenant_id, member_id) if i.sk != keys.PROFILE_SK]
     if member.erased_at:
         for item in others:

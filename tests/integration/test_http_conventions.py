@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.fixtures import table_items
+from tests.fixtures import run_jobs, table_items
 
 # --- Idempotency-Key -------------------------------------------------------------------
 
@@ -77,8 +77,17 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     member = http.post("/v1/members", tenant.key, {"phone": "13800138000", "name": "A's member",
                                                     "source": {"channel": "mine"}}).json
     key = http.post("/v1/api-keys", tenant.key, {"name": "a-key"}).json
+    job = http.call("PUT", "/v1/tier-program", tenant.key, json_body={
+        "tiers": [{"id": "silver", "name": "Silver", "threshold": 100}]}).json["job"]
+    run_jobs()
+    http.post("/v1/events", tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
+                                         "order_id": "o-1", "amount": 500, "currency": "CNY"})
     before = table_items(f"T#{tenant.id}")
-    ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"]}
+    ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"]}
+    bodies = {
+        ("PATCH", "/v1/members/{member_id}"): {"version": 1, "name": "hijack"},
+        ("PUT", "/v1/members/{member_id}/tier"): {"tier_id": "silver"},
+    }
     exercised = set()
     for spec in _tenant_routes():
         names = spec.path_params
@@ -87,8 +96,7 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         path = spec.path
         for name in names:
             path = path.replace("{" + name + "}", ids[name])
-        body = {"version": 1, "name": "hijack"} if spec.method == "PATCH" else None
-        r = http.call(spec.method, path, other_tenant.key, json_body=body)
+        r = http.call(spec.method, path, other_tenant.key, json_body=bodies.get((spec.method, spec.path)))
         assert r.status == 404, (spec.method, spec.path, r)
         exercised.add((spec.method, spec.path))
     assert len(exercised) == sum(1 for s in _tenant_routes() if s.path_params)
@@ -99,6 +107,10 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     # B's upsert of the same phone makes B's own member
     b = http.post("/v1/members", other_tenant.key, {"phone": "13800138000"})
     assert b.status == 201 and b.json["id"] != member["id"]
+    # an event naming A's member id is rejected for B, and B's events never touch A's member
+    r = http.post("/v1/events", other_tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
+                                                   "order_id": "o-2", "amount": 500, "currency": "CNY"})
+    assert r.status == 404, r
     assert table_items(f"T#{tenant.id}") == before
     assert http.get("/v1/tenant", key["secret"]).status == 200
 

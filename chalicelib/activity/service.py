@@ -1,0 +1,172 @@
+"""Events in: each one, in a single transaction, claims its ``event_id`` (a resent event
+changes nothing), lands on the member's timeline, records or refunds its order, and moves
+the member's standing (aggregates, stage, tier) through the tiers capability.
+
+A transaction lost to a concurrent event for the same member (the standing's version
+moved) is retried with a fresh read, so totals stay exact under any concurrency.
+"""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ..core import clock, observability as obs
+from ..core.errors import Conflict, Problem, Unprocessable
+from ..core.table import cursor, keys
+from ..core.table.transactions import Transaction, TransactionCancelled
+from ..core.tenancy import TenantContext
+from ..members import service as members
+from ..tenants import service as tenants
+from ..tiers import rules
+from ..tiers import service as tiers
+from . import store
+from .schemas import (
+    ChangeOut,
+    Event,
+    EventBatch,
+    EventResult,
+    EventResults,
+    Interaction,
+    OrderPaid,
+    OrderRefunded,
+    Timeline,
+    TimelineEntry,
+    TimelineQuery,
+)
+
+MAX_ATTEMPTS = 60
+_event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def ingest(ctx: TenantContext, batch: EventBatch) -> EventResults:
+    results = [_one(ctx, index, raw) for index, raw in enumerate(batch.events)]
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "rejected")}
+    obs.count("EventsAccepted", ctx.tenant_id, counts["accepted"])
+    return EventResults(results=results, accepted=counts["accepted"], duplicates=counts["duplicate"],
+                        rejected=counts["rejected"])
+
+
+def _one(ctx: TenantContext, index: int, raw: Any) -> EventResult:
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    event_id = event_id if isinstance(event_id, str) else None
+    try:
+        event = _event_adapter.validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        if err["type"].startswith("union_tag"):
+            path = "type"
+        else:  # loc starts with the event type (the union's tag); the rest is the client's path
+            path = ".".join(str(p) for p in err["loc"][1:] if not str(p).startswith(("function", "constrained")))
+        problem = Unprocessable(err["msg"], field=f"events[{index}].{path}".rstrip("."))
+        return EventResult(event_id=event_id, status="rejected", error=problem.to_dict())
+    try:
+        return _apply(ctx, event)
+    except Problem as problem:
+        if problem.field and not problem.field.startswith("events["):
+            problem.field = f"events[{index}].{problem.field}"
+        return EventResult(event_id=event.event_id, status="rejected", error=problem.to_dict())
+
+
+def _resolve(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> str:
+    ref = event.member
+    create = tenants.tenant_settings(ctx.tenant_id).unknown_identity == "create"
+    try:
+        return members.resolve_member(ctx, ref.id, ref.phone, ref.email, dict(ref.channel_ids), create_unknown=create)
+    except Problem as problem:
+        if problem.field in ("phone", "email") or (problem.field or "").startswith("channel_ids"):
+            problem.field = f"member.{problem.field}"
+        raise
+
+
+def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> EventResult:
+    claim = store.get_claim(ctx.tenant_id, event.event_id)
+    if claim is not None:
+        return EventResult(event_id=event.event_id, status="duplicate", member_id=claim.member_id)
+    member_id = _resolve(ctx, event)
+    config = tiers.load_config(ctx.tenant_id)
+    if isinstance(event, OrderPaid) and event.currency != config.currency:
+        raise Unprocessable(f"This tenant counts spend in {config.currency}.", field="currency",
+                            code="currency_mismatch")
+    for attempt in range(MAX_ATTEMPTS):
+        now = clock.now()
+        occurred = event.occurred_at or now
+        try:
+            changes = _commit(ctx.tenant_id, member_id, event, config, occurred, now)
+        except _Duplicate:
+            return EventResult(event_id=event.event_id, status="duplicate", member_id=member_id)
+        except TransactionCancelled:
+            time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
+            continue
+        tiers.record_changes(ctx.tenant_id, changes)
+        return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
+                           changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
+                                    for c in changes])
+    raise Conflict("The member is receiving too many events at once; resend this one.", code="concurrent_update")
+
+
+def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction,
+            config: tiers.Config, occurred: datetime, now: datetime) -> list[rules.Change]:
+    tx = Transaction()
+    occurred_iso, now_iso = clock.iso(occurred), clock.iso(now)
+    data = event.model_dump(mode="json", exclude={"event_id", "member", "occurred_at", "type"})
+    store.stage_event(tx, tenant_id, member_id, event.event_id, event.type, occurred_iso, now_iso, data)
+    if isinstance(event, OrderPaid):
+        month = rules.month_key(occurred, config.timezone)
+        store.stage_new_order(tx, store.OrderItem(
+            keys.member(tenant_id, member_id), store.order_sk(event.order_id), order_id=event.order_id,
+            amount=event.amount, currency=event.currency, occurred_at=occurred_iso, month=month))
+
+        def mutate(s: rules.Standing) -> bool:
+            rules.record_order(s, event.amount, occurred, config.timezone)
+            return False
+    elif isinstance(event, OrderRefunded):
+        order = store.get_order(tenant_id, member_id, event.order_id)
+        if order is None:
+            raise Unprocessable("No paid order with this order_id for this member.", field="order_id",
+                                code="unknown_order")
+        left = int(order.amount) - int(order.refunded)
+        if event.amount > left:
+            raise Unprocessable(f"Only {left} of this order is left to refund.", field="amount",
+                                code="refund_exceeds_order")
+        order.refunded = int(order.refunded) + event.amount
+        store.stage_order_update(tx, order)
+        fully = order.refunded >= order.amount
+
+        def mutate(s: rules.Standing) -> bool:
+            rules.record_refund(s, event.amount, order.month, fully)
+            return True
+    else:
+        def mutate(s: rules.Standing) -> bool:
+            rules.record_interaction(s, occurred)
+            return False
+    changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "claim" in exc.failed:
+            raise _Duplicate() from exc
+        if "order" in exc.failed and isinstance(event, OrderPaid):
+            raise Conflict("This order_id was already recorded for the member (under another event_id).",
+                           field="order_id", code="order_exists") from exc
+        raise
+    return changes
+
+
+def timeline(ctx: TenantContext, member_id: str, query: TimelineQuery) -> Timeline:
+    members.get_member(ctx, member_id)  # 404 / 410 like every member route
+    scope = f"timeline|{member_id}"
+    before = cursor.decode(query.cursor, ctx.tenant_id, scope) if query.cursor else None
+    items, last = store.timeline(ctx.tenant_id, member_id, before, query.limit)
+    return Timeline(
+        data=[TimelineEntry(event_id=i.event_id, type=i.type, occurred_at=i.occurred_at, received_at=i.received_at,
+                            data=i.data) for i in items],
+        next_cursor=cursor.encode(ctx.tenant_id, scope, last) if last else None,
+    )

@@ -1,0 +1,81 @@
+"""Job items. Tenant jobs live under ``T#<tenant>#JOB#<id>``; platform jobs (the nightly
+pass over every tenant) under ``PLATFORM#JOB#<id>``. Unfinished jobs sit in a sparse,
+sharded GSI2 list so the sweeper finds them without a scan."""
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from ..table import keys
+from ..table.model import TableItem
+from ..table.transactions import StaleVersion, is_condition_failure
+
+JOB_SK = "JOB"
+OPEN_SHARDS = 4
+
+
+class JobItem(TableItem, discriminator="job"):
+    job_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued | running | succeeded | failed
+    params = JSONAttribute(default=dict)
+    progress = JSONAttribute(default=dict)
+    checkpoint = JSONAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+def job_pk(tenant_id: str | None, job_id: str) -> str:
+    return f"T#{tenant_id}#JOB#{job_id}" if tenant_id else f"PLATFORM#JOB#{job_id}"
+
+
+def open_list(shard: int) -> str:
+    return f"PLATFORM#OPEN_JOBS#{shard}"
+
+
+def mark_open(job: JobItem) -> None:
+    job.gsi2pk = open_list(keys.shard_of(job.job_id, OPEN_SHARDS))
+    job.gsi2sk = job.updated_at
+
+
+def mark_closed(job: JobItem) -> None:
+    job.gsi2pk = job.gsi2sk = None
+
+
+def create(job: JobItem) -> bool:
+    """False if a job with this id exists (a job id derived from our ids dedupes starts)."""
+    try:
+        job.save(condition=JobItem.pk.does_not_exist())
+    except PutError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def get(tenant_id: str | None, job_id: str) -> JobItem | None:
+    try:
+        return JobItem.get(job_pk(tenant_id, job_id), JOB_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def save(job: JobItem) -> None:
+    try:
+        job.save()
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise StaleVersion() from exc
+        raise
+
+
+def open_jobs(older_than: str) -> list[JobItem]:
+    found: list[JobItem] = []
+    for shard in range(OPEN_SHARDS):
+        found += [j for j in TableItem.gsi2.query(open_list(shard), TableItem.gsi2sk < older_than)
+                  if isinstance(j, JobItem)]
+    return found

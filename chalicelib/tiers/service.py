@@ -1,0 +1,400 @@
+"""Standing: tier programs, lifecycle stages and RFM, applied on every event and by the
+nightly pass; analytics from O(1) counters.
+
+Events reach here through :func:`stage_event`, which adds the member's new standing to
+the caller's transaction (the activity capability commits it together with the event),
+so an event and the standing it changes are written together or not at all.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ..core import clock, jobs, observability as obs
+from ..core.errors import Conflict, NotFound, Unprocessable
+from ..core.ids import new_id
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..core.tenancy import TenantContext
+from ..members import service as members
+from ..tenants import service as tenants
+from . import rules, store
+from .rules import Change, Program, Standing, StageRules, Tier
+from .schemas import (
+    CountsOut,
+    HistoryOut,
+    JobOut,
+    JobRef,
+    ManualTierIn,
+    MemberTierOut,
+    ProgressOut,
+    StageRulesIn,
+    StageRulesOut,
+    StandingOut,
+    TierOut,
+    TierProgramIn,
+    TierProgramOut,
+    TierProgramSaved,
+)
+
+REEVALUATE_JOB, NIGHTLY_JOB = "tier_reevaluation", "nightly"
+PAGE = 100
+#: members sampled per tenant to compute RFM cut-offs (quintiles of a uniform sample)
+RFM_SAMPLE = 20_000
+MAX_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class Config:
+    program: Program
+    stage_rules: StageRules
+    rfm_bounds: dict[str, list[float]]
+    timezone: str
+    currency: str
+    program_updated_at: str | None = None
+
+
+# --- configuration ----------------------------------------------------------------------------
+def _program_from(body: dict[str, Any], version: int) -> Program:
+    tiers = tuple(Tier(id=t["id"], name=t["name"], threshold=t["threshold"], benefits=tuple(t.get("benefits", [])))
+                  for t in body.get("tiers", []))
+    downgrade = body.get("downgrade") or {}
+    return Program(tiers=tiers, metric=body.get("metric", "rolling_spend"),
+                   window_months=body.get("window_months", 12), downgrade=downgrade.get("policy", "anniversary"),
+                   grace_days=downgrade.get("grace_days", 30), refund_drops_tier=body.get("refund_drops_tier", False),
+                   version=version)
+
+
+def load_config(tenant_id: str) -> Config:
+    settings = tenants.tenant_settings(tenant_id)
+    program_item = store.get_config(tenant_id, store.PROGRAM_SK)
+    rules_item = store.get_config(tenant_id, store.STAGE_RULES_SK)
+    rfm_item = store.get_config(tenant_id, store.RFM_SK)
+    return Config(
+        program=_program_from(program_item.body, program_item.version) if program_item else Program(),
+        stage_rules=StageRules(**rules_item.body) if rules_item else StageRules(),
+        rfm_bounds=rfm_item.body if rfm_item else {},
+        timezone=settings.timezone,
+        currency=settings.currency,
+        program_updated_at=program_item.updated_at if program_item else None,
+    )
+
+
+def _program_out(program: Program, updated_at: str | None) -> TierProgramOut:
+    return TierProgramOut(
+        metric=program.metric, window_months=program.window_months,
+        tiers=[TierOut(id=t.id, name=t.name, threshold=t.threshold, benefits=list(t.benefits)) for t in program.tiers],
+        downgrade={"policy": program.downgrade, "grace_days": program.grace_days},
+        refund_drops_tier=program.refund_drops_tier, version=program.version, updated_at=updated_at,
+    )
+
+
+def get_program(ctx: TenantContext) -> TierProgramOut:
+    config = load_config(ctx.tenant_id)
+    return _program_out(config.program, config.program_updated_at)
+
+
+def put_program(ctx: TenantContext, body: TierProgramIn) -> TierProgramSaved:
+    """Save the program, then re-evaluate existing members in a background job."""
+    current = store.get_config(ctx.tenant_id, store.PROGRAM_SK)
+    current_version = current.version if current else 0
+    if body.version is not None and body.version != current_version:
+        raise Conflict(f"The tier program is at version {current_version}.", field="version",
+                       code="version_conflict", current_version=current_version)
+    data = body.model_dump(mode="json", exclude={"version"})
+    now = clock.iso(clock.now())
+    try:
+        item = store.put_config(ctx.tenant_id, store.PROGRAM_SK, data, now, current)
+    except StaleVersion as exc:
+        raise Conflict("The tier program changed meanwhile.", code="version_conflict") from exc
+    job = jobs.start(REEVALUATE_JOB, ctx.tenant_id, {"program_version": item.version})
+    obs.count("TierProgramChanged", ctx.tenant_id)
+    return TierProgramSaved(program=_program_out(_program_from(item.body, item.version), now),
+                            job=JobRef(id=job.job_id, status=job.status))
+
+
+def get_stage_rules(ctx: TenantContext) -> StageRulesOut:
+    return StageRulesOut(**asdict(load_config(ctx.tenant_id).stage_rules))
+
+
+def put_stage_rules(ctx: TenantContext, body: StageRulesIn) -> TierProgramSaved | StageRulesOut:
+    current = store.get_config(ctx.tenant_id, store.STAGE_RULES_SK)
+    try:
+        store.put_config(ctx.tenant_id, store.STAGE_RULES_SK, body.model_dump(), clock.iso(clock.now()), current)
+    except StaleVersion as exc:
+        raise Conflict("The stage rules changed meanwhile.", code="version_conflict") from exc
+    return StageRulesOut(**body.model_dump())
+
+
+# --- events ---------------------------------------------------------------------------------------
+Mutation = Callable[[Standing], bool]
+"""Applies an event's effect to a standing; returns True if the event was a refund."""
+
+
+def stage_event(tx: Transaction, tenant_id: str, member_id: str, config: Config, now: datetime,
+                mutate: Mutation) -> list[Change]:
+    """Load the member's standing, apply ``mutate`` and the rules, and add the writes to
+    ``tx`` (version-checked: a concurrent event cancels the transaction and the caller
+    retries with a fresh read)."""
+    item = store.get_standing(tenant_id, member_id)
+    before = item.standing() if item else None
+    if item is None:
+        item = store.new_standing_item(tenant_id, member_id)
+    after = copy.deepcopy(before) if before else Standing()
+    effective_before = before.effective_tier(now) if before else None
+    refund = mutate(after)
+    changes = rules.update_tier_on_event(after, config.program, now, config.timezone, refund)
+    changes += rules.update_stage(after, config.stage_rules, now, "event")
+    store.stage_standing(tx, item, before, after, changes, clock.iso(now), effective_before,
+                         after.effective_tier(now), [new_id() for _ in changes])
+    return changes
+
+
+def record_changes(tenant_id: str, changes: list[Change]) -> None:
+    for change in changes:
+        obs.count(f"{change.dimension.capitalize()}Changed", tenant_id)
+
+
+# --- re-evaluation (program change, nightly) ----------------------------------------------------------
+def _with_retries(action: Callable[[], bool]) -> bool:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return action()
+        except (StaleVersion, TransactionCancelled):
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise Conflict("The member's standing kept changing; try again.", code="concurrent_update")
+
+
+def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datetime,
+                      with_rfm: bool = False) -> bool:
+    """Apply time-driven rules (and RFM scores) to one member; True if anything changed."""
+    def attempt() -> bool:
+        item = store.get_standing(tenant_id, member_id)
+        if item is None:
+            return False
+        before = item.standing()
+        after = copy.deepcopy(before)
+        changes = rules.reevaluate(after, config.program, config.stage_rules, now, config.timezone)
+        if with_rfm:
+            after.rfm = rules.rfm_of(after, config.rfm_bounds, now)
+        if after == before:
+            return False
+        tx = Transaction()
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), before.effective_tier(now),
+                             after.effective_tier(now), [new_id() for _ in changes])
+        tx.commit()
+        record_changes(tenant_id, changes)
+        return True
+
+    return _with_retries(attempt)
+
+
+def _evaluate_page(tenant_id: str, config: Config, checkpoint: dict[str, Any], with_rfm: bool
+                   ) -> tuple[dict[str, Any] | None, int, int]:
+    """One page of one shard: (next checkpoint or None when the tenant is done, seen, changed)."""
+    shard, after = checkpoint.get("shard", 0), checkpoint.get("after")
+    items, last = store.standings_page(tenant_id, shard, after, PAGE)
+    now = clock.now()
+    changed = sum(reevaluate_member(tenant_id, i.member_id, config, now, with_rfm) for i in items)
+    if last is not None:
+        return {**checkpoint, "shard": shard, "after": last}, len(items), changed
+    if shard + 1 < LIST_SHARDS:
+        return {**checkpoint, "shard": shard + 1, "after": None}, len(items), changed
+    return None, len(items), changed
+
+
+def _reevaluation_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    assert tenant_id is not None
+    config = load_config(tenant_id)
+    nxt, seen, changed = _evaluate_page(tenant_id, config, checkpoint or {}, with_rfm=False)
+    return jobs.Step(checkpoint=nxt, processed=seen, changed=changed)
+
+
+def compute_rfm_cutoffs(tenant_id: str, now: datetime) -> dict[str, list[float]]:
+    """Quintile cut-offs from (a uniform sample of) the tenant's buyers; saved to config."""
+    recency: list[float] = []
+    frequency: list[float] = []
+    monetary: list[float] = []
+    per_shard = RFM_SAMPLE // LIST_SHARDS
+    for shard in range(LIST_SHARDS):
+        after = None
+        taken = 0
+        while taken < per_shard:
+            items, after = store.standings_page(tenant_id, shard, after, min(PAGE * 10, per_shard - taken))
+            for item in items:
+                inputs = rules.rfm_inputs(item.standing(), now)
+                if inputs:
+                    recency.append(inputs[0])
+                    frequency.append(inputs[1])
+                    monetary.append(inputs[2])
+            taken += len(items)
+            if after is None:
+                break
+    bounds = {"recency": rules.cutoffs(recency), "frequency": rules.cutoffs(frequency),
+              "monetary": rules.cutoffs(monetary), "sample_size": [float(len(recency))]}
+    current = store.get_config(tenant_id, store.RFM_SK)
+    store.put_config(tenant_id, store.RFM_SK, bounds, clock.iso(now), current)
+    return bounds
+
+
+def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    """Visits every tenant: RFM cut-offs, then each member's standing, page by page."""
+    cp = dict(checkpoint or {})
+    tenant_id = cp.get("tenant")
+    if tenant_id is None:
+        ids = tenants.tenant_ids(after=cp.get("last_tenant"), limit=1)
+        if not ids:
+            return jobs.Step(checkpoint=None)
+        tenant_id = ids[0]
+        compute_rfm_cutoffs(tenant_id, clock.now())
+        return jobs.Step(checkpoint={"tenant": tenant_id, "shard": 0, "after": None})
+    config = load_config(tenant_id)
+    nxt, seen, changed = _evaluate_page(tenant_id, config, cp, with_rfm=True)
+    obs.count("NightlyMembersEvaluated", tenant_id, seen)
+    if nxt is None:
+        nxt = {"last_tenant": tenant_id}
+    return jobs.Step(checkpoint=nxt, processed=seen, changed=changed)
+
+
+def run_nightly(now: datetime | None = None) -> str:
+    """Start (once per UTC day) the nightly pass; returns its job id."""
+    day = (now or clock.now()).strftime("%Y%m%d")
+    return jobs.start(NIGHTLY_JOB, None, {"day": day}, job_id=f"NIGHTLY-{day}").job_id
+
+
+jobs.register(REEVALUATE_JOB, _reevaluation_step)
+jobs.register(NIGHTLY_JOB, _nightly_step)
+
+
+def get_job(ctx: TenantContext, job_id: str) -> JobOut:
+    job = jobs.get_job(ctx.tenant_id, job_id) if len(job_id) <= 64 else None
+    if job is None:
+        raise NotFound("No such job.", code="job_not_found")
+    return JobOut(id=job.job_id, kind=job.kind, status=job.status, progress=job.progress, error=job.error,
+                  created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at)
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+def _history(tenant_id: str, member_id: str, dimension: str) -> list[HistoryOut]:
+    return [HistoryOut(old=h.old, new=h.new, reason=h.reason, at=h.at)
+            for h in store.history(tenant_id, member_id, dimension)]
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"{amount / 100:.2f} {currency}"
+
+
+def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
+    members.get_member(ctx, member_id)  # 404 / 410 like every member route
+    config = load_config(ctx.tenant_id)
+    item = store.get_standing(ctx.tenant_id, member_id)
+    s = item.standing() if item else Standing()
+    now = clock.now()
+    effective = s.effective_tier(now)
+    tier = config.program.tier(effective)
+    prog = rules.progress(s, config.program, now, config.timezone)
+    nxt = config.program.tier(prog["next_tier"])
+    message = (f"Spend {_money(prog['amount_to_next_tier'], config.currency)} more to reach {nxt.name}"
+               if nxt and prog["amount_to_next_tier"] else None)
+    manual = effective is not None and effective == s.manual_tier and effective != s.tier
+    return MemberTierOut(
+        tier=TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits)) if tier else None,
+        source="manual" if manual else ("earned" if tier else "none"),
+        since=s.tier_since if not manual else None,
+        manual_expires_at=s.manual_expires_at if manual else None,
+        next_requalification_at=rules.next_requalification(s, config.program),
+        progress=ProgressOut(**prog, message=message),
+        history=_history(ctx.tenant_id, member_id, "tier"),
+    )
+
+
+def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | None) -> MemberTierOut:
+    """Assign a tier by hand (complimentary, until ``expires_at``), or remove it (None)."""
+    members.get_member(ctx, member_id)
+    config = load_config(ctx.tenant_id)
+    if body is not None and config.program.tier(body.tier_id) is None:
+        raise Unprocessable("No tier with this id in the program.", field="tier_id", code="unknown_tier")
+    now = clock.now()
+    if body is not None and body.expires_at is not None and body.expires_at <= now:
+        raise Unprocessable("expires_at must be in the future.", field="expires_at", code="validation_failed")
+
+    def attempt() -> bool:
+        item = store.get_standing(ctx.tenant_id, member_id)
+        before = item.standing() if item else None
+        item = item or store.new_standing_item(ctx.tenant_id, member_id)
+        after = copy.deepcopy(before) if before else Standing(stage_since=clock.iso(now))
+        if body is None:
+            after = replace(after, manual_tier=None, manual_expires_at=None, manual_reason=None)
+        else:
+            after = replace(after, manual_tier=body.tier_id,
+                            manual_expires_at=clock.iso(body.expires_at) if body.expires_at else None,
+                            manual_reason=body.reason)
+        eff_before, eff_after = (before.effective_tier(now) if before else None), after.effective_tier(now)
+        changes = [Change("tier", eff_before, eff_after, "manual" if body else "manual_removed")] \
+            if eff_before != eff_after else []
+        tx = Transaction()
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_before, eff_after,
+                             [new_id() for _ in changes])
+        tx.commit()
+        return True
+
+    _with_retries(attempt)
+    return member_tier(ctx, member_id)
+
+
+def member_standing(ctx: TenantContext, member_id: str) -> StandingOut:
+    members.get_member(ctx, member_id)
+    item = store.get_standing(ctx.tenant_id, member_id)
+    s = item.standing() if item else Standing()
+    return StandingOut(
+        member_id=member_id, lifetime_spend=s.lifetime_spend, refunded=s.refunded, orders=s.orders,
+        first_order_at=s.first_order_at, last_order_at=s.last_order_at, interactions=s.interactions,
+        last_interaction_at=s.last_interaction_at, monthly_spend=dict(sorted(s.monthly.items())),
+        stage=s.stage, stage_since=s.stage_since, stage_history=_history(ctx.tenant_id, member_id, "stage"),
+        rfm=s.rfm,
+    )
+
+
+def forget_member(tenant_id: str, member_id: str) -> None:
+    """Erasure hook: drop the member's standing and take it out of every counter."""
+    def attempt() -> bool:
+        item = store.get_standing(tenant_id, member_id)
+        if item is None:
+            return False
+        tx = Transaction()
+        store.unstage_standing(tx, item, item.standing().effective_tier(clock.now()))
+        tx.commit()
+        return True
+
+    _with_retries(attempt)
+
+
+# --- analytics -------------------------------------------------------------------------------------------
+def _counts(ctx: TenantContext, names: dict[str, str], implicit: str) -> CountsOut:
+    """Counters for ``names`` ({value: counter name}); members with no standing yet count
+    under ``implicit``."""
+    totals = store.read_counters(list(names.values()))
+    counts = {value: totals[name] for value, name in names.items()}
+    total = members.member_count(ctx.tenant_id)
+    counts[implicit] = counts.get(implicit, 0) + max(0, total - sum(counts.values()))
+    return CountsOut(counts=counts, total=total)
+
+
+def tier_counts(ctx: TenantContext) -> CountsOut:
+    program = load_config(ctx.tenant_id).program
+    values = [t.id for t in program.tiers] + [rules.NO_TIER]
+    return _counts(ctx, {v: store.tier_counter(ctx.tenant_id, v) for v in values}, rules.NO_TIER)
+
+
+def stage_counts(ctx: TenantContext) -> CountsOut:
+    return _counts(ctx, {v: store.stage_counter(ctx.tenant_id, v) for v in rules.STAGES}, "prospect_aware")
+
+
+def rfm_counts(ctx: TenantContext) -> CountsOut:
+    values = list(rules.RFM_SEGMENTS) + [rules.NO_RFM]
+    return _counts(ctx, {v: store.rfm_counter(ctx.tenant_id, v) for v in values}, rules.NO_RFM)

@@ -1,0 +1,169 @@
+"""Standing (aggregates, stage, tier, RFM) per member, its history, the tenant's tier
+program / stage rules / RFM cut-offs, and the counters analytics read."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, fields
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from ..core.table import counters, keys
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.model import TableItem
+from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+from .rules import Change, Standing
+
+STANDING_SK = "STANDING"
+PROGRAM_SK, STAGE_RULES_SK, RFM_SK = "TIER_PROGRAM", "STAGE_RULES", "RFM_CUTOFFS"
+
+
+def config_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#CONFIG"
+
+
+def standings_list(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#STANDINGS#{shard}"
+
+
+class ConfigItem(TableItem, discriminator="config"):
+    body = JSONAttribute(default=dict)
+    updated_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class StandingItem(TableItem, discriminator="standing"):
+    tenant_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    data = JSONAttribute(default=dict)
+    #: the indexed copies analytics and re-evaluation need
+    stage = UnicodeAttribute(null=True)
+    tier = UnicodeAttribute(null=True)
+    lifetime_spend = NumberAttribute(default=0)
+    version = VersionAttribute()
+
+    def standing(self) -> Standing:
+        known = {f.name for f in fields(Standing)}
+        return Standing(**{k: v for k, v in (self.data or {}).items() if k in known})
+
+
+class HistoryItem(TableItem, discriminator="history"):
+    dimension = UnicodeAttribute()
+    old = UnicodeAttribute(null=True)
+    new = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+# --- config -----------------------------------------------------------------------------
+def get_config(tenant_id: str, sk: str) -> ConfigItem | None:
+    try:
+        return ConfigItem.get(config_pk(tenant_id), sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def put_config(tenant_id: str, sk: str, body: dict[str, Any], now: str, current: ConfigItem | None) -> ConfigItem:
+    item = current or ConfigItem(config_pk(tenant_id), sk)
+    item.body, item.updated_at = body, now
+    try:
+        item.save()
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise StaleVersion() from exc
+        raise
+    return item
+
+
+# --- standing ---------------------------------------------------------------------------
+def get_standing(tenant_id: str, member_id: str) -> StandingItem | None:
+    try:
+        return StandingItem.get(keys.member(tenant_id, member_id), STANDING_SK, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def new_standing_item(tenant_id: str, member_id: str) -> StandingItem:
+    item = StandingItem(keys.member(tenant_id, member_id), STANDING_SK, tenant_id=tenant_id, member_id=member_id)
+    item.gsi1pk = standings_list(tenant_id, keys.shard_of(member_id, LIST_SHARDS))
+    item.gsi1sk = member_id
+    return item
+
+
+def stage_counter(tenant_id: str, stage: str) -> str:
+    return keys.counter(tenant_id, "stage", stage)
+
+
+def tier_counter(tenant_id: str, tier: str | None) -> str:
+    return keys.counter(tenant_id, "tier", tier or "none")
+
+
+def rfm_counter(tenant_id: str, segment: str) -> str:
+    return keys.counter(tenant_id, "rfm", segment)
+
+
+def stage_standing(
+    tx: Transaction, item: StandingItem, before: Standing | None, after: Standing,
+    changes: list[Change], now: str, effective_before: str | None, effective_after: str | None,
+    history_ids: list[str],
+) -> None:
+    """Add to ``tx``: the version-checked standing, its history, and counter moves."""
+    tenant_id, member_id = item.tenant_id, item.member_id
+    item.data = asdict(after)
+    item.stage, item.tier, item.lifetime_spend = after.stage, effective_after, after.lifetime_spend
+    tx.save("standing", item)
+    for change, history_id in zip(changes, history_ids):
+        tx.save(f"history:{history_id}", HistoryItem(
+            keys.member(tenant_id, member_id), f"HIST#{change.dimension}#{now}#{history_id}",
+            dimension=change.dimension, old=change.old, new=change.new, reason=change.reason, at=now))
+    moves: list[tuple[str, str | None, str]] = []
+    if before is None:
+        moves = [(stage_counter(tenant_id, after.stage), None, "+"),
+                 (tier_counter(tenant_id, effective_after), None, "+"),
+                 (rfm_counter(tenant_id, after.rfm_segment()), None, "+")]
+    else:
+        if before.stage != after.stage:
+            moves += [(stage_counter(tenant_id, before.stage), None, "-"), (stage_counter(tenant_id, after.stage), None, "+")]
+        if effective_before != effective_after:
+            moves += [(tier_counter(tenant_id, effective_before), None, "-"),
+                      (tier_counter(tenant_id, effective_after), None, "+")]
+        if before.rfm_segment() != after.rfm_segment():
+            moves += [(rfm_counter(tenant_id, before.rfm_segment()), None, "-"),
+                      (rfm_counter(tenant_id, after.rfm_segment()), None, "+")]
+    for name, _, sign in moves:
+        counters.add(tx, name, member_id, +1 if sign == "+" else -1)
+
+
+def unstage_standing(tx: Transaction, item: StandingItem, effective: str | None) -> None:
+    """Remove a member's standing (erasure) and take it out of the counters."""
+    s = item.standing()
+    tx.delete("standing", item)
+    counters.add(tx, stage_counter(item.tenant_id, s.stage), item.member_id, -1)
+    counters.add(tx, tier_counter(item.tenant_id, effective), item.member_id, -1)
+    counters.add(tx, rfm_counter(item.tenant_id, s.rfm_segment()), item.member_id, -1)
+
+
+def history(tenant_id: str, member_id: str, dimension: str, limit: int = 50) -> list[HistoryItem]:
+    return list(HistoryItem.query(keys.member(tenant_id, member_id), HistoryItem.sk.startswith(f"HIST#{dimension}#"),
+                                  scan_index_forward=False, limit=limit))
+
+
+def standings_page(tenant_id: str, shard: int, after: str | None, limit: int) -> tuple[list[StandingItem], str | None]:
+    """One page of a tenant's standings (the GSI1 list), for jobs."""
+    condition = TableItem.gsi1sk > after if after else None
+    result = TableItem.gsi1.query(standings_list(tenant_id, shard), condition, limit=limit, page_size=limit)
+    items = [i for i in result if isinstance(i, StandingItem)]
+    last = items[-1].member_id if len(items) >= limit else None
+    return items, last
+
+
+def iter_standings(tenant_id: str) -> Iterator[StandingItem]:
+    for shard in range(LIST_SHARDS):
+        for item in TableItem.gsi1.query(standings_list(tenant_id, shard)):
+            if isinstance(item, StandingItem):
+                yield item
+
+
+def read_counters(names: list[str]) -> dict[str, int]:
+    return counters.read(names)
