@@ -44,8 +44,10 @@ def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.DAYS), name="nightly")
 def nightly(event: Any) -> dict[str, Any]:
-    """Re-evaluates stages, RFM cut-offs and scores, and due downgrades, for every tenant."""
-    return {"job_id": tiers_service.run_nightly()}
+    """Re-evaluates stages, RFM cut-offs and scores, and due downgrades, for every tenant
+    (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
+    detail = getattr(event, "detail", None) or {}
+    return {"job_id": tiers_service.run_nightly(tenant_ids=detail.get("tenant_ids"))}
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="job_sweeper")

@@ -53,6 +53,16 @@ class Http:
     def delete(self, path: str, token: str | None = None, **kw: Any) -> Resp:
         return self.call("DELETE", path, token, **kw)
 
+    def invoke(self, function: str, payload: dict[str, Any]) -> Any:
+        """Run a Lambda function or schedule handler of the app, as AWS would."""
+        return self._client.lambda_.invoke(function, payload).payload
+
+    def schedule(self, name: str, detail: dict[str, Any] | None = None) -> Any:
+        """Fire a schedule the way EventBridge does (a "Scheduled Event")."""
+        event = self._client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail=detail or {}, resources=[])
+        return self.invoke(name, event)
+
 
 @dataclass
 class Tenant:
@@ -113,3 +123,27 @@ def table_items(prefix: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class Clock:
+    """A controllable clock for the app under test (the test client runs in-process)."""
+
+    def __init__(self, start: Any) -> None:
+        self.now = start
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    from datetime import datetime, timezone
+
+    from chalicelib.core import clock as app_clock
+
+    c = Clock(datetime.now(timezone.utc).replace(microsecond=0))
+    app_clock.set_clock(lambda: c.now)
+    yield c
+    app_clock.set_clock(None)

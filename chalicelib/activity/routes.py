@@ -22,7 +22,7 @@ def post_events(ctx: TenantContext, body: EventBatch) -> Reply:
     event does not drop the others. A single event that is rejected answers with its problem.
     """
     results = service.ingest(ctx, body)
-    if len(results.results) == 1 and results.results[0].error:
+    if body.single and results.results[0].error:
         error = results.results[0].error
         raise Problem(error.get("detail"), status=error["status"], code=error["code"], title=error["title"],
                       field=error.get("field"), **{k: v for k, v in error.items()

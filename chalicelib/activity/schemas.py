@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SkipValidation, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SkipValidation, field_validator, model_validator
 
 from ..core.schema import Input, Limit, Output, Page
 from ..members.schemas import ULID_PATTERN, ChannelIdKind, ExternalId
@@ -90,12 +90,20 @@ class EventBatch(Input):
     # Validated one by one in the service (SkipValidation), so the schema still documents them.
     events: SkipValidation[list[Event]] = Field(min_length=1, max_length=100)
 
-    @model_validator(mode="before")
+    _single: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _single(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "events" not in data:
-            return {"events": [data]}
-        return data
+    def _single_event(cls, data: Any, handler: Any) -> EventBatch:
+        single = isinstance(data, dict) and "events" not in data
+        batch = handler({"events": [data]} if single else data)
+        batch._single = single
+        return batch
+
+    @property
+    def single(self) -> bool:
+        """True when the request was one bare event rather than ``{"events": [...]}``."""
+        return self._single
 
     @field_validator("events", mode="before")
     @classmethod

@@ -187,16 +187,23 @@ def _input_path(loc: tuple[Any, ...], data: Any, missing: bool) -> str:
     """
     path: list[str] = []
     node = data
-    for i, part in enumerate(loc):
+    parts = list(loc)
+    i = 0
+    while i < len(parts):
+        part = parts[i]
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             node = node[part]
-        elif missing and i == len(loc) - 1:
+        elif isinstance(node, dict) and i + 1 < len(parts) and parts[i + 1] in node:
+            i += 1  # a union member's tag (e.g. the benefit's type): not part of the input
+            continue
+        elif missing and i == len(parts) - 1:
             pass
         else:
             break
         path.append(str(part))
+        i += 1
     return ".".join(path)
 
 

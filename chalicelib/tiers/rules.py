@@ -239,7 +239,7 @@ def reevaluate(s: Standing, program: Program, rules: StageRules, now: datetime, 
     """The nightly (or program-change) pass: time-driven stage moves, due downgrades,
     upgrades a program change made due, expired manual tiers."""
     changes: list[Change] = []
-    before_effective = s.effective_tier(now)
+    before_effective = s.manual_tier or s.tier  # as last recorded, before expiry is applied
     expires = parse(s.manual_expires_at)
     if s.manual_tier and expires is not None and now >= expires:
         s.manual_tier = s.manual_expires_at = s.manual_reason = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..core.schema import Input, Output
 
@@ -71,17 +71,18 @@ class TierProgramIn(Input):
     #: if given, a stale version is a 409
     version: int | None = Field(default=None, ge=0)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> TierProgramIn:
-        ids = [t.id for t in self.tiers]
+    @field_validator("tiers")
+    @classmethod
+    def _ordered(cls, tiers: list[TierIn]) -> list[TierIn]:
+        ids = [t.id for t in tiers]
         if len(set(ids)) != len(ids):
             raise ValueError("tier ids must be unique")
         if "none" in ids:
             raise ValueError("'none' is reserved for members below every tier")
-        thresholds = [t.threshold for t in self.tiers]
+        thresholds = [t.threshold for t in tiers]
         if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
             raise ValueError("tiers must be listed with strictly increasing thresholds")
-        return self
+        return tiers
 
 
 class TierOut(Output):

@@ -8,6 +8,7 @@ so an event and the standing it changes are written together or not at all.
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import time
 from collections.abc import Callable
@@ -146,12 +147,11 @@ def stage_event(tx: Transaction, tenant_id: str, member_id: str, config: Config,
     if item is None:
         item = store.new_standing_item(tenant_id, member_id)
     after = copy.deepcopy(before) if before else Standing()
-    effective_before = before.effective_tier(now) if before else None
     refund = mutate(after)
     changes = rules.update_tier_on_event(after, config.program, now, config.timezone, refund)
     changes += rules.update_stage(after, config.stage_rules, now, "event")
-    store.stage_standing(tx, item, before, after, changes, clock.iso(now), effective_before,
-                         after.effective_tier(now), [new_id() for _ in changes])
+    store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now),
+                         [new_id() for _ in changes])
     return changes
 
 
@@ -185,8 +185,8 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         if after == before:
             return False
         tx = Transaction()
-        store.stage_standing(tx, item, before, after, changes, clock.iso(now), before.effective_tier(now),
-                             after.effective_tier(now), [new_id() for _ in changes])
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now),
+                             [new_id() for _ in changes])
         tx.commit()
         record_changes(tenant_id, changes)
         return True
@@ -247,7 +247,12 @@ def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, A
     cp = dict(checkpoint or {})
     tenant_id = cp.get("tenant")
     if tenant_id is None:
-        ids = tenants.tenant_ids(after=cp.get("last_tenant"), limit=1)
+        only = params.get("tenant_ids")
+        if only is not None:
+            last = cp.get("last_tenant")
+            ids = only[only.index(last) + 1:][:1] if last in only else only[:1]
+        else:
+            ids = tenants.tenant_ids(after=cp.get("last_tenant"), limit=1)
         if not ids:
             return jobs.Step(checkpoint=None)
         tenant_id = ids[0]
@@ -261,10 +266,16 @@ def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, A
     return jobs.Step(checkpoint=nxt, processed=seen, changed=changed)
 
 
-def run_nightly(now: datetime | None = None) -> str:
-    """Start (once per UTC day) the nightly pass; returns its job id."""
+def run_nightly(now: datetime | None = None, tenant_ids: list[str] | None = None) -> str:
+    """Start the nightly pass, once per UTC day (a second start that day returns the same
+    job); ``tenant_ids`` restricts it (an operator re-running it for some tenants)."""
     day = (now or clock.now()).strftime("%Y%m%d")
-    return jobs.start(NIGHTLY_JOB, None, {"day": day}, job_id=f"NIGHTLY-{day}").job_id
+    params: dict[str, Any] = {"day": day}
+    job_id = f"NIGHTLY-{day}"
+    if tenant_ids is not None:
+        params["tenant_ids"] = sorted(tenant_ids)
+        job_id += "-" + hashlib.sha256(",".join(params["tenant_ids"]).encode()).hexdigest()[:16]
+    return jobs.start(NIGHTLY_JOB, None, params, job_id=job_id).job_id
 
 
 jobs.register(REEVALUATE_JOB, _reevaluation_step)
@@ -334,11 +345,11 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
             after = replace(after, manual_tier=body.tier_id,
                             manual_expires_at=clock.iso(body.expires_at) if body.expires_at else None,
                             manual_reason=body.reason)
-        eff_before, eff_after = (before.effective_tier(now) if before else None), after.effective_tier(now)
+        eff_before, eff_after = (item.tier if before else None), after.effective_tier(now)
         changes = [Change("tier", eff_before, eff_after, "manual" if body else "manual_removed")] \
             if eff_before != eff_after else []
         tx = Transaction()
-        store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_before, eff_after,
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after,
                              [new_id() for _ in changes])
         tx.commit()
         return True
@@ -367,7 +378,7 @@ def forget_member(tenant_id: str, member_id: str) -> None:
         if item is None:
             return False
         tx = Transaction()
-        store.unstage_standing(tx, item, item.standing().effective_tier(clock.now()))
+        store.unstage_standing(tx, item)
         tx.commit()
         return True
 

@@ -105,11 +105,24 @@ def rfm_counter(tenant_id: str, segment: str) -> str:
 
 def stage_standing(
     tx: Transaction, item: StandingItem, before: Standing | None, after: Standing,
-    changes: list[Change], now: str, effective_before: str | None, effective_after: str | None,
-    history_ids: list[str],
+    changes: list[Change], now: str, effective_after: str | None, history_ids: list[str],
 ) -> None:
-    """Add to ``tx``: the version-checked standing, its history, and counter moves."""
+    """Add to ``tx``: the version-checked standing, its history, and counter moves.
+
+    Counters move from what the item recorded last time (``item.tier``, ``item.stage``),
+    so they always undo exactly what an earlier write added."""
     tenant_id, member_id = item.tenant_id, item.member_id
+    effective_before = item.tier
+    moves: list[tuple[str, int]] = []  # (counter, delta)
+    if before is None:
+        moves = [(stage_counter(tenant_id, after.stage), 1), (tier_counter(tenant_id, effective_after), 1),
+                 (rfm_counter(tenant_id, after.rfm_segment()), 1)]
+    else:
+        for old, new, name in [(item.stage or before.stage, after.stage, stage_counter),
+                               (effective_before, effective_after, tier_counter),
+                               (before.rfm_segment(), after.rfm_segment(), rfm_counter)]:
+            if old != new:
+                moves += [(name(tenant_id, old), -1), (name(tenant_id, new), 1)]  # type: ignore[arg-type]
     item.data = asdict(after)
     item.stage, item.tier, item.lifetime_spend = after.stage, effective_after, after.lifetime_spend
     tx.save("standing", item)
@@ -117,30 +130,16 @@ def stage_standing(
         tx.save(f"history:{history_id}", HistoryItem(
             keys.member(tenant_id, member_id), f"HIST#{change.dimension}#{now}#{history_id}",
             dimension=change.dimension, old=change.old, new=change.new, reason=change.reason, at=now))
-    moves: list[tuple[str, str | None, str]] = []
-    if before is None:
-        moves = [(stage_counter(tenant_id, after.stage), None, "+"),
-                 (tier_counter(tenant_id, effective_after), None, "+"),
-                 (rfm_counter(tenant_id, after.rfm_segment()), None, "+")]
-    else:
-        if before.stage != after.stage:
-            moves += [(stage_counter(tenant_id, before.stage), None, "-"), (stage_counter(tenant_id, after.stage), None, "+")]
-        if effective_before != effective_after:
-            moves += [(tier_counter(tenant_id, effective_before), None, "-"),
-                      (tier_counter(tenant_id, effective_after), None, "+")]
-        if before.rfm_segment() != after.rfm_segment():
-            moves += [(rfm_counter(tenant_id, before.rfm_segment()), None, "-"),
-                      (rfm_counter(tenant_id, after.rfm_segment()), None, "+")]
-    for name, _, sign in moves:
-        counters.add(tx, name, member_id, +1 if sign == "+" else -1)
+    for counter, delta in moves:
+        counters.add(tx, counter, member_id, delta)
 
 
-def unstage_standing(tx: Transaction, item: StandingItem, effective: str | None) -> None:
+def unstage_standing(tx: Transaction, item: StandingItem) -> None:
     """Remove a member's standing (erasure) and take it out of the counters."""
     s = item.standing()
     tx.delete("standing", item)
-    counters.add(tx, stage_counter(item.tenant_id, s.stage), item.member_id, -1)
-    counters.add(tx, tier_counter(item.tenant_id, effective), item.member_id, -1)
+    counters.add(tx, stage_counter(item.tenant_id, item.stage or s.stage), item.member_id, -1)
+    counters.add(tx, tier_counter(item.tenant_id, item.tier), item.member_id, -1)
     counters.add(tx, rfm_counter(item.tenant_id, s.rfm_segment()), item.member_id, -1)
 
 

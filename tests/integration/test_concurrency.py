@@ -75,3 +75,28 @@ def test_a_key_revoked_while_requests_fly_never_works_afterwards(pool, http, ten
     assert [s for s, _ in results[:2]] == [204, 204]
     assert all(status in (200, 401) for status, _ in results[2:])
     assert http.get("/v1/tenant", doomed["secret"]).status == 401
+
+
+def test_fifty_concurrent_orders_for_one_member_give_exact_totals_and_one_upgrade(pool, http, tenant):
+    from tests.fixtures import run_jobs
+
+    http.call("PUT", "/v1/tier-program", tenant.key, json_body={
+        "metric": "lifetime_spend", "tiers": [{"id": "silver", "name": "Silver", "threshold": 10_000},
+                                              {"id": "gold", "name": "Gold", "threshold": 40_000}]})
+    run_jobs()
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000"}).json
+    orders = [("POST", "/v1/events", tenant.key,
+               {"type": "order.paid", "event_id": f"e{i}", "member": {"id": member["id"]}, "order_id": f"o{i}",
+                "amount": 1_000, "currency": "CNY"}) for i in range(50)]
+    resent = orders[:5]  # the same events again, concurrently with the first sends
+    results = race(pool, orders + resent)
+    statuses = Counter(body["results"][0]["status"] for status, body in results if status == 200)
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
+    assert statuses == {"accepted": 50, "duplicate": 5}, statuses
+    standing = http.get(f"/v1/members/{member['id']}/standing", tenant.key).json
+    assert (standing["lifetime_spend"], standing["orders"]) == (50_000, 50)
+    tier = http.get(f"/v1/members/{member['id']}/tier", tenant.key).json
+    assert tier["tier"]["id"] == "gold"
+    assert [(h["old"], h["new"]) for h in reversed(tier["history"])] == [(None, "silver"), ("silver", "gold")]
+    assert http.get("/v1/analytics/tiers", tenant.key).json["counts"] == {"silver": 0, "gold": 1, "none": 0}
+    assert len(http.get(f"/v1/members/{member['id']}/timeline?limit=200", tenant.key).json["data"]) == 50
