@@ -160,6 +160,25 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
     return changes
 
 
+def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_id: str,
+                        data: dict[str, Any], occurred_at: datetime | None = None) -> bool:
+    """An event Enclave itself emits (``membership.activated``, ...), for the timeline and
+    for journeys to trigger on. ``event_id`` must be derived from the cause (e.g. the Stripe
+    event id), so a replay records nothing twice. False if it was recorded before."""
+    now = clock.now()
+    tx = Transaction()
+    store.stage_event(tx, tenant_id, member_id, event_id, event_type, clock.iso(occurred_at or now),
+                      clock.iso(now), data)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "claim" in exc.failed:
+            return False
+        raise
+    obs.count("DomainEventRecorded", tenant_id)
+    return True
+
+
 def timeline(ctx: TenantContext, member_id: str, query: TimelineQuery) -> Timeline:
     members.get_member(ctx, member_id)  # 404 / 410 like every member route
     scope = f"timeline|{member_id}"

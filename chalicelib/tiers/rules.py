@@ -115,12 +115,18 @@ class Standing:
     manual_tier: str | None = None
     manual_expires_at: str | None = None
     manual_reason: str | None = None
+    #: granted by an active paid membership (billing sets and clears it)
+    plan_tier: str | None = None
     rfm: dict[str, Any] | None = None
 
-    def effective_tier(self, now: datetime) -> str | None:
+    def effective_tier(self, now: datetime, program: Program | None = None) -> str | None:
+        """A hand-assigned tier until it expires; else the higher of the earned tier and
+        the tier an active paid plan grants."""
         expires = parse(self.manual_expires_at)
         if self.manual_tier and (expires is None or now < expires):
             return self.manual_tier
+        if self.plan_tier and (program is None or program.rank(self.plan_tier) > program.rank(self.tier)):
+            return self.plan_tier
         return self.tier
 
     def rfm_segment(self) -> str:
@@ -212,10 +218,10 @@ def qualified(s: Standing, program: Program, now: datetime, tz: str) -> str | No
 
 
 def _move_tier(s: Standing, program: Program, new: str | None, now: datetime, reason: str) -> list[Change]:
-    before = s.effective_tier(now)
+    before = s.effective_tier(now, program)
     s.tier, s.tier_since, s.below_since = new, iso(now), None
     s.tier_anniversary = iso(add_months(now, 12)) if new and program.downgrade == "anniversary" else None
-    after = s.effective_tier(now)
+    after = s.effective_tier(now, program)
     return [Change("tier", before, after, reason)] if before != after else []
 
 
@@ -239,7 +245,7 @@ def reevaluate(s: Standing, program: Program, rules: StageRules, now: datetime, 
     """The nightly (or program-change) pass: time-driven stage moves, due downgrades,
     upgrades a program change made due, expired manual tiers."""
     changes: list[Change] = []
-    before_effective = s.manual_tier or s.tier  # as last recorded, before expiry is applied
+    before_effective = s.manual_tier or Standing(tier=s.tier, plan_tier=s.plan_tier).effective_tier(now, program)
     expires = parse(s.manual_expires_at)
     if s.manual_tier and expires is not None and now >= expires:
         s.manual_tier = s.manual_expires_at = s.manual_reason = None
@@ -266,7 +272,7 @@ def reevaluate(s: Standing, program: Program, rules: StageRules, now: datetime, 
             anniversary = parse(s.tier_anniversary)
             if anniversary is not None and now >= anniversary:
                 s.tier_anniversary = iso(add_months(anniversary, 12))  # re-qualified
-    after_effective = s.effective_tier(now)
+    after_effective = s.effective_tier(now, program)
     if not any(c.dimension == "tier" for c in changes) and before_effective != after_effective:
         changes.append(Change("tier", before_effective, after_effective, "manual_expired"))
     changes += update_stage(s, rules, now, "time")
@@ -276,7 +282,7 @@ def reevaluate(s: Standing, program: Program, rules: StageRules, now: datetime, 
 def progress(s: Standing, program: Program, now: datetime, tz: str) -> dict[str, Any]:
     """Where the member stands against the next tier up."""
     value = metric(s, program, now, tz)
-    current = program.rank(s.effective_tier(now))
+    current = program.rank(s.effective_tier(now, program))
     nxt = program.tiers[current] if current < len(program.tiers) else None
     return {
         "metric": program.metric,

@@ -151,7 +151,7 @@ class ProgressOut(Output):
 
 class MemberTierOut(Output):
     tier: TierOut | None
-    source: Literal["earned", "manual", "none"]
+    source: Literal["earned", "manual", "plan", "none"]
     since: str | None
     manual_expires_at: str | None
     next_requalification_at: str | None

@@ -150,7 +150,7 @@ def stage_event(tx: Transaction, tenant_id: str, member_id: str, config: Config,
     refund = mutate(after)
     changes = rules.update_tier_on_event(after, config.program, now, config.timezone, refund)
     changes += rules.update_stage(after, config.stage_rules, now, "event")
-    store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now),
+    store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
                          [new_id() for _ in changes])
     return changes
 
@@ -185,7 +185,7 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         if after == before:
             return False
         tx = Transaction()
-        store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now),
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
                              [new_id() for _ in changes])
         tx.commit()
         record_changes(tenant_id, changes)
@@ -306,17 +306,18 @@ def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
     item = store.get_standing(ctx.tenant_id, member_id)
     s = item.standing() if item else Standing()
     now = clock.now()
-    effective = s.effective_tier(now)
+    effective = s.effective_tier(now, config.program)
     tier = config.program.tier(effective)
     prog = rules.progress(s, config.program, now, config.timezone)
     nxt = config.program.tier(prog["next_tier"])
     message = (f"Spend {_money(prog['amount_to_next_tier'], config.currency)} more to reach {nxt.name}"
                if nxt and prog["amount_to_next_tier"] else None)
     manual = effective is not None and effective == s.manual_tier and effective != s.tier
+    granted = not manual and effective is not None and effective == s.plan_tier and effective != s.tier
     return MemberTierOut(
         tier=TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits)) if tier else None,
-        source="manual" if manual else ("earned" if tier else "none"),
-        since=s.tier_since if not manual else None,
+        source="manual" if manual else "plan" if granted else ("earned" if tier else "none"),
+        since=s.tier_since if not (manual or granted) else None,
         manual_expires_at=s.manual_expires_at if manual else None,
         next_requalification_at=rules.next_requalification(s, config.program),
         progress=ProgressOut(**prog, message=message),
@@ -345,7 +346,7 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
             after = replace(after, manual_tier=body.tier_id,
                             manual_expires_at=clock.iso(body.expires_at) if body.expires_at else None,
                             manual_reason=body.reason)
-        eff_before, eff_after = (item.tier if before else None), after.effective_tier(now)
+        eff_before, eff_after = (item.tier if before else None), after.effective_tier(now, config.program)
         changes = [Change("tier", eff_before, eff_after, "manual" if body else "manual_removed")] \
             if eff_before != eff_after else []
         tx = Transaction()
@@ -356,6 +357,35 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
 
     _with_retries(attempt)
     return member_tier(ctx, member_id)
+
+
+def set_plan_tier(tenant_id: str, member_id: str, tier_id: str | None, reason: str) -> list[Change]:
+    """For billing: the tier an active paid plan grants (None when the plan ends). The
+    member gets the higher of it and the earned tier; the earned tier returns after."""
+    config = load_config(tenant_id)
+    if tier_id is not None and config.program.tier(tier_id) is None:
+        raise Unprocessable("No tier with this id in the program.", field="tier_id", code="unknown_tier")
+    result: list[Change] = []
+
+    def attempt() -> bool:
+        now = clock.now()
+        item = store.get_standing(tenant_id, member_id)
+        before = item.standing() if item else None
+        if before is not None and before.plan_tier == tier_id:
+            return False
+        item = item or store.new_standing_item(tenant_id, member_id)
+        after = replace(copy.deepcopy(before) if before else Standing(stage_since=clock.iso(now)), plan_tier=tier_id)
+        eff_before, eff_after = (item.tier if before else None), after.effective_tier(now, config.program)
+        changes = [Change("tier", eff_before, eff_after, reason)] if eff_before != eff_after else []
+        tx = Transaction()
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after, [new_id() for _ in changes])
+        tx.commit()
+        result[:] = changes
+        return True
+
+    _with_retries(attempt)
+    record_changes(tenant_id, result)
+    return result
 
 
 def member_standing(ctx: TenantContext, member_id: str) -> StandingOut:
