@@ -1,5 +1,6 @@
 """The Enclave stack: the single table, the cursor secret, the console's Cognito pool, the
-Chalice app (API Gateway + Lambda) on a least-privilege role, and two alarms.
+Chalice app (API Gateway + the API handler, the ``run_job`` background-job function and
+two scheduled functions) on a least-privilege role, and alarms.
 
 The stack's construct id is the Chalice stage (``dev``, ``prod``): the ``chalice.cdk``
 construct takes its stage from its scope's name, so ``.chalice/config.json`` stage
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from chalice.cdk import Chalice
@@ -34,6 +37,34 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SERVICE_NAME = "enclave"
 PLATFORM_ADMIN_GROUP = "platform-admin"
 API_GATEWAY_STAGE = "api"
+DEFAULT_TIMEOUT = 30  # seconds; the API handler's (API Gateway gives up after 29 s)
+DEFAULT_MEMORY = 512  # MB
+
+
+@dataclass(frozen=True)
+class AppFunction:
+    """A function of ``app.py`` besides the API handler (``@app.lambda_function``,
+    ``@app.schedule``). It is deployed as ``<stack name>-<name>`` (``enclave-dev-run_job``,
+    what ``chalice deploy`` would call it) so that its name is known before it exists."""
+
+    name: str  # the ``name=`` given in app.py
+    timeout: int = DEFAULT_TIMEOUT
+    memory: int = DEFAULT_MEMORY
+
+
+#: By logical id in the packaged template (Chalice CamelCases the name). Per-function
+#: ``lambda_functions`` settings are read only from ``.chalice/config.json``, never from
+#: the construct's ``stage_config``, so timeouts and memory are set on the resources here.
+APP_FUNCTIONS = {
+    # runs a job's steps until done or ~30 s before its timeout, then re-dispatches itself
+    "RunJob": AppFunction("run_job", timeout=900, memory=1024),
+    "Nightly": AppFunction("nightly", timeout=60),  # only starts a job
+    "JobSweeper": AppFunction("job_sweeper", timeout=60),  # only re-dispatches stale jobs
+}
+RUN_JOB = "RunJob"
+#: async invokes of run_job that raised are retried this many times (Lambda's default,
+#: made explicit); the sweeper re-dispatches whatever is still stale after that
+RUN_JOB_RETRIES = 2
 
 
 class IsolatedChalice(Chalice):
@@ -90,6 +121,12 @@ class EnclaveStack(cdk.Stack):
         kwargs.setdefault("description", f"Enclave API ({stage})")
         super().__init__(scope, stage, **kwargs)
         self.stage = stage
+        self.function_names = {logical_id: f"{self.stack_name}-{fn.name}"
+                               for logical_id, fn in APP_FUNCTIONS.items()}
+        for name in self.function_names.values():
+            if len(name) > 64:
+                raise ValueError(f"Lambda function name {name!r} is over 64 characters")
+        self.run_job_name = self.function_names[RUN_JOB]
         self.table = self._table()
         self.cursor_secret = secretsmanager.Secret(
             self, "CursorSecret",
@@ -101,6 +138,7 @@ class EnclaveStack(cdk.Stack):
         self.role = self._lambda_role()
         self.chalice = self._chalice_app(cors_origins, log_retention)
         self.api_handler = self.chalice.get_function("APIHandler")
+        self.run_job = self.chalice.get_function(RUN_JOB)
         self._alarms()
         cdk.CfnOutput(self, "TableName", value=self.table.table_name)
         cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
@@ -187,9 +225,11 @@ class EnclaveStack(cdk.Stack):
         role = iam.Role(
             self, "ApiRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Enclave Lambda functions: the table, the cursor secret, logs, X-Ray",
+            description=("Enclave Lambda functions: the table, the cursor secret, logs, X-Ray, "
+                         "invoking run_job"),
         )
-        # SAM names the functions <stack name>-<logical id>-<suffix>.
+        # SAM names the API handler <stack name>-APIHandler-<suffix>; the others are
+        # named <stack name>-<name> (APP_FUNCTIONS).
         log_groups = self.format_arn(
             service="logs", resource="log-group",
             resource_name=f"/aws/lambda/{self.stack_name}-*",
@@ -206,6 +246,16 @@ class EnclaveStack(cdk.Stack):
         ))
         self.table.grant_read_write_data(role)  # the table's ARN and its indexes only
         self.cursor_secret.grant_read(role)  # GetSecretValue/DescribeSecret on this secret
+        # The job dispatcher (API handler, sweeper, run_job re-dispatching itself) invokes
+        # run_job by name, unqualified. The ARN is built from the name, not taken from the
+        # function: the functions depend on this policy, so a reference would be a cycle.
+        role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeRunJob",
+            actions=["lambda:InvokeFunction"],
+            resources=[self.format_arn(
+                service="lambda", resource="function", resource_name=self.run_job_name,
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
+        ))
         return role
 
     # -- the API ------------------------------------------------------------------------
@@ -220,8 +270,8 @@ class EnclaveStack(cdk.Stack):
                 "iam_role_arn": self.role.role_arn,
                 "autogen_policy": False,
                 "xray": True,
-                "lambda_memory_size": 512,
-                "lambda_timeout": 30,
+                "lambda_memory_size": DEFAULT_MEMORY,
+                "lambda_timeout": DEFAULT_TIMEOUT,
                 "environment_variables": {
                     "ENCLAVE_STAGE": self.stage,
                     "ENCLAVE_REGION": self.region,
@@ -234,6 +284,9 @@ class EnclaveStack(cdk.Stack):
                     "ENCLAVE_CORS_ALLOWED_ORIGINS": cors_origins,
                     "ENCLAVE_TRACING": "1",
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                    # a plain string, so run_job may carry its own name without a cycle
+                    "ENCLAVE_JOB_DISPATCH": "lambda",
+                    "ENCLAVE_JOB_FUNCTION": self.run_job_name,
                 },
             },
         )
@@ -254,10 +307,40 @@ class EnclaveStack(cdk.Stack):
         # it first and this resource would fail), and no function is created before its
         # role's policy is attached.
         rest_api.node.add_dependency(log_group)
-        for resource in chalice.sam_template.node.children:
-            if (isinstance(resource, cdk.CfnResource)
-                    and resource.cfn_resource_type == "AWS::Serverless::Function"):
-                resource.node.add_dependency(self.role)
+        functions = {resource.node.id: resource  # CfnInclude: the logical id
+                     for resource in chalice.sam_template.node.children
+                     if isinstance(resource, cdk.CfnResource)
+                     and resource.cfn_resource_type == "AWS::Serverless::Function"}
+        missing = set(APP_FUNCTIONS) - set(functions)
+        if missing:
+            raise RuntimeError(f"app.py no longer defines {sorted(missing)}: update "
+                               "APP_FUNCTIONS in infra/stack.py")
+        run_job = functions[RUN_JOB]
+        for logical_id, resource in functions.items():
+            resource.node.add_dependency(self.role)
+            if logical_id != RUN_JOB:  # nothing dispatches a job before run_job exists
+                resource.node.add_dependency(run_job)
+            settings = APP_FUNCTIONS.get(logical_id)
+            if settings is not None:
+                name = self.function_names[logical_id]
+                resource.add_property_override("FunctionName", name)
+                resource.add_property_override("Timeout", settings.timeout)
+                resource.add_property_override("MemorySize", settings.memory)
+                # Named in advance, the log group comes first: the function cannot
+                # run (its schedule cannot fire) before the group with its retention.
+                resource.node.add_dependency(logs.LogGroup(
+                    self, f"{logical_id}LogGroup", log_group_name=f"/aws/lambda/{name}",
+                    retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY))
+            elif logical_id != "APIHandler":  # a function added to app.py since
+                logs.LogGroup(
+                    self, f"{logical_id}LogGroup",
+                    log_group_name=f"/aws/lambda/{resource.ref}",
+                    retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY)
+        lambda_.CfnEventInvokeConfig(
+            self, "RunJobEventInvokeConfig",
+            function_name=run_job.ref, qualifier="$LATEST",
+            maximum_retry_attempts=RUN_JOB_RETRIES,
+        )
         return chalice
 
     # -- alarms -------------------------------------------------------------------------
@@ -278,6 +361,15 @@ class EnclaveStack(cdk.Stack):
             self, "ApiHandlerErrorsAlarm",
             alarm_description=f"Enclave {self.stage}: the API handler Lambda raised errors",
             metric=self.api_handler.metric_errors(period=five_minutes, statistic="Sum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        cloudwatch.Alarm(
+            self, "RunJobErrorsAlarm",
+            alarm_description=(f"Enclave {self.stage}: the run_job Lambda raised errors "
+                               "(a background job step failed or timed out)"),
+            metric=self.run_job.metric_errors(period=five_minutes, statistic="Sum"),
             threshold=1, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

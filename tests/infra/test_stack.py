@@ -1,10 +1,13 @@
 """The CDK stack (infra/), synthesized once per module: the table matches
 ``core.table.definition``, IAM is least-privilege, Cognito keeps tenant and role out of
-the users' reach, the Lambda gets its configuration, and cfn-lint finds no error."""
+the users' reach, the functions (API handler, run_job, the two schedules) get their
+configuration, log groups and alarms, nothing depends on itself, and cfn-lint finds no
+error."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,10 @@ from chalicelib.core.table import definition
 
 ROOT = Path(__file__).resolve().parents[2]
 CORS_ORIGINS = "https://console.example.test"
+#: the app's functions besides the API handler, by logical id, as deployed in stage dev
+NAMED_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-nightly",
+                   "JobSweeper": "enclave-dev-job_sweeper"}
+RUN_JOB_NAME = NAMED_FUNCTIONS["RunJob"]
 LEFTOVERS = [ROOT / "chalice.out", ROOT / "cdk.out", ROOT / "infra" / "chalice.out",
              ROOT / "infra" / "cdk.out"]
 
@@ -142,7 +149,7 @@ def test_no_wildcard_action_and_no_dynamodb_on_every_resource(synth: Synth) -> N
     assert statements
     for logical_id, st in statements:
         actions = _as_list(st.get("Action", []))
-        assert "*" not in actions, (logical_id, st)
+        assert not any("*" in a for a in actions), (logical_id, st)  # no "*", "lambda:*"
         assert "NotAction" not in st and "NotResource" not in st, (logical_id, st)
         if any(a.lower().startswith("dynamodb:") for a in actions):
             assert not any(a.lower() == "dynamodb:*" for a in actions), (logical_id, st)
@@ -182,6 +189,21 @@ def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Sy
         assert set(_as_list(st["Action"])) <= {"secretsmanager:GetSecretValue",
                                                "secretsmanager:DescribeSecret"}
         assert _as_list(st["Resource"]) == [_ref(secret_id)]
+
+
+def test_the_role_may_invoke_run_job_and_nothing_else(synth: Synth) -> None:
+    invoking = [(logical_id, st) for logical_id, st in _statements(synth)
+                if any(a.lower().startswith("lambda:") for a in _as_list(st["Action"]))]
+    assert len(invoking) == 1, invoking
+    _, st = invoking[0]
+    assert st["Effect"] == "Allow"
+    assert _as_list(st["Action"]) == ["lambda:InvokeFunction"]
+    # built from the name (a reference to the function would be a cycle: the functions
+    # depend on this policy), in this partition, region and account, and nothing else
+    assert _as_list(st["Resource"]) == [{"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"}, ":",
+        {"Ref": "AWS::AccountId"}, f":function:{RUN_JOB_NAME}"]]}]
+    assert synth.template["Resources"]["RunJob"]["Properties"]["FunctionName"] == RUN_JOB_NAME
 
 
 # -- Cognito -----------------------------------------------------------------------------
@@ -233,20 +255,144 @@ def test_api_handler_environment(synth: Synth) -> None:
     assert props["Tags"]["aws-chalice"].endswith(":stage=dev:app=enclave")
 
 
+def test_every_function_is_told_to_dispatch_jobs_to_run_job(synth: Synth) -> None:
+    functions = synth.resources("AWS::Serverless::Function")
+    assert {"APIHandler", *NAMED_FUNCTIONS} <= set(functions)
+    api_env = functions["APIHandler"]["Properties"]["Environment"]["Variables"]
+    for name, fn in functions.items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["ENCLAVE_JOB_DISPATCH"] == "lambda", name
+        assert env["ENCLAVE_JOB_FUNCTION"] == RUN_JOB_NAME, name  # a plain string
+        assert env == api_env, name  # the table, the secret, Cognito...: the same settings
+
+
+def test_function_names_timeouts_and_memory(synth: Synth) -> None:
+    resources = synth.template["Resources"]
+    for logical_id, name in NAMED_FUNCTIONS.items():
+        assert resources[logical_id]["Properties"]["FunctionName"] == name
+    run_job = resources["RunJob"]["Properties"]
+    assert run_job["Handler"] == "app.run_job"
+    assert (run_job["Timeout"], run_job["MemorySize"]) == (900, 1024)
+    assert run_job["Tracing"] == "Active"
+    for logical_id in ("Nightly", "JobSweeper"):
+        assert resources[logical_id]["Properties"]["Timeout"] == 60, logical_id
+    api = resources["APIHandler"]["Properties"]
+    assert (api["Timeout"], api["MemorySize"]) == (30, 512)
+    assert "FunctionName" not in api  # unchanged: naming it would replace the function
+
+
+def test_schedules(synth: Synth) -> None:
+    # Chalice packages @app.schedule as a SAM Schedule event; the SAM transform (at
+    # deploy time) turns it into an AWS::Events::Rule plus the Lambda permission.
+    assert not synth.resources("AWS::Events::Rule")
+    schedules = {
+        logical_id: sorted((fn["Properties"]["Handler"], event["Properties"]["Schedule"])
+                           for event in fn["Properties"].get("Events", {}).values()
+                           if event["Type"] == "Schedule")
+        for logical_id, fn in synth.resources("AWS::Serverless::Function").items()
+    }
+    assert {k: v for k, v in schedules.items() if v} == {
+        "Nightly": [("app.nightly", "rate(1 day)")],
+        "JobSweeper": [("app.job_sweeper", "rate(5 minutes)")],
+    }
+
+
+def test_run_job_async_invokes_are_retried_twice(synth: Synth) -> None:
+    _, config = synth.one("AWS::Lambda::EventInvokeConfig")
+    assert config["Properties"] == {"FunctionName": _ref("RunJob"), "Qualifier": "$LATEST",
+                                    "MaximumRetryAttempts": 2}
+
+
+def test_every_function_has_a_log_group_kept_30_days(synth: Synth) -> None:
+    resources = synth.template["Resources"]
+    groups = {json.dumps(g["Properties"]["LogGroupName"]): (logical_id, g)
+              for logical_id, g in synth.resources("AWS::Logs::LogGroup").items()}
+    for name, fn in synth.resources("AWS::Serverless::Function").items():
+        if name in NAMED_FUNCTIONS:
+            # named in advance, so the group exists before the function can run
+            group_id, group = groups[json.dumps(f"/aws/lambda/{NAMED_FUNCTIONS[name]}")]
+            assert group_id in fn["DependsOn"], name
+        else:
+            group_id, group = groups[json.dumps({"Fn::Join": ["", ["/aws/lambda/",
+                                                                   _ref(name)]]})]
+        assert group["Properties"]["RetentionInDays"] == 30, name
+    # nothing can dispatch a job before run_job exists
+    for name in ("APIHandler", "Nightly", "JobSweeper"):
+        assert "RunJob" in resources[name]["DependsOn"], name
+
+
+def _references(value: Any) -> set[str]:
+    """The logical ids that ``value`` refers to (Ref, Fn::GetAtt, Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                target = item[0] if isinstance(item, list) else item.split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text, local = (item, {}) if isinstance(item, str) else (item[0], item[1])
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text)}
+                found -= set(local)
+                found |= _references(local)
+            else:
+                found |= _references(item)
+    return found
+
+
+def test_no_resource_depends_on_itself(synth: Synth) -> None:
+    """CloudFormation rejects circular dependencies; cfn-lint does not see them through
+    the SAM resources (checked: a GetAtt of RunJob in the role's policy passes it)."""
+    resources = synth.template["Resources"]
+    edges = {logical_id: (_references(res.get("Properties", {}))
+                          | set(_as_list(res.get("DependsOn", [])))) & set(resources)
+             for logical_id, res in resources.items()}
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            raise AssertionError("circular dependency: " + " -> ".join(
+                path[path.index(node):] + [node]))
+        if node in done:
+            return
+        for target in sorted(edges[node]):
+            visit(target, path + [node])
+        done.add(node)
+
+    for logical_id in sorted(resources):
+        visit(logical_id, [])
+    policy_id, _ = synth.one("AWS::IAM::Policy")
+    assert {"RunJob", policy_id} <= edges["APIHandler"]  # the graph is the real one
+
+
 def test_no_unresolved_token_is_left_in_the_template(synth: Synth) -> None:
     assert "${Token[" not in json.dumps(synth.template)
 
 
 # -- alarms and outputs ------------------------------------------------------------------
 
-def test_alarms_watch_api_5xx_and_handler_errors(synth: Synth) -> None:
+def _function_dimension(logical_id: str) -> list[dict[str, Any]]:
+    return [{"Name": "FunctionName", "Value": {"Fn::Select": [6, {"Fn::Split": [
+        ":", _arn(logical_id)]}]}}]
+
+
+def test_alarms_watch_api_5xx_and_handler_and_run_job_errors(synth: Synth) -> None:
     alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
     api_name = synth.template["Resources"]["RestAPI"]["Properties"]["Name"]
-    by_metric = {(a["Namespace"], a["MetricName"]): a for a in alarms}
-    api = by_metric[("AWS/ApiGateway", "5XXError")]
-    assert {"Name": "ApiName", "Value": api_name} in api["Dimensions"]
-    errors = by_metric[("AWS/Lambda", "Errors")]
-    assert "APIHandler" in json.dumps(errors["Dimensions"])
+    api = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/ApiGateway",
+                                                                       "5XXError")]
+    assert len(api) == 1 and {"Name": "ApiName", "Value": api_name} in api[0]["Dimensions"]
+    errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda",
+                                                                          "Errors")]
+    watched = sorted(json.dumps(a["Dimensions"]) for a in errors)
+    assert watched == sorted(json.dumps(_function_dimension(f))
+                             for f in ("APIHandler", "RunJob"))
+    for alarm in errors:
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
 
 
 def test_outputs(synth: Synth) -> None:
