@@ -2,5 +2,7 @@
 
 * latency of member create / get through the app vs the bare DynamoDB calls they need,
 * cold import of the app vs a bare ``import boto3``,
-* DynamoDB capacity units and calls per operation.
+* DynamoDB capacity units and calls per operation,
+* one ``order.paid`` event through the app vs the bare DynamoDB calls it needs,
+* the nightly pass's members evaluated per second.
 """

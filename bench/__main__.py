@@ -1,13 +1,14 @@
-"""``make bench``: print speed and capacity figures of the member API, measured in one run.
+"""``make bench``: print speed and capacity figures of the member API, events and the
+nightly pass, measured in one run.
 
 Not a timed test: nothing here asserts on speed. It checks only that each request did what
-it should (a 201 for a create, a 200 for a get), so a figure never describes an error path.
+it should (a 201 for a create, a 200 for a get, every event accepted, the nightly job
+succeeded), so a figure never describes an error path.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
 import time
 from collections import Counter
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import imports
-from .report import fmt, heading, median, p90, ratio, table
+from . import events, imports
+from .api import App, member_body
+from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, transact_write_floor
 from .stack import ROOT, LocalStack, machine_context
 
@@ -28,7 +30,6 @@ ITERATIONS = 200
 CAPACITY_OPS = 25
 IMPORT_RUNS = 5
 
-TENANT = {"name": "Bench", "timezone": "Asia/Shanghai", "currency": "CNY", "default_country": "CN"}
 CREATE_CALLS = ["GetItem", "BatchGetItem", "TransactWriteItems"]
 GET_CALLS = ["GetItem", "GetItem"]
 
@@ -39,10 +40,6 @@ def app_phone(n: int) -> str:
 
 def bare_phone(n: int) -> str:
     return f"+86139{n:08d}"  # a range of its own: the bare creates never meet the app's
-
-
-def progress(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -69,140 +66,91 @@ class OpFigures:
     warnings: list[str] = field(default_factory=list)
 
 
-# --- the app side ---------------------------------------------------------------------------
-class App:
-    """HTTP through the real app via Chalice's local gateway (what the tests use)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.headers: dict[str, str] = {}
-
-    def create_tenant(self, admin_token: str) -> dict[str, Any]:
-        r = self.client.http.post("/v1/admin/tenants", body=json.dumps(TENANT), headers={
-            "Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
-        if r.status_code != 201:
-            raise RuntimeError(f"creating the bench tenant answered {r.status_code}: {r.body[:500]!r}")
-        created = json.loads(r.body)
-        self.headers = {"Authorization": f"Bearer {created['api_key']['secret']}",
-                        "Content-Type": "application/json"}
-        return created
-
-    def create(self, body: str) -> tuple[float, str]:
-        t0 = time.perf_counter()
-        r = self.client.http.post("/v1/members", body=body, headers=self.headers)
-        elapsed = (time.perf_counter() - t0) * 1000
-        if r.status_code != 201:
-            raise RuntimeError(f"POST /v1/members answered {r.status_code}: {r.body[:500]!r}")
-        return elapsed, json.loads(r.body)["id"]
-
-    def get(self, member_id: str) -> float:
-        path = f"/v1/members/{member_id}"
-        t0 = time.perf_counter()
-        r = self.client.http.get(path, headers=self.headers)
-        elapsed = (time.perf_counter() - t0) * 1000
-        if r.status_code != 200:
-            raise RuntimeError(f"GET {path} answered {r.status_code}: {r.body[:500]!r}")
-        return elapsed
-
-
-def member_body(phone: str) -> str:
-    return json.dumps({"phone": phone, "name": "Bench Member"})
-
-
-def run_dynamo(stack: LocalStack) -> tuple[OpFigures, OpFigures]:
-    from chalice.test import Client
-
-    from app import app
+def run_dynamo(api: App, app_ddb: Any, bare_ddb: Any) -> tuple[OpFigures, OpFigures]:
+    """(a) and (c), in ``api``'s tenant."""
     from chalicelib.core.ids import new_id
     from chalicelib.core.table.capacity import metered
-    from chalicelib.core.table.model import boto_client
 
     from .dynamo import Bare, InAppTimer, by_index, captured
 
-    app_ddb = boto_client()
-    bare_ddb = stack.client()
-    with Client(app, project_dir=str(ROOT)) as chalice_client:
-        api = App(chalice_client)
-        api.create_tenant(stack.issuer.admin_token())
+    # The first keyed request also records the key's use (2 UpdateItem, once a minute)
+    # and reads the tenant's settings (then cached 60 s): prime both, then capture.
+    api.create(member_body(app_phone(0)))
+    with captured(app_ddb) as create_calls:
+        _, captured_id = api.create(member_body(app_phone(1)))
+    with captured(app_ddb) as get_calls:
+        api.get(captured_id)
+    create = OpFigures("create-member", create_calls)
+    get = OpFigures("get-member", get_calls)
+    for op, expected in ((create, CREATE_CALLS), (get, GET_CALLS)):
+        made = [name for name, _ in op.template]
+        if made != expected:  # the bare side replays what the app does now, whatever it is
+            op.warnings.append(f"{op.name}: the app now makes {made}; this bench was written for "
+                               f"{expected}. The bare side replays the app's calls as captured.")
+    bare_create, bare_get = Bare(bare_ddb, create_calls), Bare(bare_ddb, get_calls)
 
-        # The first keyed request also records the key's use (2 UpdateItem, once a minute)
-        # and reads the tenant's settings (then cached 60 s): prime both, then capture.
-        api.create(member_body(app_phone(0)))
-        with captured(app_ddb) as create_calls:
-            _, captured_id = api.create(member_body(app_phone(1)))
-        with captured(app_ddb) as get_calls:
-            api.get(captured_id)
-        create = OpFigures("create-member", create_calls)
-        get = OpFigures("get-member", get_calls)
-        for op, expected in ((create, CREATE_CALLS), (get, GET_CALLS)):
-            made = [name for name, _ in op.template]
-            if made != expected:  # the bare side replays what the app does now, whatever it is
-                op.warnings.append(f"{op.name}: the app now makes {made}; this bench was written for "
-                                   f"{expected}. The bare side replays the app's calls as captured.")
-        bare_create, bare_get = Bare(bare_ddb, create_calls), Bare(bare_ddb, get_calls)
-
-        progress(f"warming DynamoDB Local's JVM: {ENGINE_WARMUP} bare creates and gets, not measured")
-        next_app, next_bare = 2, 0
-        for _ in range(ENGINE_WARMUP):
-            new = new_id()
-            bare_create.run(bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
-            bare_get.run(bare_get.build({captured_id: new}))
-            next_bare += 1
-
-        # (a) latency: app and bare interleaved, alternating which goes first
-        progress(f"create-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
-        member_ids: list[str] = []
-        for i in range(WARMUP + ITERATIONS):
-            body = member_body(app_phone(next_app))
-            requests = bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new_id()})
-            next_app, next_bare = next_app + 1, next_bare + 1
-            if i % 2:
-                bare = bare_create.run(requests)
-                app_ms, member_id = api.create(body)
-            else:
-                app_ms, member_id = api.create(body)
-                bare = bare_create.run(requests)
-            member_ids.append(member_id)
-            if i >= WARMUP:
-                create.app.ms.append(app_ms)
-                create.bare.ms.append(bare.total_ms)
-                create.bare.call_ms.append(bare.call_ms)
-                create.bare.units.append(bare.units)
-
-        progress(f"get-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
-        for i in range(WARMUP + ITERATIONS):
-            member_id = member_ids[i % len(member_ids)]
-            requests = bare_get.build({captured_id: member_id})
-            if i % 2:
-                bare = bare_get.run(requests)
-                app_ms = api.get(member_id)
-            else:
-                app_ms = api.get(member_id)
-                bare = bare_get.run(requests)
-            if i >= WARMUP:
-                get.app.ms.append(app_ms)
-                get.bare.ms.append(bare.total_ms)
-                get.bare.call_ms.append(bare.call_ms)
-                get.bare.units.append(bare.units)
-
-        # (c) capacity through the app, metered on the client PynamoDB uses
-        progress(f"capacity: {CAPACITY_OPS} creates and {CAPACITY_OPS} gets through the app, metered")
-        with InAppTimer(app_ddb) as timer:
-            for _ in range(CAPACITY_OPS):
-                before = timer.spent_ms
-                with metered(app_ddb) as usage:
-                    ms, member_id = api.create(member_body(app_phone(next_app)))
-                next_app += 1
-                _record(create, usage, timer.spent_ms - before, ms)
-                before = timer.spent_ms
-                with metered(app_ddb) as usage:
-                    ms = api.get(member_id)
-                _record(get, usage, timer.spent_ms - before, ms)
-
+    progress(f"warming DynamoDB Local's JVM: {ENGINE_WARMUP} bare creates and gets, not measured")
+    next_app, next_bare = 2, 0
+    for _ in range(ENGINE_WARMUP):
         new = new_id()
-        create.by_index = by_index(
-            bare_create, bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
-        get.by_index = by_index(bare_get, bare_get.build({captured_id: new}))
+        bare_create.run(bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
+        bare_get.run(bare_get.build({captured_id: new}))
+        next_bare += 1
+
+    # (a) latency: app and bare interleaved, alternating which goes first
+    progress(f"create-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
+    member_ids: list[str] = []
+    for i in range(WARMUP + ITERATIONS):
+        body = member_body(app_phone(next_app))
+        requests = bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new_id()})
+        next_app, next_bare = next_app + 1, next_bare + 1
+        if i % 2:
+            bare = bare_create.run(requests)
+            app_ms, member_id = api.create(body)
+        else:
+            app_ms, member_id = api.create(body)
+            bare = bare_create.run(requests)
+        member_ids.append(member_id)
+        if i >= WARMUP:
+            create.app.ms.append(app_ms)
+            create.bare.ms.append(bare.total_ms)
+            create.bare.call_ms.append(bare.call_ms)
+            create.bare.units.append(bare.units)
+
+    progress(f"get-member: {WARMUP} warm-up + {ITERATIONS} measured, app and bare")
+    for i in range(WARMUP + ITERATIONS):
+        member_id = member_ids[i % len(member_ids)]
+        requests = bare_get.build({captured_id: member_id})
+        if i % 2:
+            bare = bare_get.run(requests)
+            app_ms = api.get(member_id)
+        else:
+            app_ms = api.get(member_id)
+            bare = bare_get.run(requests)
+        if i >= WARMUP:
+            get.app.ms.append(app_ms)
+            get.bare.ms.append(bare.total_ms)
+            get.bare.call_ms.append(bare.call_ms)
+            get.bare.units.append(bare.units)
+
+    # (c) capacity through the app, metered on the client PynamoDB uses
+    progress(f"capacity: {CAPACITY_OPS} creates and {CAPACITY_OPS} gets through the app, metered")
+    with InAppTimer(app_ddb) as timer:
+        for _ in range(CAPACITY_OPS):
+            before = timer.spent_ms
+            with metered(app_ddb) as usage:
+                ms, member_id = api.create(member_body(app_phone(next_app)))
+            next_app += 1
+            _record(create, usage, timer.spent_ms - before, ms)
+            before = timer.spent_ms
+            with metered(app_ddb) as usage:
+                ms = api.get(member_id)
+            _record(get, usage, timer.spent_ms - before, ms)
+
+    new = new_id()
+    create.by_index = by_index(
+        bare_create, bare_create.build({app_phone(1): bare_phone(next_bare), captured_id: new}))
+    get.by_index = by_index(bare_get, bare_get.build({captured_id: new}))
     return create, get
 
 
@@ -320,6 +268,24 @@ def print_capacity(ops: list[OpFigures]) -> None:
         print(f"\n  Note, {note}")
 
 
+def run_all(stack: LocalStack) -> tuple[OpFigures, OpFigures, events.EventFigures, events.NightlyFigures]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.core.table.model import boto_client
+
+    app_ddb = boto_client()
+    bare_ddb = stack.client()
+    admin_token = stack.issuer.admin_token()
+    with Client(app, project_dir=str(ROOT)) as chalice_client:
+        api = App(chalice_client)
+        api.create_tenant(admin_token)
+        create, get = run_dynamo(api, app_ddb, bare_ddb)
+        event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
+        nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
+    return create, get, event, nightly
+
+
 def main() -> int:
     started = time.perf_counter()
     context = machine_context()
@@ -332,7 +298,7 @@ def main() -> int:
         # keep them out of the report
         emf = io.StringIO()
         with contextlib.redirect_stdout(emf):
-            create, get = run_dynamo(stack)
+            create, get, event, nightly = run_all(stack)
 
     print(f"Enclave bench, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
           "(figures of one run; not a timed test)")
@@ -342,6 +308,8 @@ def main() -> int:
     print_latency([create, get])
     print_imports(import_figures)
     print_capacity([create, get])
+    events.print_event(event)
+    events.print_nightly(nightly)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

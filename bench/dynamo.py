@@ -122,14 +122,19 @@ class InAppTimer:
 
     client: Any
     spent_ms: float = 0.0
+    #: the same, per DynamoDB operation
+    by_op: dict[str, float] = field(default_factory=dict)
     _start: list[float] = field(default_factory=list)
 
     def _before(self, **_: Any) -> None:
         self._start.append(time.perf_counter())
 
-    def _after(self, **_: Any) -> None:
+    def _after(self, model: Any = None, **_: Any) -> None:
         if self._start:
-            self.spent_ms += (time.perf_counter() - self._start.pop()) * 1000
+            ms = (time.perf_counter() - self._start.pop()) * 1000
+            self.spent_ms += ms
+            if model is not None:
+                self.by_op[model.name] = self.by_op.get(model.name, 0.0) + ms
 
     def __enter__(self) -> InAppTimer:
         self.client.meta.events.register("before-parameter-build.dynamodb", self._before)

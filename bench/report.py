@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 from collections.abc import Sequence
 
 
@@ -40,3 +41,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = ""
 
 def heading(title: str) -> str:
     return f"\n{title}\n{'=' * len(title)}"
+
+
+def progress(msg: str) -> None:
+    """A progress line on stderr (the report goes to stdout)."""
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
