@@ -7,11 +7,18 @@ DDB_READY := $(DDB_HOME)/classes/LoopbackDynamoDBLocal.class
 PORT ?= 8000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run test bench synth setup dynamodb-local clean
+.PHONY: run job test bench synth setup dynamodb-local clean
 
-## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT))
+## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
+## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never)
 run: setup
 	$(PY) -m devstack run --port $(PORT)
+
+## job: run one schedule or lambda function now against the running `make run` stack,
+## e.g. `make job NAME=nightly`, `make job NAME=run_job PAYLOAD='{"job_id": "..."}'`
+job: setup
+	@test -n "$(NAME)" || { echo "usage: make job NAME=nightly|job_sweeper|run_job [PAYLOAD='{...}']" >&2; exit 2; }
+	$(PY) -m devstack job "$(NAME)" --payload="$$PAYLOAD"
 
 ## test: the whole suite against DynamoDB Local (in memory, free ports)
 test: setup

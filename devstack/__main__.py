@@ -3,7 +3,12 @@
 Starts DynamoDB Local on 127.0.0.1 with data under ``.local/``, creates the table from the
 definition infra/ deploys, seeds the demo tenant, writes ``.local/dev.json`` (base URL,
 tokens, demo key), prints how to call the API, and serves it with ``chalice local`` on
-127.0.0.1:$PORT (8000). Ctrl-C stops every process it started.
+127.0.0.1:$PORT (8000). It also fires the app's schedules, which ``chalice local`` never
+does (see ``schedules.py``; ``SCHEDULE_INTERVAL=N`` runs each at least every N seconds).
+Ctrl-C stops every process it started.
+
+``python -m devstack job NAME`` (``make job NAME=nightly``): run one schedule or lambda
+function now against the running stack (see ``job.py``).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from pathlib import Path
 from . import dynamodb_local
 from .env import app_environment, cursor_secret
 from .jwt_issuer import DevIssuer
+from .schedules import Scheduler, load_app, parse_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +40,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool) -> int:
+def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
+        schedule_interval: float | None = None) -> int:
+    """``schedule_interval``: None fires each schedule at its own rate, N > 0 at most N
+    seconds apart, 0 not at all."""
     local_dir.mkdir(parents=True, exist_ok=True)
     if not _port_free(port):
         print(f"Port {port} is taken; set PORT=... to serve elsewhere.", file=sys.stderr)
@@ -47,6 +56,7 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool) -> int
     os.environ.update(env)
     ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data", log=local_dir / "dynamodb.log")
     server: subprocess.Popen[bytes] | None = None
+    scheduler: Scheduler | None = None
     try:
         import boto3
 
@@ -66,20 +76,26 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool) -> int
             "demo_user_jwt": issuer.token("demo-owner", tenant_id=demo["demo_tenant_id"], role="owner"),
             "dynamodb_endpoint": env["ENCLAVE_DYNAMODB_ENDPOINT"],
             "table_name": env["ENCLAVE_TABLE_NAME"],
+            "jwks_url": issuer.jwks_url,
         }
         dev_json.write_text(json.dumps(info, indent=2))
         dev_json.chmod(0o600)
-        print(_banner(info, dev_json), flush=True)
-        chalice = [sys.executable, "-c", "from chalice.cli import main; main()"]
+        print(_banner(info, dev_json, schedule_interval), flush=True)
+        chalice = [sys.executable, "-m", "devstack.chalice_local"]  # re-runnable by chalice's reloader
         args = [*chalice, "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev"]
         if not autoreload:
             args.append("--no-autoreload")
         server = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        if schedule_interval != 0:
+            # a thread of this process, with the environment set above (os.environ)
+            scheduler = Scheduler(lambda: load_app(ROOT), ROOT, cap=schedule_interval).start()
         return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if server is not None and server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -90,13 +106,21 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool) -> int
         print("Stopped the API and DynamoDB Local.", flush=True)
 
 
-def _banner(info: dict[str, str], dev_json: Path) -> str:
+def _banner(info: dict[str, str], dev_json: Path, schedule_interval: float | None = None) -> str:
+    if schedule_interval == 0:
+        when = "off (SCHEDULE_INTERVAL=0)"
+    elif schedule_interval:
+        when = f"fired here at least every {schedule_interval:g} s (SCHEDULE_INTERVAL)"
+    else:
+        when = "fired here at their own rates (SCHEDULE_INTERVAL=N: every N s)"
     return f"""
 Enclave local stack
   API             {info['base_url']}   (docs: {info['base_url']}/docs)
   DynamoDB Local  {info['dynamodb_endpoint']}   (data kept in .local/dynamodb-data)
   demo tenant     {info['demo_tenant_id']}
   credentials     {dev_json}  (demo_api_key, demo_user_jwt, admin_token)
+  schedules       {when}
+                  `make job NAME=nightly` runs one now, from another terminal
 
 Try it:
   export KEY=$(python3 -c 'import json;print(json.load(open("{dev_json}"))["demo_api_key"])')
@@ -116,8 +140,38 @@ def main() -> int:
     run_cmd.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("DYNAMODB_PORT", "8123")))
     run_cmd.add_argument("--local-dir", type=Path, default=Path(os.environ.get("ENCLAVE_LOCAL_DIR", ROOT / ".local")))
     run_cmd.add_argument("--no-autoreload", action="store_true")
+    run_cmd.add_argument("--schedule-interval", type=_interval, default=os.environ.get("SCHEDULE_INTERVAL"),
+                         metavar="SECONDS", help="fire each schedule at least this often (default: $SCHEDULE_INTERVAL, "
+                         "else each at its own rate; 0 = never)")
+    job_cmd = sub.add_parser("job", help="run one schedule or lambda function now against the running stack")
+    job_cmd.add_argument("name", help="a schedule (nightly, job_sweeper) or lambda function (run_job) of app.py")
+    job_cmd.add_argument("--local-dir", type=Path, default=Path(os.environ.get("ENCLAVE_LOCAL_DIR", ROOT / ".local")))
+    job_cmd.add_argument("--payload", type=_json_object, default={}, metavar="JSON",
+                         help="the event (a lambda function's; merged over a schedule's)")
     args = parser.parse_args()
-    return run(args.port, args.dynamodb_port, args.local_dir, autoreload=not args.no_autoreload)
+    if args.command == "job":
+        from .job import run_now
+
+        return run_now(args.name, args.local_dir, args.payload, ROOT)
+    return run(args.port, args.dynamodb_port, args.local_dir, autoreload=not args.no_autoreload,
+               schedule_interval=args.schedule_interval)
+
+
+def _interval(text: str | None) -> float | None:
+    try:
+        return parse_interval(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"SCHEDULE_INTERVAL must be a number of seconds >= 0, not {text!r}") from None
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 if __name__ == "__main__":
