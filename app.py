@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.activity import routes as activity
+from chalicelib.activity import service as activity_service
 from chalicelib.analytics import routes as analytics
 from chalicelib.apidocs import routes as apidocs
 from chalicelib.core import jobs, tenancy
@@ -14,6 +15,9 @@ from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.tenants import routes as tenants
 from chalicelib.tenants import service as tenants_service
+from chalicelib.segments import routes as segments
+from chalicelib.tags import routes as tags
+from chalicelib.tags import service as tags_service
 from chalicelib.tiers import routes as tiers
 from chalicelib.tiers import service as tiers_service
 
@@ -22,6 +26,8 @@ app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
 members_service.on_erasure(tiers_service.forget_member)
+members_service.on_erasure(tags_service.forget_member)
+activity_service.on_recorded(tags_service.on_event)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -29,6 +35,8 @@ app.register_blueprint(members.bp, url_prefix="/v1")
 app.register_blueprint(activity.bp, url_prefix="/v1")
 app.register_blueprint(tiers.bp, url_prefix="/v1")
 app.register_blueprint(analytics.bp, url_prefix="/v1")
+app.register_blueprint(tags.bp, url_prefix="/v1")
+app.register_blueprint(segments.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -54,3 +62,9 @@ def nightly(event: Any) -> dict[str, Any]:
 def job_sweeper(event: Any) -> dict[str, Any]:
     """Re-dispatches background jobs whose runner died (stale heartbeat)."""
     return {"redispatched": jobs.sweep()}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="tag_expiry")
+def tag_expiry(event: Any) -> dict[str, Any]:
+    """Removes expired tags (reads hide them at once; this keeps the counts right)."""
+    return {"removed": tags_service.expire_all_tenants()}

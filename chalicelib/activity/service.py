@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,17 @@ _event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 class _Duplicate(Exception):
     pass
+
+
+EventListener = Callable[[str, str, dict[str, Any], datetime], object]
+_listeners: list[EventListener] = []
+
+
+def on_recorded(listener: EventListener) -> None:
+    """Run ``listener(tenant_id, member_id, event, occurred_at)`` after each accepted event
+    (e.g. automatic tagging); wired in app.py. Listeners must be idempotent: a failure
+    after the event committed is not retried here."""
+    _listeners.append(listener)
 
 
 def ingest(ctx: TenantContext, batch: EventBatch) -> EventResults:
@@ -106,10 +118,20 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
             time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
             continue
         tiers.record_changes(ctx.tenant_id, changes)
+        _notify(ctx.tenant_id, member_id, event, occurred)
         return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
                            changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
                                     for c in changes])
     raise Conflict("The member is receiving too many events at once; resend this one.", code="concurrent_update")
+
+
+def _notify(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> None:
+    payload = event.model_dump(mode="json", exclude={"member"})
+    for listener in _listeners:
+        try:
+            listener(tenant_id, member_id, payload, occurred)
+        except Exception:  # noqa: BLE001 - the event is recorded; a listener's failure is logged
+            obs.logger.exception("event listener failed", extra={"listener": getattr(listener, "__name__", "?")})
 
 
 def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction,
@@ -177,6 +199,14 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
         raise
     obs.count("DomainEventRecorded", tenant_id)
     return True
+
+
+def recent_events(tenant_id: str, member_id: str, since: datetime | None, limit: int = 1000) -> list[dict[str, Any]]:
+    """The member's events, newest first, back to ``since`` (for rule backfills)."""
+    items, _ = store.timeline(tenant_id, member_id, None, limit)
+    floor = clock.iso(since) if since else ""
+    return [{"type": i.type, "occurred_at": i.occurred_at, "data": dict(i.data)}
+            for i in items if i.occurred_at >= floor]
 
 
 def timeline(ctx: TenantContext, member_id: str, query: TimelineQuery) -> Timeline:

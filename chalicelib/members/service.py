@@ -234,6 +234,22 @@ def resolve_member(ctx: TenantContext, member_id: str | None, phone: str | None,
     return member.id
 
 
+def profiles(tenant_id: str, member_ids: list[str]) -> dict[str, MemberOut]:
+    """Live members by id (erased and unknown ids are left out); for segments and jobs."""
+    return {mid: to_out(item) for mid, item in store.get_members(tenant_id, member_ids).items() if not item.erased_at}
+
+
+def member_ids_page(tenant_id: str, channel: str | None, shard: int, after: str | None,
+                    limit: int) -> list[tuple[str, str]]:
+    """One page of (position, member id) of the tenant's member list, or of a source
+    channel's list, in one of its shards; ``position`` is the ``after`` of the next page."""
+    return store.member_ids_page(tenant_id, channel, shard, after, limit)
+
+
+def channel_member_count(tenant_id: str, code: str) -> int:
+    return store.channel_member_count(tenant_id, code)
+
+
 def member_count(tenant_id: str) -> int:
     """Live members of the tenant (O(1): a sharded counter)."""
     return store.member_count(tenant_id)

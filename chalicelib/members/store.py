@@ -56,6 +56,27 @@ def get_member(tenant_id: str, member_id: str) -> MemberItem | None:
         return None
 
 
+def get_members(tenant_id: str, member_ids: list[str]) -> dict[str, MemberItem]:
+    """Profiles by id, one BatchGetItem per 100 (eventually consistent: for bulk reads)."""
+    if not member_ids:
+        return {}
+    keys_ = [(keys.member(tenant_id, m), keys.PROFILE_SK) for m in dict.fromkeys(member_ids)]
+    return {m.member_id: m for m in MemberItem.batch_get(keys_) if isinstance(m, MemberItem)}
+
+
+def member_ids_page(tenant_id: str, channel: str | None, shard: int, after: str | None,
+                    limit: int) -> list[tuple[str, str]]:
+    """(sort key, member id) ascending in one shard of the member list (or of a source
+    channel's list), after ``after``: for walking every member without a scan."""
+    if channel:
+        idx, pk, rng = TableItem.gsi2, keys.members_by_channel(tenant_id, channel, shard), TableItem.gsi2sk
+    else:
+        idx, pk, rng = TableItem.gsi1, keys.members_list(tenant_id, shard), TableItem.gsi1sk
+    condition = rng > after if after else None
+    rows = idx.query(pk, condition, limit=limit, page_size=limit)
+    return [(getattr(r, "gsi2sk" if channel else "gsi1sk"), r.member_id) for r in rows if isinstance(r, MemberItem)]
+
+
 def find_identities(tenant_id: str, identities: dict[str, str]) -> dict[str, str]:
     """{kind: member_id} for those of ``identities`` that already belong to a member."""
     wanted = {keys.identity(tenant_id, kind, value): kind for kind, value in identities.items()}

@@ -73,9 +73,10 @@ def _program_from(body: dict[str, Any], version: int) -> Program:
 
 def load_config(tenant_id: str) -> Config:
     settings = tenants.tenant_settings(tenant_id)
-    program_item = store.get_config(tenant_id, store.PROGRAM_SK)
-    rules_item = store.get_config(tenant_id, store.STAGE_RULES_SK)
-    rfm_item = store.get_config(tenant_id, store.RFM_SK)
+    configs = store.get_configs(tenant_id)  # one Query for all three
+    program_item = configs.get(store.PROGRAM_SK)
+    rules_item = configs.get(store.STAGE_RULES_SK)
+    rfm_item = configs.get(store.RFM_SK)
     return Config(
         program=_program_from(program_item.body, program_item.version) if program_item else Program(),
         stage_rules=StageRules(**rules_item.body) if rules_item else StageRules(),
@@ -171,10 +172,15 @@ def _with_retries(action: Callable[[], bool]) -> bool:
 
 
 def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datetime,
-                      with_rfm: bool = False) -> bool:
-    """Apply time-driven rules (and RFM scores) to one member; True if anything changed."""
+                      with_rfm: bool = False, item: store.StandingItem | None = None) -> bool:
+    """Apply time-driven rules (and RFM scores) to one member; True if anything changed.
+    ``item``, when the caller just read it (a job's page), saves a read: a stale copy only
+    costs a retry, since the write is version-checked."""
+    first = [item]
+
     def attempt() -> bool:
-        item = store.get_standing(tenant_id, member_id)
+        item = first.pop() if first and first[0] is not None else store.get_standing(tenant_id, member_id)
+        first.clear()
         if item is None:
             return False
         before = item.standing()
@@ -200,7 +206,7 @@ def _evaluate_page(tenant_id: str, config: Config, checkpoint: dict[str, Any], w
     shard, after = checkpoint.get("shard", 0), checkpoint.get("after")
     items, last = store.standings_page(tenant_id, shard, after, PAGE)
     now = clock.now()
-    changed = sum(reevaluate_member(tenant_id, i.member_id, config, now, with_rfm) for i in items)
+    changed = sum(reevaluate_member(tenant_id, i.member_id, config, now, with_rfm, item=i) for i in items)
     if last is not None:
         return {**checkpoint, "shard": shard, "after": last}, len(items), changed
     if shard + 1 < LIST_SHARDS:
@@ -386,6 +392,18 @@ def set_plan_tier(tenant_id: str, member_id: str, tier_id: str | None, reason: s
     _with_retries(attempt)
     record_changes(tenant_id, result)
     return result
+
+
+def standings(tenant_id: str, member_ids: list[str]) -> dict[str, Standing]:
+    """Standings by member id (members without one are left out); for segments."""
+    return {i.member_id: i.standing() for i in store.get_standings(tenant_id, member_ids)}
+
+
+def stage_count(tenant_id: str, dimension: str, value: str) -> int:
+    """Members with this tier / stage / RFM segment (O(1), the analytics counters)."""
+    name = {"tier": store.tier_counter, "stage": store.stage_counter, "rfm": store.rfm_counter}[dimension](
+        tenant_id, value)
+    return store.read_counters([name])[name]
 
 
 def member_standing(ctx: TenantContext, member_id: str) -> StandingOut:

@@ -9,7 +9,7 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from ..core.table import counters, keys
+from ..core.table import counters, keys, tag_index
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
 from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
@@ -64,6 +64,11 @@ def get_config(tenant_id: str, sk: str) -> ConfigItem | None:
         return None
 
 
+def get_configs(tenant_id: str) -> dict[str, ConfigItem]:
+    """Every config item of the tenant (program, stage rules, RFM cut-offs) in one Query."""
+    return {i.sk: i for i in ConfigItem.query(config_pk(tenant_id), consistent_read=True)}
+
+
 def put_config(tenant_id: str, sk: str, body: dict[str, Any], now: str, current: ConfigItem | None) -> ConfigItem:
     item = current or ConfigItem(config_pk(tenant_id), sk)
     item.body, item.updated_at = body, now
@@ -82,6 +87,13 @@ def get_standing(tenant_id: str, member_id: str) -> StandingItem | None:
         return StandingItem.get(keys.member(tenant_id, member_id), STANDING_SK, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def get_standings(tenant_id: str, member_ids: list[str]) -> list[StandingItem]:
+    if not member_ids:
+        return []
+    return [i for i in StandingItem.batch_get([(keys.member(tenant_id, m), STANDING_SK) for m in dict.fromkeys(member_ids)])
+            if isinstance(i, StandingItem)]
 
 
 def new_standing_item(tenant_id: str, member_id: str) -> StandingItem:
@@ -113,6 +125,7 @@ def stage_standing(
     so they always undo exactly what an earlier write added."""
     tenant_id, member_id = item.tenant_id, item.member_id
     effective_before = item.tier
+    item_stage_before = item.stage or (before.stage if before else None)
     moves: list[tuple[str, int]] = []  # (counter, delta)
     if before is None:
         moves = [(stage_counter(tenant_id, after.stage), 1), (tier_counter(tenant_id, effective_after), 1),
@@ -132,12 +145,34 @@ def stage_standing(
             dimension=change.dimension, old=change.old, new=change.new, reason=change.reason, at=now))
     for counter, delta in moves:
         counters.add(tx, counter, member_id, delta)
+    _move_system_tags(tx, tenant_id, member_id, before is None,
+                      [("stage", item_stage_before, after.stage), ("tier", effective_before, effective_after),
+                       ("rfm", before.rfm_segment() if before else None, after.rfm_segment())])
+
+
+#: values that mean "none": no system tag item (segments on them walk the member list)
+_UNTAGGED = {None, "none", "prospect_aware"}
+
+
+def _move_system_tags(tx: Transaction, tenant_id: str, member_id: str, new: bool,
+                      moves: list[tuple[str, str | None, str | None]]) -> None:
+    """Keep the system tags (``stage:loyal``, ``tier:gold``, ``rfm:champions``) of the tag
+    index equal to the standing, in the standing's own transaction."""
+    for dimension, old, value in moves:
+        if not new and old == value:
+            continue
+        if not new and old not in _UNTAGGED:
+            tag_index.stage_delete(tx, tenant_id, member_id, tag_index.system_tag(dimension, old))  # type: ignore[arg-type]
+        if value not in _UNTAGGED:
+            tag_index.stage_put(tx, tenant_id, member_id, tag_index.system_tag(dimension, value), dimension)  # type: ignore[arg-type]
 
 
 def unstage_standing(tx: Transaction, item: StandingItem) -> None:
     """Remove a member's standing (erasure) and take it out of the counters."""
     s = item.standing()
     tx.delete("standing", item)
+    _move_system_tags(tx, item.tenant_id, item.member_id, False,
+                      [("stage", item.stage or s.stage, None), ("tier", item.tier, None), ("rfm", s.rfm_segment(), None)])
     counters.add(tx, stage_counter(item.tenant_id, item.stage or s.stage), item.member_id, -1)
     counters.add(tx, tier_counter(item.tenant_id, item.tier), item.member_id, -1)
     counters.add(tx, rfm_counter(item.tenant_id, s.rfm_segment()), item.member_id, -1)

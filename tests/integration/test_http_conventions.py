@@ -82,11 +82,27 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     run_jobs()
     http.post("/v1/events", tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
                                          "order_id": "o-1", "amount": 500, "currency": "CNY"})
+    group = http.post("/v1/tag-groups", tenant.key, {"name": "Scent"}).json
+    tag = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Woody"}).json
+    http.call("PUT", f"/v1/members/{member['id']}/tags/{tag['id']}", tenant.key, json_body={})
+    rule = http.post("/v1/tag-rules", tenant.key, {"name": "r", "tag_id": tag["id"],
+                                                   "when": {"event": {"type": "interaction", "name": "x"}}}).json
+    segment = http.post("/v1/segments", tenant.key, {"name": "s", "filter": {"tag": tag["id"]}}).json
+    export = http.post(f"/v1/segments/{segment['id']}/export", tenant.key).json
+    run_jobs()
     before = table_items(f"T#{tenant.id}")
-    ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"]}
+    ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
+           "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
     bodies = {
         ("PATCH", "/v1/members/{member_id}"): {"version": 1, "name": "hijack"},
         ("PUT", "/v1/members/{member_id}/tier"): {"tier_id": "silver"},
+        ("PATCH", "/v1/tag-groups/{group_id}"): {"name": "hijack"},
+        ("POST", "/v1/tag-groups/{group_id}/tags"): {"name": "hijack"},
+        ("PATCH", "/v1/tag-groups/{group_id}/tags/{tag_id}"): {"name": "hijack"},
+        ("PUT", "/v1/members/{member_id}/tags/{tag_id}"): {},
+        ("POST", "/v1/tags/{tag_id}/bulk"): {"action": "remove", "member_ids": [member["id"]]},
+        ("PATCH", "/v1/tag-rules/{rule_id}"): {"name": "hijack"},
+        ("PATCH", "/v1/segments/{segment_id}"): {"name": "hijack"},
     }
     exercised = set()
     for spec in _tenant_routes():
@@ -95,7 +111,8 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
             continue
         path = spec.path
         for name in names:
-            path = path.replace("{" + name + "}", ids[name])
+            path = path.replace("{" + name + "}", ids[name] if name != "job_id" or "exports" not in path
+                                else export["job_id"])
         r = http.call(spec.method, path, other_tenant.key, json_body=bodies.get((spec.method, spec.path)))
         assert r.status == 404, (spec.method, spec.path, r)
         exercised.add((spec.method, spec.path))

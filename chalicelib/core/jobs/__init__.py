@@ -9,6 +9,6 @@ A sweeper schedule re-dispatches jobs whose heartbeat went stale.
 """
 from __future__ import annotations
 
-from .runner import Handler, Step, get_job, register, run, start, sweep
+from .runner import Handler, Step, get_job, inputs, register, run, start, sweep
 
-__all__ = ["Handler", "Step", "get_job", "register", "run", "start", "sweep"]
+__all__ = ["Handler", "Step", "get_job", "inputs", "register", "run", "start", "sweep"]

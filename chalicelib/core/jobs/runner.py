@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +26,8 @@ class Step:
     processed: int = 0
     changed: int = 0
     total: int | None = None
+    #: per-item failures ({"item": ..., "code": ..., "detail": ...}); the first 100 are kept
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: handler(tenant_id, params, checkpoint) -> Step; must be safe to repeat (a step may run
@@ -38,16 +40,25 @@ def register(kind: str, handler: Handler) -> None:
     _handlers[kind] = handler
 
 
+MAX_KEPT_ERRORS = 100
+INPUT_CHUNK = 500
+
+
 def start(kind: str, tenant_id: str | None, params: dict[str, Any] | None = None,
-          job_id: str | None = None) -> store.JobItem:
+          job_id: str | None = None, inputs: list[Any] | None = None) -> store.JobItem:
     """Create the job and dispatch it; with an explicit ``job_id`` a second start of the
-    same job is a no-op returning the existing one."""
+    same job is a no-op returning the existing one. ``inputs`` (e.g. 10,000 member ids) are
+    stored beside the job in chunks and read back by the handler with :func:`inputs`."""
     if kind not in _handlers:
         raise KeyError(f"no job handler registered for {kind!r}")
     now = clock.iso(clock.now())
     job_id = job_id or new_id()
+    params = {**(params or {}), "job_id": job_id}
+    if inputs:
+        store.put_inputs(tenant_id, job_id, [inputs[i:i + INPUT_CHUNK] for i in range(0, len(inputs), INPUT_CHUNK)])
+        params["input_count"] = len(inputs)
     job = store.JobItem(store.job_pk(tenant_id, job_id), store.JOB_SK, job_id=job_id, tenant_id=tenant_id,
-                        kind=kind, status="queued", params=params or {}, progress={"processed": 0, "changed": 0},
+                        kind=kind, status="queued", params=params, progress={"processed": 0, "changed": 0},
                         created_at=now, updated_at=now)
     store.mark_open(job)
     if not store.create(job):
@@ -60,6 +71,16 @@ def start(kind: str, tenant_id: str | None, params: dict[str, Any] | None = None
 
 def get_job(tenant_id: str | None, job_id: str) -> store.JobItem | None:
     return store.get(tenant_id, job_id)
+
+
+def inputs(tenant_id: str | None, job_id: str, offset: int, limit: int) -> list[Any]:
+    """Items ``offset`` .. ``offset + limit`` of the inputs the job was started with."""
+    first, last = offset // INPUT_CHUNK, (offset + limit - 1) // INPUT_CHUNK
+    items: list[Any] = []
+    for chunk in range(first, last + 1):
+        items += store.get_inputs(tenant_id, job_id, chunk)
+    start_at = offset - first * INPUT_CHUNK
+    return items[start_at:start_at + limit]
 
 
 def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lambda: 900.0) -> store.JobItem | None:
@@ -79,6 +100,10 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
             progress["changed"] = progress.get("changed", 0) + step.changed
             if step.total is not None:
                 progress["total"] = step.total
+            if step.errors:
+                kept = progress.get("errors", [])
+                progress["errors"] = (kept + step.errors)[:MAX_KEPT_ERRORS]
+                progress["error_count"] = progress.get("error_count", 0) + len(step.errors)
             job.progress, job.checkpoint = progress, step.checkpoint
             if step.checkpoint is None:
                 job.status, job.finished_at = "succeeded", clock.iso(clock.now())

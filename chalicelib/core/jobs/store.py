@@ -73,6 +73,23 @@ def save(job: JobItem) -> None:
         raise
 
 
+class JobInputItem(TableItem, discriminator="job_input"):
+    items = JSONAttribute(default=list)
+
+
+def put_inputs(tenant_id: str | None, job_id: str, chunks: list[list[object]]) -> None:
+    with JobInputItem.batch_write() as batch:
+        for n, chunk in enumerate(chunks):
+            batch.save(JobInputItem(job_pk(tenant_id, job_id), f"INPUT#{n:06d}", items=chunk))
+
+
+def get_inputs(tenant_id: str | None, job_id: str, chunk: int) -> list[object]:
+    try:
+        return list(JobInputItem.get(job_pk(tenant_id, job_id), f"INPUT#{chunk:06d}", consistent_read=True).items)
+    except DoesNotExist:
+        return []
+
+
 def open_jobs(older_than: str) -> list[JobItem]:
     found: list[JobItem] = []
     for shard in range(OPEN_SHARDS):

@@ -1,0 +1,207 @@
+"""The segment filter language: a JSON tree of ``and`` / ``or`` / ``not`` over terms, its
+validation (422 naming the failing node), its evaluation on one member's snapshot, and the
+choice of an index to start from.
+
+Terms::
+
+    {"tag": "<tag id>"}                      has the tag
+    {"tag_group": "<group id>"}              has any tag of the group
+    {"tier": "gold" | "none"}                effective tier
+    {"stage": "loyal"}                       lifecycle stage
+    {"rfm": "champions" | "none"}            RFM segment
+    {"channel": "<channel code>"}            source (first-touch) channel
+    {"attribute": "skin", "op": "eq", "value": "dry"}    custom attribute comparison
+    {"metric": "lifetime_spend", "op": "gte", "value": 100000}
+        metrics: lifetime_spend, spend_12_months, orders, refunded, interactions
+    {"last_order_within_days": 30}
+    {"birthday_month": 3}
+    {"plan": "<plan id>"}                    an active paid membership of the plan
+
+Example: ``{"and": [{"tag": "01H..."}, {"not": {"stage": "churned"}}]}``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..core.errors import Unprocessable
+
+MAX_DEPTH = 6
+MAX_TERMS = 50
+OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"}
+METRICS = {"lifetime_spend", "spend_12_months", "orders", "refunded", "interactions"}
+TERMS = {"tag", "tag_group", "tier", "stage", "rfm", "channel", "attribute", "metric", "last_order_within_days",
+         "birthday_month", "plan"}
+#: values with no tag-index list (members without standing have them implicitly)
+UNINDEXED_VALUES = {("tier", "none"), ("rfm", "none"), ("stage", "prospect_aware")}
+
+
+@dataclass
+class Snapshot:
+    """What a filter can see of one member."""
+
+    member_id: str
+    tags: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    tier: str = "none"
+    stage: str = "prospect_aware"
+    rfm: str = "none"
+    channel: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, int] = field(default_factory=dict)
+    last_order_at: datetime | None = None
+    birthday_month: int | None = None
+    plans: set[str] = field(default_factory=set)
+
+
+def _fail(path: str, message: str) -> Unprocessable:
+    return Unprocessable(message, field=path, code="invalid_filter")
+
+
+def validate(tree: Any, path: str = "filter") -> None:
+    """Raise a 422 naming the first bad node."""
+    count = [0]
+
+    def walk(node: Any, where: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise _fail(where, f"filters nest at most {MAX_DEPTH} levels")
+        if not isinstance(node, dict) or len(node) == 0:
+            raise _fail(where, "each node is a JSON object")
+        if "and" in node or "or" in node:
+            key = "and" if "and" in node else "or"
+            children = node[key]
+            if len(node) != 1 or not isinstance(children, list) or not children:
+                raise _fail(where, f"'{key}' takes a non-empty list and nothing else")
+            for i, child in enumerate(children):
+                walk(child, f"{where}.{key}[{i}]", depth + 1)
+            return
+        if "not" in node:
+            if len(node) != 1:
+                raise _fail(where, "'not' takes one filter and nothing else")
+            walk(node["not"], f"{where}.not", depth + 1)
+            return
+        count[0] += 1
+        if count[0] > MAX_TERMS:
+            raise _fail(where, f"at most {MAX_TERMS} terms")
+        _validate_term(node, where)
+
+    walk(tree, path, 1)
+
+
+def _validate_term(node: dict[str, Any], where: str) -> None:
+    term = next((k for k in node if k in TERMS), None)
+    if term is None:
+        raise _fail(where, f"unknown term; use one of {sorted(TERMS)}")
+    value = node[term]
+    if term in ("attribute", "metric"):
+        op = node.get("op", "eq")
+        if set(node) - {term, "op", "value"}:
+            raise _fail(where, f"'{term}' takes op and value")
+        if op not in OPS:
+            raise _fail(f"{where}.op", f"op is one of {sorted(OPS)}")
+        if term == "metric" and value not in METRICS:
+            raise _fail(f"{where}.metric", f"metric is one of {sorted(METRICS)}")
+        if term == "attribute" and (not isinstance(value, str) or not value):
+            raise _fail(f"{where}.attribute", "attribute names a custom attribute")
+        if op == "in" and not isinstance(node.get("value"), list):
+            raise _fail(f"{where}.value", "'in' takes a list")
+        if term == "metric" and op not in ("exists", "in") and not isinstance(node.get("value"), int):
+            raise _fail(f"{where}.value", "metrics compare with integers (minor units for money)")
+        return
+    if len(node) != 1:
+        raise _fail(where, f"'{term}' takes a single value")
+    if term in ("last_order_within_days", "birthday_month"):
+        upper = 12 if term == "birthday_month" else 3650
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= upper:
+            raise _fail(f"{where}.{term}", f"{term} is an integer from 1 to {upper}")
+        return
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise _fail(f"{where}.{term}", f"{term} takes an id or name")
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    if op == "exists":
+        return actual is not None
+    if op == "in":
+        return actual in expected
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if actual is None or expected is None:
+        return False
+    try:
+        return {"gt": actual > expected, "gte": actual >= expected, "lt": actual < expected,
+                "lte": actual <= expected}[op]
+    except TypeError:
+        return False
+
+
+def matches(node: dict[str, Any], snap: Snapshot, now: datetime) -> bool:
+    if "and" in node:
+        return all(matches(child, snap, now) for child in node["and"])
+    if "or" in node:
+        return any(matches(child, snap, now) for child in node["or"])
+    if "not" in node:
+        return not matches(node["not"], snap, now)
+    if "tag" in node:
+        return node["tag"] in snap.tags
+    if "tag_group" in node:
+        return node["tag_group"] in snap.groups
+    if "tier" in node:
+        return snap.tier == node["tier"]
+    if "stage" in node:
+        return snap.stage == node["stage"]
+    if "rfm" in node:
+        return snap.rfm == node["rfm"]
+    if "channel" in node:
+        return snap.channel == node["channel"]
+    if "plan" in node:
+        return node["plan"] in snap.plans
+    if "birthday_month" in node:
+        return snap.birthday_month == node["birthday_month"]
+    if "last_order_within_days" in node:
+        return snap.last_order_at is not None and (now - snap.last_order_at).days < node["last_order_within_days"]
+    if "attribute" in node:
+        return _compare(snap.attributes.get(node["attribute"]), node.get("op", "eq"), node.get("value"))
+    if "metric" in node:
+        return _compare(snap.metrics.get(node["metric"], 0), node.get("op", "eq"), node.get("value"))
+    raise ValueError(f"unvalidated filter node {node!r}")
+
+
+@dataclass(frozen=True)
+class IndexTerm:
+    """A term that names a list of members: ``tag`` (tag index, incl. system tags
+    ``stage:loyal``), or ``channel`` (the members-by-source-channel list)."""
+
+    kind: str  # "tag" | "channel"
+    value: str
+
+
+def index_term(node: dict[str, Any]) -> IndexTerm | None:
+    for dimension in ("tier", "stage", "rfm"):
+        if dimension in node and (dimension, node[dimension]) not in UNINDEXED_VALUES:
+            return IndexTerm("tag", f"{dimension}:{node[dimension]}")
+    if "tag" in node:
+        return IndexTerm("tag", node["tag"])
+    if "channel" in node:
+        return IndexTerm("channel", node["channel"])
+    return None
+
+
+def index_terms(tree: dict[str, Any]) -> list[IndexTerm]:
+    """Indexed terms every matching member must satisfy (the top-level ``and`` chain)."""
+    if "and" in tree:
+        return [t for child in tree["and"] for t in index_terms(child)]
+    term = index_term(tree)
+    return [term] if term else []
+
+
+def single_term(tree: dict[str, Any]) -> dict[str, Any] | None:
+    """The filter's only term, if it is one term (maybe wrapped in a one-element ``and``)."""
+    while "and" in tree and len(tree["and"]) == 1:
+        tree = tree["and"][0]
+    if any(k in tree for k in ("and", "or", "not")):
+        return None
+    return tree

@@ -1,0 +1,75 @@
+"""Segments on the wire."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ..core.schema import Input, Limit, Output, Page
+from ..members.schemas import MemberOut
+
+
+class SegmentCreate(Input):
+    name: str = Field(min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    #: a filter tree: see the segment filter language in the API guide
+    filter: dict[str, Any]
+
+
+class SegmentPatch(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    filter: dict[str, Any] | None = None
+
+
+class SegmentOut(Output):
+    id: str
+    name: str
+    description: str | None
+    filter: dict[str, Any]
+    #: True when evaluation starts from an index (a tag, tier, stage, RFM segment or channel)
+    indexed: bool
+    last_count: int | None = None
+    counted_at: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class SegmentList(Output):
+    data: list[SegmentOut]
+
+
+class PreviewIn(Input):
+    filter: dict[str, Any]
+    sample_size: int = Field(default=10, ge=1, le=50)
+
+
+class CountOut(Output):
+    #: the count, when known now (O(1) for one indexed term; evaluated inline for small bases)
+    count: int | None
+    #: "exact" now, or "computing" in the background job ``job_id``
+    status: str
+    job_id: str | None = None
+    #: members the evaluation started from (the chosen index) and how it was chosen
+    base: str
+    base_size: int
+
+
+class PreviewOut(CountOut):
+    sample: list[MemberOut]
+
+
+class SegmentMembersQuery(Input):
+    limit: Limit = 50
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class SegmentMembers(Page):
+    data: list[MemberOut]
+    #: candidates looked at for this page (the cost driver; bounded per page)
+    examined: int
+
+
+class ExportOut(Output):
+    job_id: str
+    status: str

@@ -1,0 +1,299 @@
+"""Segments: saved filters over members, evaluated from the most selective index.
+
+Cost model (written down in docs/decisions/0006-segments.md):
+
+* A **base** is chosen among the indexed terms every match must satisfy (a tag, a system
+  tag for tier / stage / RFM segment, or a source channel): the one with the fewest members,
+  read from O(1) counters. Without one, the base is the whole member list (still a Query
+  per shard, never a Scan), and counting needs a background job.
+* A page walks the base in a stable order (4 shard Queries merged), loads candidates'
+  snapshots in batches (3 BatchGetItems per 100) and keeps those the filter matches. Work
+  per page is bounded (``MAX_EXAMINED`` candidates), whatever the tenant's size; the cursor
+  is the base position reached.
+* A count is O(1) when the filter is one indexed term, evaluated inline when the base has
+  at most ``INLINE_COUNT_MAX`` members, else computed by a job.
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import clock, jobs, observability as obs
+from ..core.errors import NotFound
+from ..core.ids import is_id, new_id
+from ..core.table import cursor
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.tag_index import members_page as tag_members_page
+from ..core.tenancy import TenantContext
+from ..members import service as members
+from ..tags import service as tags
+from ..tags import store as tag_store
+from ..tiers import service as tiers
+from . import filters, store
+from .schemas import (
+    CountOut,
+    ExportOut,
+    PreviewIn,
+    PreviewOut,
+    SegmentCreate,
+    SegmentList,
+    SegmentMembers,
+    SegmentOut,
+    SegmentMembersQuery,
+    SegmentPatch,
+)
+
+MAX_EXAMINED = 1000
+BATCH = 100
+INLINE_COUNT_MAX = 2000
+COUNT_JOB, EXPORT_JOB = "segment_count", "segment_export"
+EXPORT_PART_BYTES = 300_000
+
+
+# --- bases ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Base:
+    name: str
+    size: int
+    fetch: Callable[[int, str | None, int], list[tuple[str, str]]]  # (shard, after, limit) -> [(position, id)]
+
+    def page(self, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """The next ``limit`` (position, member id) across shards, in position order."""
+        runs = [self.fetch(shard, after, limit) for shard in range(LIST_SHARDS)]
+        return list(heapq.merge(*runs))[:limit]
+
+
+def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
+    if term.kind == "channel":
+        return Base(f"channel:{term.value}", members.channel_member_count(tenant_id, term.value),
+                    lambda shard, after, limit: members.member_ids_page(tenant_id, term.value, shard, after, limit))
+    if ":" in term.value and term.value.split(":", 1)[0] in ("tier", "stage", "rfm"):
+        dimension, value = term.value.split(":", 1)
+        size = tiers.stage_count(tenant_id, dimension, value)
+    else:
+        counts = tag_store.read_counts([tag_store.tag_counter(tenant_id, term.value)])
+        size = counts[tag_store.tag_counter(tenant_id, term.value)]
+    return Base(f"tag:{term.value}", size,
+                lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
+
+
+def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
+    """(the base to walk, whether it is an index narrower than all members)."""
+    candidates = [_base_for(tenant_id, t) for t in filters.index_terms(tree)]
+    if candidates:
+        return min(candidates, key=lambda b: b.size), True
+    return Base("all_members", members.member_count(tenant_id),
+                lambda shard, after, limit: members.member_ids_page(tenant_id, None, shard, after, limit)), False
+
+
+# --- evaluation --------------------------------------------------------------------------------------------
+def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit: int,
+                  max_examined: int = MAX_EXAMINED) -> tuple[list[str], str | None, int]:
+    """(matching member ids, base position to resume from or None at the end, examined)."""
+    base, _ = choose_base(tenant_id, tree)
+    found: list[str] = []
+    examined = 0
+    position = after
+    now = clock.now()
+    while examined < max_examined:
+        want = min(BATCH, max_examined - examined)
+        batch = base.page(position, want)
+        snaps = tags.snapshots(tenant_id, [m for _, m in batch])
+        for pos, member_id in batch:
+            examined += 1
+            position = pos
+            snap = snaps.get(member_id)
+            if snap is not None and filters.matches(tree, snap, now):
+                found.append(member_id)
+                if len(found) == limit:
+                    return found, position, examined
+        if len(batch) < want:
+            return found, None, examined  # the base is exhausted
+    return found, position, examined
+
+
+def _count_inline(tenant_id: str, tree: dict[str, Any]) -> int:
+    total, position = 0, None
+    while True:
+        found, position, _ = evaluate_page(tenant_id, tree, position, 10**9, max_examined=INLINE_COUNT_MAX)
+        total += len(found)
+        if position is None:
+            return total
+
+
+def _count(ctx: TenantContext, tree: dict[str, Any], segment_id: str | None) -> CountOut:
+    base, indexed = choose_base(ctx.tenant_id, tree)
+    term = filters.single_term(tree) or {}
+    dimension = next((k for k in ("tier", "stage", "rfm") if k in term), None)
+    if dimension is not None:  # O(1), including the implicit "none" / "prospect_aware"
+        reports = {"tier": tiers.tier_counts, "stage": tiers.stage_counts, "rfm": tiers.rfm_counts}
+        count = reports[dimension](ctx).counts.get(term[dimension], 0)
+        return CountOut(count=count, status="exact", base=base.name, base_size=base.size)
+    if "tag" in term or "channel" in term:  # O(1): the base is the term's own list
+        return CountOut(count=base.size, status="exact", base=base.name, base_size=base.size)
+    if indexed and base.size <= INLINE_COUNT_MAX:
+        return CountOut(count=_count_inline(ctx.tenant_id, tree), status="exact", base=base.name, base_size=base.size)
+    job = jobs.start(COUNT_JOB, ctx.tenant_id, {"filter": tree, "segment_id": segment_id})
+    return CountOut(count=None, status="computing", job_id=job.job_id, base=base.name, base_size=base.size)
+
+
+def _count_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    assert tenant_id is not None
+    cp = checkpoint or {"position": None, "count": 0}
+    found, position, examined = evaluate_page(tenant_id, params["filter"], cp["position"], 10**9)
+    count = cp["count"] + len(found)
+    if position is None:
+        if params.get("segment_id"):
+            store.record_count(tenant_id, params["segment_id"], count, clock.iso(clock.now()))
+        return jobs.Step(checkpoint=None, processed=examined, changed=count, total=count)
+    return jobs.Step(checkpoint={"position": position, "count": count}, processed=examined)
+
+
+# --- saved segments ----------------------------------------------------------------------------------------
+def _out(item: store.SegmentItem, tenant_id: str) -> SegmentOut:
+    _, indexed = choose_base(tenant_id, item.filter)
+    return SegmentOut(id=item.segment_id, name=item.name, description=item.description, filter=item.filter,
+                      indexed=indexed, last_count=int(item.last_count) if item.last_count is not None else None,
+                      counted_at=item.counted_at, created_at=item.created_at, updated_at=item.updated_at)
+
+
+def _load(ctx: TenantContext, segment_id: str) -> store.SegmentItem:
+    item = store.get(ctx.tenant_id, segment_id) if is_id(segment_id) else None
+    if item is None:
+        raise NotFound("No such segment.", code="segment_not_found")
+    return item
+
+
+def create(ctx: TenantContext, body: SegmentCreate) -> SegmentOut:
+    filters.validate(body.filter)
+    now = clock.iso(clock.now())
+    segment_id = new_id()
+    item = store.SegmentItem(store.segments_pk(ctx.tenant_id), f"S#{segment_id}", segment_id=segment_id,
+                             name=body.name, description=body.description, filter=body.filter,
+                             created_at=now, updated_at=now)
+    store.save(item)
+    return _out(item, ctx.tenant_id)
+
+
+def get_segment(ctx: TenantContext, segment_id: str) -> SegmentOut:
+    return _out(_load(ctx, segment_id), ctx.tenant_id)
+
+
+def list_segments(ctx: TenantContext) -> SegmentList:
+    return SegmentList(data=[_out(i, ctx.tenant_id) for i in store.list_all(ctx.tenant_id)])
+
+
+def update(ctx: TenantContext, segment_id: str, body: SegmentPatch) -> SegmentOut:
+    item = _load(ctx, segment_id)
+    given = body.model_dump(exclude_unset=True)
+    if given.get("filter") is not None:
+        filters.validate(given["filter"])
+        item.filter, item.last_count, item.counted_at = given["filter"], None, None
+    if given.get("name") is not None:
+        item.name = given["name"]
+    if "description" in given:
+        item.description = given["description"]
+    item.updated_at = clock.iso(clock.now())
+    store.save(item)
+    return _out(item, ctx.tenant_id)
+
+
+def delete(ctx: TenantContext, segment_id: str) -> None:
+    store.delete(_load(ctx, segment_id))
+
+
+def preview(ctx: TenantContext, body: PreviewIn) -> PreviewOut:
+    filters.validate(body.filter)
+    count = _count(ctx, body.filter, None)
+    ids, _, _ = evaluate_page(ctx.tenant_id, body.filter, None, body.sample_size)
+    profiles = members.profiles(ctx.tenant_id, ids)
+    return PreviewOut(**count.model_dump(), sample=[profiles[i] for i in ids if i in profiles])
+
+
+def count(ctx: TenantContext, segment_id: str) -> CountOut:
+    item = _load(ctx, segment_id)
+    result = _count(ctx, item.filter, segment_id)
+    if result.count is not None:
+        store.record_count(ctx.tenant_id, segment_id, result.count, clock.iso(clock.now()))
+    return result
+
+
+def segment_members(ctx: TenantContext, segment_id: str, query: SegmentMembersQuery) -> SegmentMembers:
+    item = _load(ctx, segment_id)
+    scope = f"segment|{segment_id}|{item.updated_at}"
+    after = cursor.decode(query.cursor, ctx.tenant_id, scope) if query.cursor else None
+    started = time.perf_counter()
+    ids, position, examined = evaluate_page(ctx.tenant_id, item.filter, after, query.limit)
+    profiles = members.profiles(ctx.tenant_id, ids)
+    obs.metrics.add_metric(name="SegmentPageMs", unit="Milliseconds", value=(time.perf_counter() - started) * 1000)
+    return SegmentMembers(data=[profiles[i] for i in ids if i in profiles],
+                          next_cursor=cursor.encode(ctx.tenant_id, scope, position) if position else None,
+                          examined=examined)
+
+
+def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: int) -> tuple[list[str], str | None]:
+    """For jobs (bulk tagging): the next matching member ids and where to resume."""
+    item = _load(ctx, segment_id)
+    ids, nxt, _ = evaluate_page(ctx.tenant_id, item.filter, position, limit)
+    return ids, nxt
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+EXPORT_COLUMNS = ["member_id", "name", "phone", "email", "tier", "stage", "rfm", "lifetime_spend", "orders",
+                  "source_channel", "created_at"]
+
+
+def start_export(ctx: TenantContext, segment_id: str) -> ExportOut:
+    _load(ctx, segment_id)
+    job = jobs.start(EXPORT_JOB, ctx.tenant_id, {"segment_id": segment_id})
+    return ExportOut(job_id=job.job_id, status=job.status)
+
+
+def _export_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    assert tenant_id is not None
+    item = store.get(tenant_id, params["segment_id"])
+    if item is None:
+        raise RuntimeError("the segment was deleted while it was exported")
+    cp = checkpoint or {"position": None, "part": 0, "rows": 0}
+    ids, position, examined = evaluate_page(tenant_id, item.filter, cp["position"], 500)
+    profiles = members.profiles(tenant_id, ids)
+    snaps = tags.snapshots(tenant_id, ids)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if cp["part"] == 0:
+        writer.writerow(EXPORT_COLUMNS)
+    for member_id in ids:
+        p, s = profiles.get(member_id), snaps.get(member_id)
+        if p is None or s is None:
+            continue
+        writer.writerow([member_id, p.name or "", p.phone or "", p.email or "", s.tier, s.stage, s.rfm,
+                         s.metrics["lifetime_spend"], s.metrics["orders"], s.channel or "", p.created_at])
+    expires = int(time.time()) + store.EXPORT_TTL_SECONDS
+    store.put_part(tenant_id, params["job_id"], params["segment_id"], cp["part"], out.getvalue(), expires)
+    rows = cp["rows"] + len(ids)
+    if position is None:
+        return jobs.Step(checkpoint=None, processed=examined, changed=len(ids), total=rows)
+    return jobs.Step(checkpoint={"position": position, "part": cp["part"] + 1, "rows": rows},
+                     processed=examined, changed=len(ids))
+
+
+def export_file(ctx: TenantContext, segment_id: str, job_id: str) -> str:
+    _load(ctx, segment_id)
+    job = jobs.get_job(ctx.tenant_id, job_id) if len(job_id) <= 64 else None
+    if job is None or job.kind != EXPORT_JOB or job.params.get("segment_id") != segment_id:
+        raise NotFound("No such export.", code="export_not_found")
+    if job.status != "succeeded":
+        from ..core.errors import Conflict
+
+        raise Conflict(f"The export is {job.status}; try again when it has succeeded.", code="export_not_ready",
+                       job_status=job.status)
+    return "".join(p.body for p in store.parts(ctx.tenant_id, job_id))
+
+
+jobs.register(COUNT_JOB, _count_step)
+jobs.register(EXPORT_JOB, _export_step)

@@ -1,0 +1,67 @@
+"""Saved segments and export files (CSV in parts, kept 7 days)."""
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import DoesNotExist
+
+from ..core.table.model import TableItem
+
+EXPORT_TTL_SECONDS = 7 * 24 * 3600
+
+
+def segments_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#SEGMENTS"
+
+
+def export_pk(tenant_id: str, job_id: str) -> str:
+    return f"T#{tenant_id}#EXPORT#{job_id}"
+
+
+class SegmentItem(TableItem, discriminator="segment"):
+    segment_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    filter = JSONAttribute()
+    last_count = NumberAttribute(null=True)
+    counted_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class ExportPart(TableItem, discriminator="export_part"):
+    segment_id = UnicodeAttribute()
+    body = UnicodeAttribute()
+
+
+def get(tenant_id: str, segment_id: str) -> SegmentItem | None:
+    try:
+        return SegmentItem.get(segments_pk(tenant_id), f"S#{segment_id}", consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def list_all(tenant_id: str) -> list[SegmentItem]:
+    return list(SegmentItem.query(segments_pk(tenant_id), SegmentItem.sk.startswith("S#")))
+
+
+def save(item: SegmentItem) -> None:
+    item.save()
+
+
+def delete(item: SegmentItem) -> None:
+    item.delete()
+
+
+def record_count(tenant_id: str, segment_id: str, count: int, at: str) -> None:
+    item = SegmentItem(segments_pk(tenant_id), f"S#{segment_id}")
+    item.update(actions=[SegmentItem.last_count.set(count), SegmentItem.counted_at.set(at)],
+                condition=SegmentItem.pk.exists())
+
+
+def put_part(tenant_id: str, job_id: str, segment_id: str, n: int, body: str, expires: int) -> None:
+    ExportPart(export_pk(tenant_id, job_id), f"PART#{n:06d}", segment_id=segment_id, body=body, ttl=expires).save()
+
+
+def parts(tenant_id: str, job_id: str) -> list[ExportPart]:
+    return list(ExportPart.query(export_pk(tenant_id, job_id), ExportPart.sk.startswith("PART#")))
