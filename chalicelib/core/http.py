@@ -12,8 +12,9 @@ A view receives the tenant context first, then keyword arguments it names::
     @api.route("/members/{member_id}", "GET", response=MemberOut, permission=READ)
     def get_member(ctx: TenantContext, member_id: str) -> MemberOut: ...
 
-``body`` (the validated body model) and ``query`` (the validated query model) are passed
-when the view names them. A view returns a model, or a :class:`Reply` to choose the status.
+``body`` (the validated body model), ``query`` (the validated query model), ``headers``
+and ``raw_body`` (the request's bytes, for signature checks) are passed when the view
+names them. A view returns a model, or a :class:`Reply` to choose the status.
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ class RouteSpec:
     errors: tuple[int, ...]
     #: alternative success status (e.g. 200 for an upsert that found the member)
     also: tuple[int, ...] = ()
+    #: a larger body limit than the default (bulk requests)
+    max_body: int | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -99,6 +102,7 @@ class Api:
         status: int = 200,
         also: tuple[int, ...] = (),
         errors: tuple[int, ...] = (),
+        max_body: int | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             doc = inspect.getdoc(view) or view.__name__.replace("_", " ")
@@ -117,6 +121,7 @@ class Api:
                 tag=self.tag,
                 errors=errors,
                 also=also,
+                max_body=max_body,
             )
             ROUTES.append(spec)
             wants = set(inspect.signature(view).parameters)
@@ -224,8 +229,9 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
     if spec.body is None:
         return None
     raw: bytes = request.raw_body or b""
-    if len(raw) > get_settings().max_body_bytes:
-        raise PayloadTooLarge(f"The body is larger than {get_settings().max_body_bytes} bytes.")
+    limit = spec.max_body or get_settings().max_body_bytes
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if raw and content_type and content_type != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
@@ -270,6 +276,8 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], wants: set[str], ctx: A
         kwargs["query"] = _parse_query(spec, request)
     if "headers" in wants:
         kwargs["headers"] = dict(request.headers)
+    if "raw_body" in wants:  # the exact bytes, for signature checks (Stripe webhooks)
+        kwargs["raw_body"] = request.raw_body or b""
     result = view(ctx, **kwargs)
     if isinstance(result, Response):  # non-JSON content (docs page, assets)
         return {"response": result}

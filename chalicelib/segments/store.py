@@ -1,7 +1,7 @@
 """Saved segments and export files (CSV in parts, kept 7 days)."""
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from ..core.table.model import TableItem
@@ -26,7 +26,6 @@ class SegmentItem(TableItem, discriminator="segment"):
     counted_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
-    version = VersionAttribute()
 
 
 class ExportPart(TableItem, discriminator="export_part"):

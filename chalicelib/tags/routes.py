@@ -119,7 +119,7 @@ def untag_member(ctx: TenantContext, member_id: str, tag_id: str) -> Reply:
 
 
 @api.route("/tags/{tag_id}/bulk", "POST", permission=WRITE, body=BulkTagIn, response=BulkJobOut, status=202,
-           errors=(401, 403, 404, 422))
+           errors=(401, 403, 404, 422), max_body=2_000_000)
 def bulk_tag(ctx: TenantContext, tag_id: str, body: BulkTagIn) -> BulkJobOut:
     """Add or remove a tag for up to 10,000 members, or a whole segment, in a background job
 

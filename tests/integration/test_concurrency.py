@@ -100,3 +100,22 @@ def test_fifty_concurrent_orders_for_one_member_give_exact_totals_and_one_upgrad
     assert [(h["old"], h["new"]) for h in reversed(tier["history"])] == [(None, "silver"), ("silver", "gold")]
     assert http.get("/v1/analytics/tiers", tenant.key).json["counts"] == {"silver": 0, "gold": 1, "none": 0}
     assert len(http.get(f"/v1/members/{member['id']}/timeline?limit=200", tenant.key).json["data"]) == 50
+
+
+def test_single_choice_group_holds_under_concurrent_tagging(pool, http, tenant):
+    g = http.post("/v1/tag-groups", tenant.key, {"name": "Favourite", "selection": "single"}).json
+    options = [http.post(f"/v1/tag-groups/{g['id']}/tags", tenant.key, {"name": f"t{i}"}).json["id"] for i in range(4)]
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000"}).json
+    results = race(pool, [("PUT", f"/v1/members/{member['id']}/tags/{options[i % 4]}", tenant.key, {})
+                          for i in range(WRITERS)])
+    assert all(status == 200 for status, _ in results), results
+    held = [t["tag_id"] for t in http.get(f"/v1/members/{member['id']}/tags", tenant.key).json["data"]
+            if t["group_id"] == g["id"]]
+    assert len(held) == 1
+    counts = {t: http.post("/v1/segments/preview", tenant.key, {"filter": {"tag": t}}).json["count"] for t in options}
+    assert counts == {t: int(t == held[0]) for t in options}
+    index = [i for i in table_items(f"T#{tenant.id}#M#{member['id']}") if i["sk"]["S"].startswith("TAG#")
+             and i["sk"]["S"][4:] in options]
+    assert len(index) == 1
+    coverage = {x["group_id"]: x for x in http.get("/v1/analytics/tags", tenant.key).json["groups"]}[g["id"]]
+    assert coverage["members_tagged"] == 1
