@@ -1,6 +1,6 @@
 """Segments: saved filters over members, evaluated from the most selective index.
 
-Cost model (written down in docs/decisions/0006-segments.md):
+Cost model (written down in docs/decisions/0006-tags-and-segments.md):
 
 * A **base** is chosen among the indexed terms every match must satisfy (a tag, a system
   tag for tier / stage / RFM segment, or a source channel): the one with the fewest members,
