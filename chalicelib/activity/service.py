@@ -117,7 +117,7 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
         except TransactionCancelled:
             time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
             continue
-        tiers.record_changes(ctx.tenant_id, changes)
+        tiers.record_changes(ctx.tenant_id, member_id, changes)
         _notify(ctx.tenant_id, member_id, event, occurred)
         return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
                            changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
@@ -198,6 +198,11 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
             return False
         raise
     obs.count("DomainEventRecorded", tenant_id)
+    for listener in _listeners:
+        try:
+            listener(tenant_id, member_id, {"type": event_type, "event_id": event_id, **data}, occurred_at or now)
+        except Exception:  # noqa: BLE001 - recorded; a listener's failure is logged
+            obs.logger.exception("event listener failed")
     return True
 
 

@@ -207,6 +207,26 @@ def _retry(action: Callable[[], bool]) -> bool:
     raise Conflict("The member's tags kept changing; try again.", code="concurrent_update")
 
 
+TagListener = Callable[[str, str, str, bool], object]
+_tag_listeners: list[TagListener] = []
+
+
+def on_tag_change(listener: TagListener) -> None:
+    """Run ``listener(tenant_id, member_id, tag_id, added)`` after a member gains or loses
+    a tag (journeys triggered by "tag added"); wired in app.py. Must be idempotent."""
+    _tag_listeners.append(listener)
+
+
+def _notify_tags(tenant_id: str, member_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    for tag_id in set(before) | set(after):
+        if (tag_id in before) != (tag_id in after):
+            for listener in _tag_listeners:
+                try:
+                    listener(tenant_id, member_id, tag_id, tag_id in after)
+                except Exception:  # noqa: BLE001 - the tag is written; a listener's failure is logged
+                    obs.logger.exception("tag listener failed")
+
+
 def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
               expires_at: datetime | None) -> bool:
     """Give the member the tag (replacing the group's other tag when the group is single
@@ -234,9 +254,13 @@ def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
         tx.commit()
+        moves[:] = [before, after]
         return True
 
+    moves: list[dict[str, Any]] = []
     changed = _retry(attempt)
+    if moves:
+        _notify_tags(tenant_id, member_id, *moves)
     if changed:
         obs.count("TagApplied", tenant_id)
     return changed
@@ -252,9 +276,14 @@ def remove_tag(tenant_id: str, member_id: str, tag_id: str) -> bool:
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
         tx.commit()
+        moves[:] = [before, after]
         return True
 
-    return _retry(attempt)
+    moves: list[dict[str, Any]] = []
+    changed = _retry(attempt)
+    if moves:
+        _notify_tags(tenant_id, member_id, *moves)
+    return changed
 
 
 def _system_member_tags(tenant_id: str, member_id: str) -> list[MemberTagOut]:

@@ -156,9 +156,28 @@ def stage_event(tx: Transaction, tenant_id: str, member_id: str, config: Config,
     return changes
 
 
-def record_changes(tenant_id: str, changes: list[Change]) -> None:
+ChangeListener = Callable[[str, str, list[Change]], object]
+_change_listeners: list[ChangeListener] = []
+
+
+def on_change(listener: ChangeListener) -> None:
+    """Run ``listener(tenant_id, member_id, changes)`` after a committed tier or stage move
+    (e.g. journeys triggered by "tier changed"); wired in app.py. Listeners must be
+    idempotent; a failure is logged, not retried here."""
+    _change_listeners.append(listener)
+
+
+def record_changes(tenant_id: str, member_id: str, changes: list[Change]) -> None:
+    """Metrics and listeners for committed moves."""
     for change in changes:
         obs.count(f"{change.dimension.capitalize()}Changed", tenant_id)
+    if not changes:
+        return
+    for listener in _change_listeners:
+        try:
+            listener(tenant_id, member_id, changes)
+        except Exception:  # noqa: BLE001 - the move is committed; a listener's failure is logged
+            obs.logger.exception("change listener failed")
 
 
 # --- re-evaluation (program change, nightly) ----------------------------------------------------------
@@ -194,7 +213,7 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
                              [new_id() for _ in changes])
         tx.commit()
-        record_changes(tenant_id, changes)
+        record_changes(tenant_id, member_id, changes)
         return True
 
     return _with_retries(attempt)
@@ -359,9 +378,12 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after,
                              [new_id() for _ in changes])
         tx.commit()
+        moved[:] = changes
         return True
 
+    moved: list[Change] = []
     _with_retries(attempt)
+    record_changes(ctx.tenant_id, member_id, moved)
     return member_tier(ctx, member_id)
 
 
@@ -390,7 +412,7 @@ def set_plan_tier(tenant_id: str, member_id: str, tier_id: str | None, reason: s
         return True
 
     _with_retries(attempt)
-    record_changes(tenant_id, result)
+    record_changes(tenant_id, member_id, result)
     return result
 
 
