@@ -227,63 +227,68 @@ def _notify_tags(tenant_id: str, member_id: str, before: dict[str, Any], after: 
                     obs.logger.exception("tag listener failed")
 
 
-def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
-              expires_at: datetime | None) -> bool:
-    """Give the member the tag (replacing the group's other tag when the group is single
-    choice), atomically. Re-applying changes nothing but a later expiry. True if changed."""
+def _update_tagset(tenant_id: str, member_id: str,
+                   change: Callable[[dict[str, Any], datetime], dict[str, Any] | None]) -> bool:
+    """Read-modify-write of the member's tag set, retried on a lost version race;
+    ``change(before, now)`` returns the new tags, or None for "nothing to do". Listeners
+    hear about the tags that came or went."""
+    moves: list[dict[str, Any]] = []
+
     def attempt() -> bool:
-        now = clock.now()
         tagset = store.get_tagset(tenant_id, member_id) or store.new_tagset(tenant_id, member_id)
         before = dict(tagset.tags or {})
-        after = _live(before, now)  # expired entries go on any write
-        exp = clock.iso(expires_at) if expires_at else None
-        current = after.get(tag.tag_id)
-        if current is not None:
-            keeps_longer = current.get("exp") is None or (exp is not None and exp <= current["exp"])
-            if keeps_longer and after == before:
-                return False
-            if not keeps_longer:
-                after[tag.tag_id] = {**current, "exp": exp}
-        else:
-            if selection == "single":
-                after = {k: v for k, v in after.items() if v["g"] != tag.group_id}
-            if len(after) >= MAX_TAGS_PER_MEMBER:
-                raise Unprocessable(f"A member holds at most {MAX_TAGS_PER_MEMBER} tags.", code="limit_exceeded",
-                                    field="tag_id")
-            after[tag.tag_id] = {"g": tag.group_id, "src": source, "by": by, "at": clock.iso(now), "exp": exp}
+        after = change(before, clock.now())
+        if after is None:
+            return False
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
         tx.commit()
         moves[:] = [before, after]
         return True
 
-    moves: list[dict[str, Any]] = []
     changed = _retry(attempt)
     if moves:
         _notify_tags(tenant_id, member_id, *moves)
+    return changed
+
+
+def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
+              expires_at: datetime | None) -> bool:
+    """Give the member the tag (replacing the group's other tag when the group is single
+    choice), atomically. Re-applying changes nothing but a later expiry. True if changed."""
+    exp = clock.iso(expires_at) if expires_at else None
+
+    def change(before: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        after = _live(before, now)  # expired entries go on any write
+        current = after.get(tag.tag_id)
+        if current is not None:
+            keeps_longer = current.get("exp") is None or (exp is not None and exp <= current["exp"])
+            if keeps_longer and after == before:
+                return None
+            if not keeps_longer:
+                after[tag.tag_id] = {**current, "exp": exp}
+            return after
+        if selection == "single":
+            after = {k: v for k, v in after.items() if v["g"] != tag.group_id}
+        if len(after) >= MAX_TAGS_PER_MEMBER:
+            raise Unprocessable(f"A member holds at most {MAX_TAGS_PER_MEMBER} tags.", code="limit_exceeded",
+                                field="tag_id")
+        after[tag.tag_id] = {"g": tag.group_id, "src": source, "by": by, "at": clock.iso(now), "exp": exp}
+        return after
+
+    changed = _update_tagset(tenant_id, member_id, change)
     if changed:
         obs.count("TagApplied", tenant_id)
     return changed
 
 
 def remove_tag(tenant_id: str, member_id: str, tag_id: str) -> bool:
-    def attempt() -> bool:
-        tagset = store.get_tagset(tenant_id, member_id)
-        if tagset is None or tag_id not in (tagset.tags or {}):
-            return False
-        before = dict(tagset.tags)
-        after = {k: v for k, v in _live(before, clock.now()).items() if k != tag_id}
-        tx = Transaction()
-        store.stage_tagset(tx, tagset, before, after)
-        tx.commit()
-        moves[:] = [before, after]
-        return True
+    def change(before: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        if tag_id not in before:
+            return None
+        return {k: v for k, v in _live(before, now).items() if k != tag_id}
 
-    moves: list[dict[str, Any]] = []
-    changed = _retry(attempt)
-    if moves:
-        _notify_tags(tenant_id, member_id, *moves)
-    return changed
+    return _update_tagset(tenant_id, member_id, change)
 
 
 def _system_member_tags(tenant_id: str, member_id: str) -> list[MemberTagOut]:

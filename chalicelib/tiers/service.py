@@ -124,7 +124,7 @@ def get_stage_rules(ctx: TenantContext) -> StageRulesOut:
     return StageRulesOut(**asdict(load_config(ctx.tenant_id).stage_rules))
 
 
-def put_stage_rules(ctx: TenantContext, body: StageRulesIn) -> TierProgramSaved | StageRulesOut:
+def put_stage_rules(ctx: TenantContext, body: StageRulesIn) -> StageRulesOut:
     current = store.get_config(ctx.tenant_id, store.STAGE_RULES_SK)
     try:
         store.put_config(ctx.tenant_id, store.STAGE_RULES_SK, body.model_dump(), clock.iso(clock.now()), current)
