@@ -3,6 +3,8 @@ pass over every tenant) under ``PLATFORM#JOB#<id>``. Unfinished jobs sit in a sp
 sharded GSI2 list so the sweeper finds them without a scan."""
 from __future__ import annotations
 
+import time
+
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 
@@ -77,10 +79,15 @@ class JobInputItem(TableItem, discriminator="job_input"):
     items = JSONAttribute(default=list)
 
 
+#: inputs may hold identities (phones, emails): DynamoDB's TTL removes them after a week
+INPUT_TTL_SECONDS = 7 * 24 * 3600
+
+
 def put_inputs(tenant_id: str | None, job_id: str, chunks: list[list[object]]) -> None:
+    expires = int(time.time()) + INPUT_TTL_SECONDS
     with JobInputItem.batch_write() as batch:
         for n, chunk in enumerate(chunks):
-            batch.save(JobInputItem(job_pk(tenant_id, job_id), f"INPUT#{n:06d}", items=chunk))
+            batch.save(JobInputItem(job_pk(tenant_id, job_id), f"INPUT#{n:06d}", items=chunk, ttl=expires))
 
 
 def get_inputs(tenant_id: str | None, job_id: str, chunk: int) -> list[object]:
