@@ -10,6 +10,9 @@ from chalicelib.activity import routes as activity
 from chalicelib.activity import service as activity_service
 from chalicelib.analytics import routes as analytics
 from chalicelib.apidocs import routes as apidocs
+from chalicelib.billing import apply as billing_apply
+from chalicelib.billing import reconcile as billing_reconcile
+from chalicelib.billing import routes as billing
 from chalicelib.core import jobs, tenancy
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
@@ -28,6 +31,7 @@ tenancy.register_api_key_verifier(tenants_service.verify_api_key)
 members_service.on_erasure(tiers_service.forget_member)
 members_service.on_erasure(tags_service.forget_member)
 activity_service.on_recorded(tags_service.on_event)
+members_service.on_erasure(billing_apply.forget_member)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -37,6 +41,8 @@ app.register_blueprint(tiers.bp, url_prefix="/v1")
 app.register_blueprint(analytics.bp, url_prefix="/v1")
 app.register_blueprint(tags.bp, url_prefix="/v1")
 app.register_blueprint(segments.bp, url_prefix="/v1")
+app.register_blueprint(billing.bp, url_prefix="/v1")
+app.register_blueprint(billing.webhook_bp)
 
 
 def _time_left(context: Any) -> float:
@@ -68,3 +74,19 @@ def job_sweeper(event: Any) -> dict[str, Any]:
 def tag_expiry(event: Any) -> dict[str, Any]:
     """Removes expired tags (reads hide them at once; this keeps the counts right)."""
     return {"removed": tags_service.expire_all_tenants()}
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="renewal_reminders")
+def renewal_reminders(event: Any) -> dict[str, Any]:
+    """membership.renewal_upcoming, 7 days before a paid membership renews or ends."""
+    detail = getattr(event, "detail", None) or {}
+    return {"job_id": billing_reconcile.run_renewal_reminders(tenant_ids=detail.get("tenant_ids"))}
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="stripe_reconciliation")
+def stripe_reconciliation(event: Any) -> dict[str, Any]:
+    """Re-reads recently changed and due subscriptions from each connected Stripe account
+    and repairs any drift (lost webhooks)."""
+    detail = getattr(event, "detail", None) or {}
+    return {"job_id": billing_reconcile.run_reconciliation(tenant_ids=detail.get("tenant_ids"))}
+

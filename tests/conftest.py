@@ -23,11 +23,27 @@ os.environ.update(
                     secret="test-cursor-secret", cors_origins="https://console.example.test",
                     job_dispatch="manual")
 )
+
+# stripe-mock (Stripe's official mock server) for billing, installed first if missing; the
+# app remembers what signed events said, as stripe-mock keeps no state (billing/gateway/stateless.py)
+from devstack import stripe_mock  # noqa: E402
+
+stripe_mock.install()
+_stripe_mock, STRIPE_API_BASE = stripe_mock.start(_work / "stripe-mock.log")
+STRIPE_WEBHOOK_SECRET = "whsec_test_enclave_local_signing_secret"
+os.environ.update({
+    "ENCLAVE_STRIPE_API_BASE": STRIPE_API_BASE,
+    "ENCLAVE_STRIPE_SECRET_KEY": "sk_test_EnclaveLocalNotARealKey123",
+    "ENCLAVE_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+    "ENCLAVE_STRIPE_STATELESS_MOCK": "1",
+    "ENCLAVE_STRIPE_TIMEOUT_SECONDS": "5",
+})
 _ddb = dynamodb_local.start(DYNAMODB_PORT)
 
 
 def pytest_unconfigure(config: object) -> None:
     dynamodb_local.stop(_ddb)
+    stripe_mock.stop(_stripe_mock)
 
 
 import boto3  # noqa: E402

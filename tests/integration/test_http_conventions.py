@@ -3,6 +3,7 @@ ids on every route, OpenAPI and docs, CORS."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
@@ -90,6 +91,13 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     segment = http.post("/v1/segments", tenant.key, {"name": "s", "filter": {"tag": tag["id"]}}).json
     export = http.post(f"/v1/segments/{segment['id']}/export", tenant.key).json
     run_jobs()
+    from tests.integration.test_billing_support import World  # billing: a plan and a membership of A's member
+
+    stripe = World(http, tenant)
+    plan = stripe.plan()
+    subscription = stripe.lifecycle(member["id"], plan, datetime.now(timezone.utc))
+    stripe.remember(subscription, upto=4)
+    assert stripe.deliver(subscription.events[1]).json["outcome"] == "applied"
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -104,6 +112,14 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("PATCH", "/v1/tag-rules/{rule_id}"): {"name": "hijack"},
         ("PATCH", "/v1/segments/{segment_id}"): {"name": "hijack"},
     }
+    ids.update({"plan_id": plan["id"], "membership_id": subscription.sub_id})
+    bodies.update({
+        ("PATCH", "/v1/plans/{plan_id}"): {"version": 1, "name": "hijack"},
+        ("POST", "/v1/members/{member_id}/checkout-sessions"): {
+            "plan_id": plan["id"], "success_url": "https://evil.example/ok", "cancel_url": "https://evil.example/no"},
+        ("POST", "/v1/members/{member_id}/portal-sessions"): {"return_url": "https://evil.example/back"},
+        ("POST", "/v1/members/{member_id}/memberships/{membership_id}/cancel"): {"at_period_end": False},
+    })
     exercised = set()
     for spec in _tenant_routes():
         names = spec.path_params

@@ -88,3 +88,31 @@ def counter(tenant_id: str, dimension: str, value: str) -> str:
 # --- idempotency ---------------------------------------------------------------------
 def idempotency(tenant_id: str) -> str:
     return f"T#{tenant_id}#IDEMPOTENCY"
+
+
+# --- billing (Stripe) ----------------------------------------------------------------
+def stripe_account_lookup(account_id: str) -> str:
+    """Platform-level, like the API key lookup: a Stripe event names only its connected
+    account, and the tenant is found from it (written when the tenant connects)."""
+    return f"STRIPEACCT#{account_id}"
+
+
+def billing(tenant_id: str) -> str:
+    return f"T#{tenant_id}#BILLING"
+
+
+def plans(tenant_id: str) -> str:
+    return f"T#{tenant_id}#PLANS"
+
+
+def stripe_event(tenant_id: str, event_id: str) -> str:
+    return f"T#{tenant_id}#STRIPE_EV#{event_id}"
+
+
+def memberships_due(tenant_id: str, shard: int) -> str:
+    """Live memberships by the time they next need a look (period end / scheduled end)."""
+    return f"T#{tenant_id}#MSHIP_DUE#{shard}"
+
+
+def memberships_due_shards(tenant_id: str) -> list[str]:
+    return [memberships_due(tenant_id, n) for n in range(LIST_SHARDS)]

@@ -1,0 +1,275 @@
+"""Applying what Stripe says about a subscription to a membership, and the effects that
+follow a committed change. Used by webhooks, by reconciliation, and by the API's own
+cancel/resume (which apply Stripe's answer).
+
+One transaction holds the Stripe event's claim (when there is one), the membership (its
+version checked: two handlers of one subscription serialize here, and the loser retries
+against the winner's state) and every counter move. The domain events and the plan-tier
+change it implies are committed in the membership's outbox in that same transaction, then
+recorded; any left over by a crash are recorded on the next touch (a redelivery,
+reconciliation).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ..activity import service as activity
+from ..core import clock, observability as obs
+from ..core.errors import Conflict, Problem
+from ..core.ids import is_id
+from ..core.table.transactions import Transaction, TransactionCancelled
+from ..core.tenancy import READ, TenantContext
+from ..members import service as members
+from ..tenants import service as tenants
+from ..tiers import service as tiers
+from . import state, store
+from .state import Snapshot
+
+MAX_ATTEMPTS = 30
+TIER_SYNC = "_plan_tier"
+
+
+@dataclass(frozen=True)
+class Claim:
+    event_id: str
+    type: str
+
+
+@dataclass
+class Applied:
+    #: applied | unchanged | stale | duplicate | ignored
+    outcome: str
+    membership: store.MembershipItem | None = None
+    reason: str | None = None
+
+
+def system_ctx(tenant_id: str) -> TenantContext:
+    return TenantContext(tenant_id=tenant_id, principal_type="system", principal_id="stripe",
+                         permissions=frozenset({READ}))
+
+
+def _live_member(tenant_id: str, member_id: str) -> bool:
+    if not is_id(member_id):
+        return False
+    try:
+        members.get_member(system_ctx(tenant_id), member_id)
+    except Problem:
+        return False  # unknown or erased: not a membership of this tenant (any more)
+    return True
+
+
+def _month(epoch_s: int, tenant_id: str) -> str:
+    local = state.from_epoch(epoch_s).astimezone(ZoneInfo(tenants.tenant_settings(tenant_id).timezone))  # type: ignore[union-attr]
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def _stage_counts(tx: Transaction, item: store.MembershipItem, snap: Snapshot) -> None:
+    """Move the counters from what the item counted to what ``snap`` means."""
+    t, seed = item.tenant_id, item.membership_id
+    if item.counted_status != snap.status:
+        if item.counted_status:
+            store.add_counter(tx, store.status_counter(t, item.plan_id, item.counted_status), seed, -1)
+        store.add_counter(tx, store.status_counter(t, item.plan_id, snap.status), seed, +1)
+        item.counted_status = snap.status
+    mrr = snap.monthly_amount_x12 if snap.status in state.RECURRING and snap.currency else 0
+    currency = snap.currency if mrr else None
+    old_mrr, old_currency = int(item.counted_mrr_x12 or 0), item.counted_currency
+    if (old_mrr, old_currency) != (mrr, currency):
+        if old_currency and old_currency == currency:
+            store.add_counter(tx, store.mrr_counter(t, currency), seed, mrr - old_mrr)  # one item, one action
+        else:
+            if old_mrr and old_currency:
+                store.add_counter(tx, store.mrr_counter(t, old_currency), seed, -old_mrr)
+            if mrr and currency:
+                store.add_counter(tx, store.mrr_counter(t, currency), seed, mrr)
+        item.counted_mrr_x12, item.counted_currency = mrr, currency
+    if snap.status in state.ENTITLED and not item.activated_at:
+        item.activated_at = clock.iso(state.from_epoch(snap.observed_at))  # type: ignore[arg-type]
+        store.add_counter(tx, store.new_counter(t, _month(snap.observed_at, t)), seed, +1)
+    if snap.terminal and item.activated_at and not item.churn_counted:
+        ended = snap.ended_at or snap.canceled_at or snap.observed_at
+        store.add_counter(tx, store.churn_counter(t, _month(int(ended), t)), seed, +1)
+        item.churn_counted = True
+
+
+def _due(snap: Snapshot) -> str | None:
+    """When reconciliation should look again: the scheduled end, else the period end."""
+    if snap.terminal:
+        return None
+    moment = snap.ends_at or snap.current_period_end
+    return clock.iso(state.from_epoch(moment)) if moment else clock.iso(clock.now())  # type: ignore[arg-type]
+
+
+def _same_state(a: Snapshot, b: Snapshot | None) -> bool:
+    if b is None:
+        return False
+    left, right = a.to_dict(), b.to_dict()
+    left.pop("observed_at"), right.pop("observed_at")
+    return left == right
+
+
+def _claim_only(tenant_id: str, claim: Claim | None, outcome: str, item: store.MembershipItem | None) -> Applied:
+    if claim is None:
+        return Applied(outcome, item)
+    tx = Transaction()
+    _stage_claim(tx, tenant_id, claim, outcome, item)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "claim" in exc.failed:
+            return Applied("duplicate", item)
+        raise
+    return Applied(outcome, item)
+
+
+def _stage_claim(tx: Transaction, tenant_id: str, claim: Claim, outcome: str,
+                 item: store.MembershipItem | None) -> None:
+    now = clock.now()
+    store.stage_claim(tx, tenant_id, claim.event_id, claim.type, outcome, clock.iso(now),
+                      int((now + store.CLAIM_TTL).timestamp()),
+                      member_id=item.member_id if item else None,
+                      membership_id=item.membership_id if item else None)
+
+
+def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim | None = None) -> Applied:
+    """Apply one observation of a Stripe subscription (``obj``) seen at ``observed_at``."""
+    owner = state.enclave_owner(obj)
+    if owner is None or owner[0] != tenant_id:
+        return Applied("ignored", reason="not_an_enclave_subscription")
+    _, member_id, plan_id = owner
+    if not is_id(member_id):
+        return Applied("ignored", reason="unknown_member")
+    snap = state.snapshot(obj, observed_at)
+    for attempt in range(MAX_ATTEMPTS):
+        item = store.get_membership(tenant_id, member_id, snap.subscription_id)
+        # a membership exists only for a live member (erasure deletes it): check the member once
+        if item is None and attempt == 0 and not _live_member(tenant_id, member_id):
+            return Applied("ignored", reason="unknown_member")
+        before = Snapshot.from_dict(item.state) if item is not None and item.state else None
+        if not state.newer(snap, before):
+            return _claim_only(tenant_id, claim, "unchanged" if _same_state(snap, before) else "stale", item)
+        # the same state seen later is still written: its newer moment must outrank older events
+        outcome = "unchanged" if _same_state(snap, before) else "applied"
+        now = clock.iso(clock.now())
+        target = item or store.new_membership(tenant_id, member_id, snap.subscription_id, plan_id, now)
+        was_entitled = before is not None and before.status in state.ENTITLED
+        events = state.domain_events(before, snap, bool(target.activated_at),
+                                     int(target.paid_through) if target.paid_through else None, target.plan_id)
+        if any(e.type in ("membership.activated", "membership.renewed") for e in events):
+            target.paid_through = snap.current_period_end
+        tx = Transaction()
+        _stage_counts(tx, target, snap)
+        target.state, target.status, target.updated_at = snap.to_dict(), snap.status, now
+        pending = list(target.pending_events or [])
+        pending += [{"type": e.type, "event_id": e.event_id, "occurred_at": e.occurred_at, "data": e.data}
+                    for e in events]
+        if was_entitled != (snap.status in state.ENTITLED) and not any(p["type"] == TIER_SYNC for p in pending):
+            pending.append({"type": TIER_SYNC, "event_id": f"{TIER_SYNC}:{snap.subscription_id}:{snap.observed_at}"})
+        target.pending_events = pending
+        store.place_due(target, _due(snap))
+        store.stage_membership(tx, target)
+        if claim is not None:
+            _stage_claim(tx, tenant_id, claim, outcome, target)
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            if "claim" in exc.failed:
+                return Applied("duplicate", item)
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            continue  # another handler changed the membership: compare against its state
+        obs.count("MembershipChanged", tenant_id)
+        run_effects(target)
+        return Applied(outcome, target)
+    raise Conflict("The membership kept changing; Stripe will redeliver.", code="concurrent_update")
+
+
+# --- effects -----------------------------------------------------------------------------
+def run_effects(item: store.MembershipItem) -> None:
+    """Record the outbox's domain events and bring the plan tier up to date, then clear
+    the outbox (each step is idempotent: a repeat records nothing twice)."""
+    pending = list(item.pending_events or [])
+    if not pending:
+        return
+    done: list[str] = []
+    for entry in pending:
+        if entry["type"] == TIER_SYNC:
+            sync_plan_tier(item.tenant_id, item.member_id)
+        else:
+            activity.record_domain_event(item.tenant_id, item.member_id, entry["type"], entry["event_id"],
+                                         entry.get("data") or {}, state.from_epoch(entry.get("occurred_at")))
+        done.append(entry["event_id"])
+    store.clear_pending(item, done)
+
+
+def granted_tier(tenant_id: str, memberships: list[store.MembershipItem], now: int) -> tuple[str | None, str | None]:
+    """(tier, plan) of the highest tier any entitled membership's plan grants."""
+    program = tiers.load_config(tenant_id).program
+    best: tuple[int, str | None, str | None] = (0, None, None)
+    for m in memberships:
+        if not m.state or not state.entitled(Snapshot.from_dict(m.state), now):
+            continue
+        plan = store.get_plan(tenant_id, m.plan_id)
+        if plan is not None and plan.tier_id and program.rank(plan.tier_id) > best[0]:
+            best = (program.rank(plan.tier_id), plan.tier_id, plan.plan_id)
+    return best[1], best[2]
+
+
+def sync_plan_tier(tenant_id: str, member_id: str) -> None:
+    """Set the tier the member's entitled plans grant (None: the earned tier returns).
+    Re-checked after the write, so a membership changed meanwhile is not missed."""
+    for _ in range(3):
+        now = state.epoch(clock.now())
+        tier, plan = granted_tier(tenant_id, store.list_memberships(tenant_id, member_id), now)
+        try:
+            tiers.set_plan_tier(tenant_id, member_id, tier, reason=f"plan:{plan}" if plan else "plan_ended")
+        except Problem as problem:  # the plan's tier left the program: grant nothing
+            obs.logger.warning("plan tier not applied", extra={"code": problem.code})
+            tiers.set_plan_tier(tenant_id, member_id, None, reason="plan_tier_unknown")
+        again, _ = granted_tier(tenant_id, store.list_memberships(tenant_id, member_id), now)
+        if again == tier:
+            return
+
+
+def forget_member(tenant_id: str, member_id: str) -> None:
+    """Erasure hook: take the member's memberships out of the counters and drop them
+    (the Stripe customer and subscriptions stay on the brand's Stripe account)."""
+    for item in store.list_memberships(tenant_id, member_id):
+        tx = Transaction()  # one per membership: two could share a counter shard
+        seed = item.membership_id
+        if item.counted_status:
+            store.add_counter(tx, store.status_counter(tenant_id, item.plan_id, item.counted_status), seed, -1)
+        if item.counted_mrr_x12 and item.counted_currency:
+            store.add_counter(tx, store.mrr_counter(tenant_id, item.counted_currency), seed,
+                              -int(item.counted_mrr_x12))
+        store.stage_delete_membership(tx, item)
+        tx.commit()
+
+
+def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, claim: Claim | None) -> str:
+    """``account.updated``: keep the connection's status current (newer observations only)."""
+    for attempt in range(MAX_ATTEMPTS):
+        item = store.get_account(tenant_id)
+        if item is None or item.account_id != account_id or obj.get("id") != account_id:
+            return "ignored"
+        if observed_at < int(item.observed_at or 0):
+            return _claim_only(tenant_id, claim, "stale", None).outcome
+        item.charges_enabled = bool(obj.get("charges_enabled"))
+        item.details_submitted = bool(obj.get("details_submitted"))
+        item.payouts_enabled = bool(obj.get("payouts_enabled"))
+        item.observed_at, item.updated_at = observed_at, clock.iso(clock.now())
+        tx = Transaction()
+        tx.save("account", item)
+        if claim is not None:
+            _stage_claim(tx, tenant_id, claim, "applied", None)
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            if "claim" in exc.failed:
+                return "duplicate"
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            continue
+        return "applied"
+    raise Conflict("The Stripe connection kept changing; Stripe will redeliver.", code="concurrent_update")

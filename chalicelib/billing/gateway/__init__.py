@@ -1,0 +1,94 @@
+"""The billing gateway: a port (``base``) and its Stripe adapter (``stripe``).
+
+``gateway()`` builds the adapter once per process from ``ENCLAVE_STRIPE_*``: locally the
+secret key, webhook secret and API base (stripe-mock) come from the environment; in AWS
+``ENCLAVE_STRIPE_SECRET_ARN`` names a Secrets Manager secret
+(``{"secret_key": "sk_...", "webhook_secret": "whsec_..."}``) read through Powertools
+Parameters. Importing this package does not import ``stripe`` (~200 ms): the adapter
+imports it on first use.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .base import (
+    BillingGateway,
+    GatewayError,
+    GatewayRejected,
+    GatewayUnavailable,
+    SignatureInvalid,
+    StripeObject,
+)
+
+
+class StripeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_STRIPE_", extra="ignore")
+
+    #: stripe-mock's URL in the dev stack and tests; unset in AWS (Stripe's own API)
+    api_base: str = ""
+    #: the platform's secret key and the Connect webhook endpoint's signing secret (locally)
+    secret_key: str = ""
+    webhook_secret: str = ""
+    #: in AWS: the Secrets Manager secret holding both (JSON)
+    secret_arn: str = ""
+    #: dev stack and tests: stripe-mock is stateless, so remember what signed events said
+    #: (see ``stateless.py``); never set in AWS
+    stateless_mock: bool = False
+    webhook_tolerance_seconds: int = 300
+    #: per attempt; the adapter retries 5xx and timeouts with the same idempotency key
+    #: (3 attempts x 5 s + backoff stays under API Gateway's 29 s)
+    timeout_seconds: float = 5.0
+    max_network_retries: int = 2
+
+
+@lru_cache(maxsize=1)
+def settings() -> StripeSettings:
+    return StripeSettings()
+
+
+def _secrets(s: StripeSettings) -> tuple[str, str]:
+    if s.secret_key:
+        return s.secret_key, s.webhook_secret
+    if s.secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        value: Any = parameters.get_secret(s.secret_arn, transform="json", max_age=300)
+        return str(value["secret_key"]), str(value["webhook_secret"])
+    raise RuntimeError("ENCLAVE_STRIPE_SECRET_KEY or ENCLAVE_STRIPE_SECRET_ARN must be set")
+
+
+_override: BillingGateway | None = None
+
+
+@lru_cache(maxsize=1)
+def _default() -> BillingGateway:
+    from .stripe import StripeGateway
+
+    s = settings()
+    secret_key, webhook_secret = _secrets(s)
+    adapter = StripeGateway(secret_key, webhook_secret, api_base=s.api_base or None, timeout=s.timeout_seconds,
+                            max_network_retries=s.max_network_retries, tolerance=s.webhook_tolerance_seconds)
+    if s.stateless_mock:
+        if not s.api_base:
+            raise RuntimeError("ENCLAVE_STRIPE_STATELESS_MOCK only goes with stripe-mock (ENCLAVE_STRIPE_API_BASE)")
+        from .stateless import StatelessMockGateway
+
+        return StatelessMockGateway(adapter)
+    return adapter
+
+
+def gateway() -> BillingGateway:
+    return _override or _default()
+
+
+def set_gateway(replacement: BillingGateway | None) -> None:
+    """Use another adapter (tests wrap the Stripe adapter); ``None`` restores the default."""
+    global _override
+    _override = replacement
+
+
+__all__ = ["BillingGateway", "GatewayError", "GatewayRejected", "GatewayUnavailable", "SignatureInvalid",
+           "StripeObject", "StripeSettings", "gateway", "set_gateway", "settings"]
