@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DDB_HOME := .local/dynamodb
 DDB_READY := $(DDB_HOME)/classes/LoopbackDynamoDBLocal.class
+STRIPE_MOCK := .local/bin/stripe-mock
 PORT ?= 8000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run job test bench synth setup dynamodb-local clean
+.PHONY: run job test bench synth setup dynamodb-local clean stripe-mock stripe-event
 
 ## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
 ## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never)
@@ -32,7 +33,7 @@ bench: setup
 synth: setup
 	cd infra && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(PY) cdk_app.py
 
-setup: $(VENV)/.installed $(DDB_READY)
+setup: $(VENV)/.installed $(DDB_READY) $(STRIPE_MOCK)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,3 +52,15 @@ $(DDB_READY): devstack/dynamodb/pom.xml devstack/dynamodb/LoopbackDynamoDBLocal.
 
 clean:
 	rm -rf $(VENV) .local chalice.out cdk.out infra/cdk.out .pytest_cache
+
+stripe-mock: $(STRIPE_MOCK)
+
+# stripe-mock (Stripe's official mock server), `go install`ed at a pinned version
+$(STRIPE_MOCK): $(VENV)/.installed devstack/stripe_mock.py
+	$(PY) -m devstack.stripe_mock install
+
+## stripe-event: signed Stripe events to the running stack, e.g.
+## `make stripe-event TYPE=invoice.payment_failed MEMBER=01...` (PLAN=... for checkout.session.completed)
+stripe-event: setup
+	@test -n "$(TYPE)" -a -n "$(MEMBER)" || { echo "usage: make stripe-event TYPE=... MEMBER=... [PLAN=...] [ARGS=--cancel-at-period-end]" >&2; exit 2; }
+	$(PY) -m devstack.stripe_event "$(TYPE)" "$(MEMBER)" $(if $(PLAN),--plan "$(PLAN)") $(ARGS)

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from . import dynamodb_local
-from .env import app_environment, cursor_secret
+from . import stripe_mock
+from .env import app_environment, cursor_secret, stripe_environment
 from .jwt_issuer import DevIssuer
 from .schedules import Scheduler, load_app, parse_interval
 
@@ -53,8 +54,16 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
     issuer = DevIssuer(local_dir / "jwt")
     env = app_environment(dynamodb_port=dynamodb_port, table_name="enclave", issuer=issuer,
                           secret=cursor_secret(local_dir))
+    stripe_mock.install()
+    stripe_proc, stripe_base = stripe_mock.start(local_dir / "stripe-mock.log")
+    env.update(stripe_environment(stripe_base, local_dir))
     os.environ.update(env)
-    ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data", log=local_dir / "dynamodb.log")
+    try:
+        ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data",
+                                   log=local_dir / "dynamodb.log")
+    except BaseException:
+        stripe_mock.stop(stripe_proc)
+        raise
     server: subprocess.Popen[bytes] | None = None
     scheduler: Scheduler | None = None
     try:
@@ -77,6 +86,7 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
             "dynamodb_endpoint": env["ENCLAVE_DYNAMODB_ENDPOINT"],
             "table_name": env["ENCLAVE_TABLE_NAME"],
             "jwks_url": issuer.jwks_url,
+            "stripe_api_base": stripe_base,
         }
         dev_json.write_text(json.dumps(info, indent=2))
         dev_json.chmod(0o600)
@@ -103,7 +113,8 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
         dynamodb_local.stop(ddb)
-        print("Stopped the API and DynamoDB Local.", flush=True)
+        stripe_mock.stop(stripe_proc)
+        print("Stopped the API, DynamoDB Local and stripe-mock.", flush=True)
 
 
 def _banner(info: dict[str, str], dev_json: Path, schedule_interval: float | None = None) -> str:
@@ -117,6 +128,7 @@ def _banner(info: dict[str, str], dev_json: Path, schedule_interval: float | Non
 Enclave local stack
   API             {info['base_url']}   (docs: {info['base_url']}/docs)
   DynamoDB Local  {info['dynamodb_endpoint']}   (data kept in .local/dynamodb-data)
+  stripe-mock     {info['stripe_api_base']}   (`make stripe-event TYPE=... MEMBER=...` delivers signed events)
   demo tenant     {info['demo_tenant_id']}
   credentials     {dev_json}  (demo_api_key, demo_user_jwt, admin_token)
   schedules       {when}

@@ -41,3 +41,19 @@ def app_environment(*, dynamodb_port: int, table_name: str, issuer: DevIssuer, s
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
+
+
+def stripe_environment(api_base: str, directory: Path) -> dict[str, str]:
+    """The app's Stripe settings in the dev stack: stripe-mock, an obviously fake key, and
+    a webhook signing secret made on first use (devstack's stripe-event signs with it)."""
+    path = directory / "stripe-webhook-secret"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + secrets.token_hex(24))
+        path.chmod(0o600)
+    return {
+        "ENCLAVE_STRIPE_API_BASE": api_base,
+        "ENCLAVE_STRIPE_SECRET_KEY": "sk_test_EnclaveDevStack000",  # stripe-mock wants letters/digits
+        "ENCLAVE_STRIPE_WEBHOOK_SECRET": path.read_text().strip(),
+        "ENCLAVE_STRIPE_STATELESS_MOCK": "1",
+    }
