@@ -1,6 +1,6 @@
-"""The Enclave stack: the single table, the cursor secret, the console's Cognito pool, the
-Chalice app (API Gateway + the API handler, the ``run_job`` background-job function and
-two scheduled functions) on a least-privilege role, and alarms.
+"""The Enclave stack: the single table, the cursor secret, the Stripe secret, the console's
+Cognito pool, the Chalice app (API Gateway + the API handler, the ``run_job`` background-job
+function and the scheduled functions) on a least-privilege role, and alarms.
 
 The stack's construct id is the Chalice stage (``dev``, ``prod``): the ``chalice.cdk``
 construct takes its stage from its scope's name, so ``.chalice/config.json`` stage
@@ -60,11 +60,47 @@ APP_FUNCTIONS = {
     "RunJob": AppFunction("run_job", timeout=900, memory=1024),
     "Nightly": AppFunction("nightly", timeout=60),  # only starts a job
     "JobSweeper": AppFunction("job_sweeper", timeout=60),  # only re-dispatches stale jobs
+    "RenewalReminders": AppFunction("renewal_reminders", timeout=60),  # only starts a job
+    "StripeReconciliation": AppFunction("stripe_reconciliation", timeout=60),  # likewise
 }
 RUN_JOB = "RunJob"
 #: async invokes of run_job that raised are retried this many times (Lambda's default,
 #: made explicit); the sweeper re-dispatches whatever is still stale after that
 RUN_JOB_RETRIES = 2
+
+#: The Stripe secret's value until an operator puts the real keys (infra/README.md):
+#: ``{"secret_key": STRIPE_SECRET_KEY_PLACEHOLDER, "webhook_secret": <64 random characters>}``.
+#: The webhook secret is generated, not a fixed placeholder, so that a stage whose secret
+#: was never filled rejects every webhook instead of accepting events signed with a value
+#: anyone can read here; Stripe rejects the placeholder key.
+STRIPE_SECRET_KEY_PLACEHOLDER = "sk_test_replace_me"
+#: The app's public Stripe webhook route (``chalicelib/billing/routes.py``), under the API
+#: Gateway stage; its URL is the output ``StripeWebhookURL``.
+STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
+#: Never in a deployed function's environment: the first two point the billing gateway at
+#: stripe-mock and its in-memory state (dev stack and tests only); the last two would
+#: carry the Stripe keys in plain text and take precedence over the Stripe secret.
+FORBIDDEN_ENVIRONMENT = frozenset({
+    "ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
+    "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
+})
+
+
+def check_environment(packaged: dict[str, Any]) -> None:
+    """Fail the synth if a packaged function's environment sets a forbidden variable
+    (``.chalice/config.json`` and the construct's ``stage_config`` both feed it). The
+    settings are read case-insensitively, so the names are compared that way too."""
+    found = sorted(
+        f"{logical_id}: {key}"
+        for logical_id, resource in packaged.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        for key in (resource.get("Properties", {}).get("Environment", {})
+                    .get("Variables", {}))
+        if key.upper() in FORBIDDEN_ENVIRONMENT)
+    if found:
+        raise ValueError("environment variables for the local stack only (stripe-mock) or "
+                         "for the Stripe secret, set on deployed functions: "
+                         + ", ".join(found) + ". Remove them from .chalice/config.json.")
 
 
 class IsolatedChalice(Chalice):
@@ -80,8 +116,11 @@ class IsolatedChalice(Chalice):
     template and staged the bundle into the cloud assembly.
 
     Tokens survive the trip: the child writes them into ``sam.json`` as plain strings and
-    ``CfnInclude`` resolves them in this process, where they were made.
+    ``CfnInclude`` resolves them in this process, where they were made. The packaged
+    template is kept as ``packaged`` (plain JSON, tokens as strings) for checks.
     """
+
+    packaged: dict[str, Any]
 
     def __init__(self, scope: Construct, construct_id: str, *, source_dir: str,
                  stage_config: dict[str, Any]) -> None:
@@ -109,6 +148,8 @@ class IsolatedChalice(Chalice):
         if done.returncode != 0:
             raise RuntimeError(f"chalice packaging failed (exit {done.returncode}):\n"
                                f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        self.packaged = json.loads(
+            (Path(self._sam_package_dir) / "sam.json").read_text(encoding="utf-8"))
 
 
 class EnclaveStack(cdk.Stack):
@@ -134,6 +175,7 @@ class EnclaveStack(cdk.Stack):
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True),
         )
+        self.stripe_secret = self._stripe_secret()
         self.user_pool, self.user_pool_client = self._cognito()
         self.role = self._lambda_role()
         self.chalice = self._chalice_app(cors_origins, log_retention)
@@ -145,6 +187,15 @@ class EnclaveStack(cdk.Stack):
         cdk.CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
         # The API URL is the packaged template's own output ``EndpointURL`` (CfnInclude
         # keeps Chalice's outputs: EndpointURL, RestAPIId, APIHandlerName, APIHandlerArn).
+        cdk.CfnOutput(
+            self, "StripeSecretArn", value=self.stripe_secret.secret_arn,
+            description="Put the Stripe platform keys here (infra/README.md, Stripe)")
+        rest_api = self.chalice.get_resource("RestAPI")
+        cdk.CfnOutput(
+            self, "StripeWebhookURL",
+            value=(f"https://{rest_api.ref}.execute-api.{self.region}.{self.url_suffix}"
+                   f"/{API_GATEWAY_STAGE}{STRIPE_WEBHOOK_PATH}"),
+            description="Register as the Stripe Connect webhook endpoint (infra/README.md)")
 
     # -- data ---------------------------------------------------------------------------
     def _table(self) -> dynamodb.Table:
@@ -169,6 +220,28 @@ class EnclaveStack(cdk.Stack):
                 projection_type=dynamodb.ProjectionType.ALL,
             )
         return table
+
+    # -- Stripe -------------------------------------------------------------------------
+    def _stripe_secret(self) -> secretsmanager.Secret:
+        """The platform's Stripe keys, ``{"secret_key": "sk_...", "webhook_secret":
+        "whsec_..."}``, which the billing gateway reads through Powertools Parameters. The
+        stack creates it with placeholders (``STRIPE_SECRET_KEY_PLACEHOLDER``, a random
+        webhook secret); an operator puts the real keys. CloudFormation does not write the
+        value again unless the generator settings below change, so keep them as they are.
+        Unnamed (a retained secret with a fixed name would block re-creating the stack);
+        its ARN is the output ``StripeSecretArn``."""
+        return secretsmanager.Secret(
+            self, "StripeSecret",
+            description=(f"Enclave {self.stage}: Stripe platform keys, JSON {{secret_key, "
+                         "webhook_secret}; placeholders until an operator puts the real ones "
+                         "(infra/README.md)"),
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(
+                    {"secret_key": STRIPE_SECRET_KEY_PLACEHOLDER}),
+                generate_string_key="webhook_secret",
+                password_length=64, exclude_punctuation=True),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
 
     # -- console sign-in ----------------------------------------------------------------
     def _cognito(self) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
@@ -225,8 +298,8 @@ class EnclaveStack(cdk.Stack):
         role = iam.Role(
             self, "ApiRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=("Enclave Lambda functions: the table, the cursor secret, logs, X-Ray, "
-                         "invoking run_job"),
+            description=("Enclave Lambda functions: the table, the cursor and Stripe secrets, "
+                         "logs, X-Ray, invoking run_job"),
         )
         # SAM names the API handler <stack name>-APIHandler-<suffix>; the others are
         # named <stack name>-<name> (APP_FUNCTIONS).
@@ -246,6 +319,7 @@ class EnclaveStack(cdk.Stack):
         ))
         self.table.grant_read_write_data(role)  # the table's ARN and its indexes only
         self.cursor_secret.grant_read(role)  # GetSecretValue/DescribeSecret on this secret
+        self.stripe_secret.grant_read(role)  # the same, on this one
         # The job dispatcher (API handler, sweeper, run_job re-dispatching itself) invokes
         # run_job by name, unqualified. The ARN is built from the name, not taken from the
         # function: the functions depend on this policy, so a reference would be a cycle.
@@ -277,6 +351,9 @@ class EnclaveStack(cdk.Stack):
                     "ENCLAVE_REGION": self.region,
                     "ENCLAVE_TABLE_NAME": self.table.table_name,
                     "ENCLAVE_CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+                    # every function: the API handler (sessions, webhooks), run_job
+                    # (reconciliation, plan syncs) and whatever may call Stripe later
+                    "ENCLAVE_STRIPE_SECRET_ARN": self.stripe_secret.secret_arn,
                     "ENCLAVE_JWT_ISSUER": issuer,
                     "ENCLAVE_JWT_AUDIENCE": self.user_pool_client.user_pool_client_id,
                     "ENCLAVE_JWKS_URL": f"{issuer}/.well-known/jwks.json",
@@ -290,6 +367,7 @@ class EnclaveStack(cdk.Stack):
                 },
             },
         )
+        check_environment(chalice.packaged)
         # Chalice names the REST API after the app ("enclave") in every stage; a name per
         # stack keeps the ApiName metric dimension (and so the 5xx alarm) per stage.
         rest_api = chalice.get_resource("RestAPI")

@@ -1,8 +1,9 @@
 """The CDK stack (infra/), synthesized once per module: the table matches
-``core.table.definition``, IAM is least-privilege, Cognito keeps tenant and role out of
-the users' reach, the functions (API handler, run_job, the two schedules) get their
-configuration, log groups and alarms, nothing depends on itself, and cfn-lint finds no
-error."""
+``core.table.definition``, IAM is least-privilege, the Stripe secret is retained and read
+by every function (and no function is pointed at stripe-mock), Cognito keeps tenant and
+role out of the users' reach, the functions (API handler, run_job, the schedules) get
+their configuration, log groups and alarms, nothing depends on itself, and cfn-lint finds
+no error."""
 from __future__ import annotations
 
 import json
@@ -23,8 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CORS_ORIGINS = "https://console.example.test"
 #: the app's functions besides the API handler, by logical id, as deployed in stage dev
 NAMED_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-nightly",
-                   "JobSweeper": "enclave-dev-job_sweeper"}
+                   "JobSweeper": "enclave-dev-job_sweeper",
+                   "RenewalReminders": "enclave-dev-renewal_reminders",
+                   "StripeReconciliation": "enclave-dev-stripe_reconciliation"}
 RUN_JOB_NAME = NAMED_FUNCTIONS["RunJob"]
+#: scheduled functions that only start (or re-dispatch) jobs: 60 s
+STARTERS = ("Nightly", "JobSweeper", "RenewalReminders", "StripeReconciliation")
+#: the stripe-mock settings (dev stack and tests) and the plain-text Stripe keys
+FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
+                         "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET"}
 LEFTOVERS = [ROOT / "chalice.out", ROOT / "cdk.out", ROOT / "infra" / "chalice.out",
              ROOT / "infra" / "cdk.out"]
 
@@ -86,6 +94,28 @@ def _arn(logical_id: str) -> dict[str, list[str]]:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _secret(synth: Synth, construct_id: str) -> tuple[str, dict[str, Any]]:
+    """The Secrets Manager secret made by construct ``construct_id`` (CDK appends a hash)."""
+    found = {k: v for k, v in synth.resources("AWS::SecretsManager::Secret").items()
+             if re.fullmatch(construct_id + r"[0-9A-F]{8}", k)}
+    assert len(found) == 1, (construct_id, sorted(found))
+    return next(iter(found.items()))
+
+
+def _render(value: Any) -> str:
+    """A Fn::Join/Fn::Sub/Ref string as Fn::Sub text (``${RestAPI}``), to compare URLs."""
+    if isinstance(value, str):
+        return value
+    (key, item), = value.items()
+    if key == "Ref":
+        return "${" + item + "}"
+    if key == "Fn::Sub" and isinstance(item, str):
+        return item
+    if key == "Fn::Join" and item[0] == "":
+        return "".join(_render(part) for part in item[1])
+    raise AssertionError(f"cannot render {value!r}")
 
 
 def _statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
@@ -168,7 +198,6 @@ def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Sy
         assert fn["Properties"]["Role"] == _arn(role_id), name
 
     table_id, _ = synth.one("AWS::DynamoDB::Table")
-    secret_id, _ = synth.one("AWS::SecretsManager::Secret")
     role_statements = [
         st for _, policy in synth.resources("AWS::IAM::Policy").items()
         if _ref(role_id) in policy["Properties"]["Roles"]
@@ -182,13 +211,27 @@ def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Sy
     assert {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem"} <= set(data[0]["Action"])
 
-    secret = [st for st in role_statements if any(
-        a.startswith("secretsmanager:") for a in _as_list(st["Action"]))]
+
+
+def test_the_role_reads_the_cursor_and_stripe_secrets_and_no_other(synth: Synth) -> None:
+    cursor_id, _ = _secret(synth, "CursorSecret")
+    stripe_id, _ = _secret(synth, "StripeSecret")
+    assert len(synth.resources("AWS::SecretsManager::Secret")) == 2
+    secret = [st for _, st in _statements(synth) if any(
+        a.lower().startswith("secretsmanager:") for a in _as_list(st["Action"]))]
     assert secret
+    read: list[Any] = []
     for st in secret:
+        assert st["Effect"] == "Allow"
         assert set(_as_list(st["Action"])) <= {"secretsmanager:GetSecretValue",
-                                               "secretsmanager:DescribeSecret"}
-        assert _as_list(st["Resource"]) == [_ref(secret_id)]
+                                               "secretsmanager:DescribeSecret"}, st
+        assert "Condition" not in st, st
+        read += _as_list(st["Resource"])
+    # each secret by its own ARN (Ref), never a pattern or "*"
+    assert sorted(json.dumps(r) for r in read) == sorted(
+        json.dumps(_ref(i)) for i in (cursor_id, stripe_id))
+    granted = {tuple(sorted(_as_list(st["Action"]))) for st in secret}
+    assert granted == {("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")}
 
 
 def test_the_role_may_invoke_run_job_and_nothing_else(synth: Synth) -> None:
@@ -234,13 +277,15 @@ def test_user_pool_is_invitation_only_with_tenant_and_role_attributes(synth: Syn
 
 def test_api_handler_environment(synth: Synth) -> None:
     table_id, _ = synth.one("AWS::DynamoDB::Table")
-    secret_id, _ = synth.one("AWS::SecretsManager::Secret")
+    secret_id, _ = _secret(synth, "CursorSecret")
+    stripe_id, _ = _secret(synth, "StripeSecret")
     pool_id, _ = synth.one("AWS::Cognito::UserPool")
     client_id, _ = synth.one("AWS::Cognito::UserPoolClient")
     props = synth.template["Resources"]["APIHandler"]["Properties"]
     env = props["Environment"]["Variables"]
     assert env["ENCLAVE_TABLE_NAME"] == _ref(table_id)
     assert env["ENCLAVE_CURSOR_SECRET_ARN"] == _ref(secret_id)
+    assert env["ENCLAVE_STRIPE_SECRET_ARN"] == _ref(stripe_id)
     assert env["ENCLAVE_JWT_AUDIENCE"] == _ref(client_id)
     issuer = ["https://cognito-idp.", {"Ref": "AWS::Region"}, ".amazonaws.com/", _ref(pool_id)]
     assert env["ENCLAVE_JWT_ISSUER"] == {"Fn::Join": ["", issuer]}
@@ -266,6 +311,65 @@ def test_every_function_is_told_to_dispatch_jobs_to_run_job(synth: Synth) -> Non
         assert env == api_env, name  # the table, the secret, Cognito...: the same settings
 
 
+# -- Stripe ------------------------------------------------------------------------------
+
+def test_stripe_secret_is_retained_and_starts_as_placeholders(synth: Synth) -> None:
+    _, secret = _secret(synth, "StripeSecret")
+    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["UpdateReplacePolicy"] == "Retain"
+    props = secret["Properties"]
+    assert "SecretString" not in props  # no key in the template
+    assert "Name" not in props  # retained: a fixed name would block re-creating the stack
+    generated = props["GenerateSecretString"]
+    # the key is an obvious placeholder; the webhook secret a random value, so an unfilled
+    # secret verifies no signature anyone could compute
+    assert json.loads(generated["SecretStringTemplate"]) == {"secret_key": "sk_test_replace_me"}
+    assert generated["GenerateStringKey"] == "webhook_secret"
+    assert generated["PasswordLength"] >= 32
+
+
+def test_every_function_reads_stripe_keys_from_the_secret_not_from_stripe_mock(
+        synth: Synth) -> None:
+    stripe_id, _ = _secret(synth, "StripeSecret")
+    functions = synth.resources("AWS::Serverless::Function")
+    assert {"APIHandler", *NAMED_FUNCTIONS} <= set(functions)
+    for name, fn in functions.items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["ENCLAVE_STRIPE_SECRET_ARN"] == _ref(stripe_id), name
+        assert not {k.upper() for k in env} & FORBIDDEN_ENVIRONMENT, name
+    assert "Globals" not in synth.template  # no environment shared some other way
+
+
+def test_synth_refuses_stripe_mock_settings_on_deployed_functions() -> None:
+    from infra.stack import FORBIDDEN_ENVIRONMENT as forbidden
+    from infra.stack import check_environment
+
+    assert forbidden == FORBIDDEN_ENVIRONMENT
+    fine = {"Resources": {"APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {
+        "Environment": {"Variables": {"ENCLAVE_STRIPE_SECRET_ARN": "arn"}}}}}}
+    check_environment(fine)
+    for key in (*FORBIDDEN_ENVIRONMENT, "enclave_stripe_api_base"):
+        packaged = json.loads(json.dumps(fine))
+        variables = packaged["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+        variables[key] = "x"
+        with pytest.raises(ValueError, match=f"APIHandler: {key}"):
+            check_environment(packaged)
+
+
+def test_webhook_url_output_is_the_public_stripe_route(synth: Synth) -> None:
+    from app import app
+
+    outputs = synth.template["Outputs"]
+    assert _render(outputs["StripeWebhookURL"]["Value"]) == (
+        _render(outputs["EndpointURL"]["Value"]) + "webhooks/stripe")
+    stripe_id, _ = _secret(synth, "StripeSecret")
+    assert outputs["StripeSecretArn"]["Value"] == _ref(stripe_id)
+    # the route exists and the gateway lets Stripe in: its signature is the credential
+    route = app.routes["/webhooks/stripe"]["POST"]
+    assert route.authorizer is None
+    assert route.api_key_required is not True
+
+
 def test_function_names_timeouts_and_memory(synth: Synth) -> None:
     resources = synth.template["Resources"]
     for logical_id, name in NAMED_FUNCTIONS.items():
@@ -274,8 +378,9 @@ def test_function_names_timeouts_and_memory(synth: Synth) -> None:
     assert run_job["Handler"] == "app.run_job"
     assert (run_job["Timeout"], run_job["MemorySize"]) == (900, 1024)
     assert run_job["Tracing"] == "Active"
-    for logical_id in ("Nightly", "JobSweeper"):
+    for logical_id in STARTERS:
         assert resources[logical_id]["Properties"]["Timeout"] == 60, logical_id
+        assert resources[logical_id]["Properties"]["MemorySize"] == 512, logical_id
     api = resources["APIHandler"]["Properties"]
     assert (api["Timeout"], api["MemorySize"]) == (30, 512)
     assert "FunctionName" not in api  # unchanged: naming it would replace the function
@@ -331,8 +436,9 @@ def test_every_function_has_a_log_group_kept_30_days(synth: Synth) -> None:
                                                                    _ref(name)]]})]
         assert group["Properties"]["RetentionInDays"] == 30, name
     # nothing can dispatch a job before run_job exists
-    for name in ("APIHandler", "Nightly", "JobSweeper"):
-        assert "RunJob" in resources[name]["DependsOn"], name
+    for name in synth.resources("AWS::Serverless::Function"):
+        if name != "RunJob":
+            assert "RunJob" in resources[name]["DependsOn"], name
 
 
 def _references(value: Any) -> set[str]:
@@ -411,7 +517,8 @@ def test_alarms_watch_api_5xx_and_handler_and_run_job_errors(synth: Synth) -> No
 
 def test_outputs(synth: Synth) -> None:
     outputs = synth.template["Outputs"]
-    assert {"EndpointURL", "TableName", "UserPoolId", "UserPoolClientId"} <= set(outputs)
+    assert {"EndpointURL", "TableName", "UserPoolId", "UserPoolClientId", "StripeSecretArn",
+            "StripeWebhookURL"} <= set(outputs)
     assert "/api/" in json.dumps(outputs["EndpointURL"]["Value"])
 
 
