@@ -2,6 +2,7 @@
 the app's environment, all before any ``chalicelib`` module is imported."""
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import tempfile
@@ -30,6 +31,8 @@ from devstack import stripe_mock  # noqa: E402
 
 stripe_mock.install()
 _stripe_mock, STRIPE_API_BASE = stripe_mock.start(_work / "stripe-mock.log")
+# stop it even when the session dies before pytest_unconfigure (e.g. DynamoDB Local fails)
+atexit.register(stripe_mock.stop, _stripe_mock)
 STRIPE_WEBHOOK_SECRET = "whsec_test_enclave_local_signing_secret"
 os.environ.update({
     "ENCLAVE_STRIPE_API_BASE": STRIPE_API_BASE,
@@ -39,6 +42,7 @@ os.environ.update({
     "ENCLAVE_STRIPE_TIMEOUT_SECONDS": "5",
 })
 _ddb = dynamodb_local.start(DYNAMODB_PORT)
+atexit.register(dynamodb_local.stop, _ddb)
 
 
 def pytest_unconfigure(config: object) -> None:
