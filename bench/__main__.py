@@ -1,14 +1,19 @@
-"""``make bench``: print speed and capacity figures of the member API, events and the
-nightly pass, measured in one run.
+"""``make bench``: print speed and capacity figures of the member API, events, the
+nightly pass, segment pages and tag writes, measured in one run.
 
 Not a timed test: nothing here asserts on speed. It checks only that each request did what
 it should (a 201 for a create, a 200 for a get, every event accepted, the nightly job
 succeeded), so a figure never describes an error path.
+
+``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
+separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g).
+By default, all of them.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from collections import Counter
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import events, imports
+from . import events, imports, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, transact_write_floor
@@ -268,48 +273,107 @@ def print_capacity(ops: list[OpFigures]) -> None:
         print(f"\n  Note, {note}")
 
 
-def run_all(stack: LocalStack) -> tuple[OpFigures, OpFigures, events.EventFigures, events.NightlyFigures]:
+#: section name -> the letters of the report it prints
+SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g"}
+
+
+def selected_sections(raw: str | None) -> list[str]:
+    """The sections ``BENCH_ONLY`` names (all when empty), in report order."""
+    if not raw or not raw.strip():
+        return list(SECTIONS)
+    chosen = set()
+    for word in raw.replace(" ", ",").lower().split(","):
+        if not word:
+            continue
+        name = word if word in SECTIONS else next((n for n, letters in SECTIONS.items() if word in letters
+                                                   and len(word) == 1), None)
+        if name is None:
+            raise SystemExit(f"BENCH_ONLY: unknown section {word!r}; use {', '.join(SECTIONS)} "
+                             "(or the letters a-g)")
+        chosen.add(name)
+    return [n for n in SECTIONS if n in chosen]
+
+
+@dataclass
+class Results:
+    create: OpFigures | None = None
+    get: OpFigures | None = None
+    event: events.EventFigures | None = None
+    nightly: events.NightlyFigures | None = None
+    segments: segments.SegmentFigures | None = None
+    tags: tagwrites.TagWriteFigures | None = None
+
+
+def run_all(stack: LocalStack, sections: list[str]) -> Results:
     from chalice.test import Client
 
     from app import app
     from chalicelib.core.table.model import boto_client
 
+    from .seed import Writer
+
     app_ddb = boto_client()
     bare_ddb = stack.client()
     admin_token = stack.issuer.admin_token()
+    out = Results()
     with Client(app, project_dir=str(ROOT)) as chalice_client:
-        api = App(chalice_client)
-        api.create_tenant(admin_token)
-        create, get = run_dynamo(api, app_ddb, bare_ddb)
-        event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
-        nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
-    return create, get, event, nightly
+        if "members" in sections or "events" in sections:
+            api = App(chalice_client)
+            api.create_tenant(admin_token)
+            if "members" in sections:
+                out.create, out.get = run_dynamo(api, app_ddb, bare_ddb)
+            if "events" in sections:
+                out.event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
+        if "nightly" in sections:
+            out.nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
+        # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
+        if "segments" in sections:
+            out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
+                                                 stack.seeding_client)
+        if "tags" in sections:
+            out.tags = tagwrites.run_tag_writes(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
+                                                Writer(stack.seeding_client, stack.table_name))
+    return out
 
 
 def main() -> int:
     started = time.perf_counter()
+    sections = selected_sections(os.environ.get("BENCH_ONLY"))
     context = machine_context()
     with LocalStack() as stack:
-        progress(f"cold imports: {IMPORT_RUNS} runs each of python -c pass / import app / import boto3")
-        import_figures = imports.measure(ROOT, stack.env, IMPORT_RUNS)
+        import_figures = None
+        if "imports" in sections:
+            progress(f"cold imports: {IMPORT_RUNS} runs each of python -c pass / import app / import boto3")
+            import_figures = imports.measure(ROOT, stack.env, IMPORT_RUNS)
         progress(f"starting DynamoDB Local in memory on 127.0.0.1:{stack.port}")
         stack.start_dynamodb()
         # Powertools prints EMF metric lines on stdout (locally too, every 100 metrics);
         # keep them out of the report
         emf = io.StringIO()
         with contextlib.redirect_stdout(emf):
-            create, get, event, nightly = run_all(stack)
+            results = run_all(stack, sections)
 
     print(f"Enclave bench, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
           "(figures of one run; not a timed test)")
+    if len(sections) < len(SECTIONS):
+        print(f"  BENCH_ONLY: {', '.join(sections)}")
     print(table(["context", ""], [[k, v] for k, v in context], align="ll"))
     print("  DynamoDB Local and this Python process share the CPUs above; absolute figures are\n"
           "  local-only (no network), the ratios are what carries over.")
-    print_latency([create, get])
-    print_imports(import_figures)
-    print_capacity([create, get])
-    events.print_event(event)
-    events.print_nightly(nightly)
+    if results.create and results.get:
+        print_latency([results.create, results.get])
+    if import_figures:
+        print_imports(import_figures)
+    if results.create and results.get:
+        print_capacity([results.create, results.get])
+    if results.event:
+        events.print_event(results.event)
+    if results.nightly:
+        events.print_nightly(results.nightly)
+    if results.segments:
+        segments.print_segments(results.segments)
+    if results.tags:
+        tagwrites.print_tag_writes(results.tags)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

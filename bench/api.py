@@ -67,6 +67,19 @@ class App:
             raise RuntimeError(f"POST /v1/events accepted {answer['accepted']} of {expected}: {bad}")
         return elapsed, answer["results"]
 
+    def call(self, method: str, path: str, body: Any = None, expected: int = 200) -> tuple[float, Any]:
+        """Any request; its status must be ``expected``. (ms, parsed JSON body or None)"""
+        kwargs: dict[str, Any] = {"headers": self.headers}
+        if body is not None:
+            kwargs["body"] = json.dumps(body)
+        t0 = time.perf_counter()
+        r = getattr(self.client.http, method.lower())(path, **kwargs)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if r.status_code != expected:
+            raise RuntimeError(f"{method.upper()} {path} answered {r.status_code} (expected {expected}): "
+                               f"{r.body[:500]!r}")
+        return elapsed, (json.loads(r.body) if r.body else None)
+
 
 def member_body(phone: str) -> str:
     return json.dumps({"phone": phone, "name": "Bench Member"})

@@ -26,7 +26,7 @@ def item_bytes(item: dict[str, Any]) -> int:
 
 
 def _key(key: dict[str, Any]) -> str:
-    return key_shape(key["pk"]["S"]) + " / " + key["sk"]["S"]
+    return key_shape(key["pk"]["S"]) + " / " + key_shape(key["sk"]["S"])
 
 
 def describe(op: str, params: dict[str, Any]) -> list[str]:
@@ -51,6 +51,12 @@ def describe(op: str, params: dict[str, Any]) -> list[str]:
             else:
                 lines.append(f"  {kind} {_key(body['Key'])}{cond}")
         return lines
+    if op == "Query":
+        values = [v["S"] for v in params.get("ExpressionAttributeValues", {}).values() if "S" in v]
+        where = params.get("IndexName", "table")
+        return [f"Query {where} {key_shape(values[0]) if values else '?'} ({read})"]
+    if op in ("UpdateItem", "PutItem", "DeleteItem"):
+        return [f"{op} {_key(params.get('Key') or params['Item'])}"]
     return [op]
 
 

@@ -68,11 +68,20 @@ class LocalStack:
 
         ensure_table(self.client(), self.table_name)
 
-    def client(self) -> Any:
-        """A plain boto3 DynamoDB client (not the one PynamoDB uses)."""
+    def client(self, config: Any = None) -> Any:
+        """A plain boto3 DynamoDB client (not the one PynamoDB uses); ``config``: a botocore
+        ``Config``."""
         import boto3
 
-        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=self.env["ENCLAVE_REGION"])
+        return boto3.client("dynamodb", endpoint_url=self.endpoint, region_name=self.env["ENCLAVE_REGION"],
+                            config=config)
+
+    def seeding_client(self) -> Any:
+        """A boto3 client for bulk seeding: botocore's client-side parameter validation off
+        (~15-20% more items/s here, where the client and DynamoDB Local share 2 CPUs)."""
+        from botocore.config import Config
+
+        return self.client(Config(parameter_validation=False))
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
