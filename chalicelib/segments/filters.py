@@ -16,6 +16,8 @@ Terms::
     {"last_order_within_days": 30}
     {"birthday_month": 3}
     {"plan": "<plan id>"}                    an active paid membership of the plan
+    {"last_order_since": "2026-03-01T00:00:00Z"}   ordered at or after that time (journeys
+        evaluate "ordered since enrolment" with the enrolment time)
 
 Example: ``{"and": [{"tag": "01H..."}, {"not": {"stage": "churned"}}]}``.
 """
@@ -32,7 +34,7 @@ MAX_TERMS = 50
 OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"}
 METRICS = {"lifetime_spend", "spend_12_months", "orders", "refunded", "interactions"}
 TERMS = {"tag", "tag_group", "tier", "stage", "rfm", "channel", "attribute", "metric", "last_order_within_days",
-         "birthday_month", "plan"}
+         "birthday_month", "plan", "last_order_since"}
 #: values with no tag-index list (members without standing have them implicitly)
 UNINDEXED_VALUES = {("tier", "none"), ("rfm", "none"), ("stage", "prospect_aware")}
 
@@ -53,6 +55,8 @@ class Snapshot:
     last_order_at: datetime | None = None
     birthday_month: int | None = None
     plans: set[str] = field(default_factory=set)
+    #: the member's API representation, loaded with the snapshot (so pages need no re-read)
+    profile: Any = None
 
 
 def _fail(path: str, message: str) -> Unprocessable:
@@ -116,8 +120,23 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= upper:
             raise _fail(f"{where}.{term}", f"{term} is an integer from 1 to {upper}")
         return
+    if term == "last_order_since":
+        if _timestamp(value) is None:
+            raise _fail(f"{where}.{term}", "last_order_since is an ISO 8601 time with a zone, e.g. 2026-03-01T00:00:00Z")
+        return
     if not isinstance(value, str) or not value or len(value) > 64:
         raise _fail(f"{where}.{term}", f"{term} takes an id or name")
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An aware datetime from ISO 8601 text, else None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _compare(actual: Any, op: str, expected: Any) -> bool:
@@ -136,6 +155,11 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
                 "lte": actual <= expected}[op]
     except TypeError:
         return False
+
+
+def compare(actual: Any, op: str, expected: Any) -> bool:
+    """``actual <op> expected`` as terms compare (for event property predicates)."""
+    return _compare(actual, op, expected)
 
 
 def matches(node: dict[str, Any], snap: Snapshot, now: datetime) -> bool:
@@ -161,6 +185,9 @@ def matches(node: dict[str, Any], snap: Snapshot, now: datetime) -> bool:
         return node["plan"] in snap.plans
     if "birthday_month" in node:
         return snap.birthday_month == node["birthday_month"]
+    if "last_order_since" in node:
+        since = _timestamp(node["last_order_since"])
+        return snap.last_order_at is not None and since is not None and snap.last_order_at >= since
     if "last_order_within_days" in node:
         return snap.last_order_at is not None and (now - snap.last_order_at).days < node["last_order_within_days"]
     if "attribute" in node:

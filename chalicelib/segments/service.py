@@ -16,8 +16,10 @@ Cost model (written down in docs/decisions/0006-tags-and-segments.md):
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,10 +95,10 @@ def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
 
 # --- evaluation --------------------------------------------------------------------------------------------
 def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit: int,
-                  max_examined: int = MAX_EXAMINED) -> tuple[list[str], str | None, int]:
-    """(matching member ids, base position to resume from or None at the end, examined)."""
+                  max_examined: int = MAX_EXAMINED) -> tuple[list[filters.Snapshot], str | None, int]:
+    """(matching members' snapshots, base position to resume from or None at the end, examined)."""
     base, _ = choose_base(tenant_id, tree)
-    found: list[str] = []
+    found: list[filters.Snapshot] = []
     examined = 0
     position = after
     now = clock.now()
@@ -109,7 +111,7 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
             position = pos
             snap = snaps.get(member_id)
             if snap is not None and filters.matches(tree, snap, now):
-                found.append(member_id)
+                found.append(snap)
                 if len(found) == limit:
                     return found, position, examined
         if len(batch) < want:
@@ -138,7 +140,16 @@ def _count(ctx: TenantContext, tree: dict[str, Any], segment_id: str | None) -> 
         return CountOut(count=base.size, status="exact", base=base.name, base_size=base.size)
     if indexed and base.size <= INLINE_COUNT_MAX:
         return CountOut(count=_count_inline(ctx.tenant_id, tree), status="exact", base=base.name, base_size=base.size)
-    job = jobs.start(COUNT_JOB, ctx.tenant_id, {"filter": tree, "segment_id": segment_id})
+    # One count job per saved segment version and hour: repeated GETs join it instead of
+    # each walking the whole base again.
+    job_id = None
+    if segment_id is not None:
+        version = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:12]
+        job_id = f"COUNT-{segment_id}-{version}-{clock.now():%Y%m%d%H}"
+    job = jobs.start(COUNT_JOB, ctx.tenant_id, {"filter": tree, "segment_id": segment_id}, job_id=job_id)
+    if job.status == "succeeded":
+        return CountOut(count=job.progress.get("total"), status="exact", job_id=job.job_id, base=base.name,
+                        base_size=base.size)
     return CountOut(count=None, status="computing", job_id=job.job_id, base=base.name, base_size=base.size)
 
 
@@ -210,9 +221,8 @@ def delete(ctx: TenantContext, segment_id: str) -> None:
 def preview(ctx: TenantContext, body: PreviewIn) -> PreviewOut:
     filters.validate(body.filter)
     count = _count(ctx, body.filter, None)
-    ids, _, _ = evaluate_page(ctx.tenant_id, body.filter, None, body.sample_size)
-    profiles = members.profiles(ctx.tenant_id, ids)
-    return PreviewOut(**count.model_dump(), sample=[profiles[i] for i in ids if i in profiles])
+    found, _, _ = evaluate_page(ctx.tenant_id, body.filter, None, body.sample_size)
+    return PreviewOut(**count.model_dump(), sample=[s.profile for s in found])
 
 
 def count(ctx: TenantContext, segment_id: str) -> CountOut:
@@ -228,10 +238,9 @@ def segment_members(ctx: TenantContext, segment_id: str, query: SegmentMembersQu
     scope = f"segment|{segment_id}|{item.updated_at}"
     after = cursor.decode(query.cursor, ctx.tenant_id, scope) if query.cursor else None
     started = time.perf_counter()
-    ids, position, examined = evaluate_page(ctx.tenant_id, item.filter, after, query.limit)
-    profiles = members.profiles(ctx.tenant_id, ids)
+    found, position, examined = evaluate_page(ctx.tenant_id, item.filter, after, query.limit)
     obs.metrics.add_metric(name="SegmentPageMs", unit="Milliseconds", value=(time.perf_counter() - started) * 1000)
-    return SegmentMembers(data=[profiles[i] for i in ids if i in profiles],
+    return SegmentMembers(data=[s.profile for s in found],
                           next_cursor=cursor.encode(ctx.tenant_id, scope, position) if position else None,
                           examined=examined)
 
@@ -239,8 +248,8 @@ def segment_members(ctx: TenantContext, segment_id: str, query: SegmentMembersQu
 def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: int) -> tuple[list[str], str | None]:
     """For jobs (bulk tagging): the next matching member ids and where to resume."""
     item = _load(ctx, segment_id)
-    ids, nxt, _ = evaluate_page(ctx.tenant_id, item.filter, position, limit)
-    return ids, nxt
+    found, nxt, _ = evaluate_page(ctx.tenant_id, item.filter, position, limit)
+    return [s.member_id for s in found], nxt
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -260,26 +269,22 @@ def _export_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict
     if item is None:
         raise RuntimeError("the segment was deleted while it was exported")
     cp = checkpoint or {"position": None, "part": 0, "rows": 0}
-    ids, position, examined = evaluate_page(tenant_id, item.filter, cp["position"], 500)
-    profiles = members.profiles(tenant_id, ids)
-    snaps = tags.snapshots(tenant_id, ids)
+    found, position, examined = evaluate_page(tenant_id, item.filter, cp["position"], 500)
     out = io.StringIO()
     writer = csv.writer(out)
     if cp["part"] == 0:
         writer.writerow(EXPORT_COLUMNS)
-    for member_id in ids:
-        p, s = profiles.get(member_id), snaps.get(member_id)
-        if p is None or s is None:
-            continue
-        writer.writerow([member_id, p.name or "", p.phone or "", p.email or "", s.tier, s.stage, s.rfm,
+    for s in found:
+        p = s.profile
+        writer.writerow([s.member_id, p.name or "", p.phone or "", p.email or "", s.tier, s.stage, s.rfm,
                          s.metrics["lifetime_spend"], s.metrics["orders"], s.channel or "", p.created_at])
     expires = int(time.time()) + store.EXPORT_TTL_SECONDS
     store.put_part(tenant_id, params["job_id"], params["segment_id"], cp["part"], out.getvalue(), expires)
-    rows = cp["rows"] + len(ids)
+    rows = cp["rows"] + len(found)
     if position is None:
-        return jobs.Step(checkpoint=None, processed=examined, changed=len(ids), total=rows)
+        return jobs.Step(checkpoint=None, processed=examined, changed=len(found), total=rows)
     return jobs.Step(checkpoint={"position": position, "part": cp["part"] + 1, "rows": rows},
-                     processed=examined, changed=len(ids))
+                     processed=examined, changed=len(found))
 
 
 def export_file(ctx: TenantContext, segment_id: str, job_id: str) -> str:

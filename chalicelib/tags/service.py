@@ -404,6 +404,7 @@ def snapshots(tenant_id: str, member_ids: list[str]) -> dict[str, filters.Snapsh
                      "spend_12_months": sum(s.monthly.get(k, 0) for k in tier_rules.months_back(now, tz, 12))},
             last_order_at=tier_rules.parse(s.last_order_at),
             birthday_month=(profile.birthday or {}).get("month"),
+            profile=profile,
         )
     return out
 
