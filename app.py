@@ -14,6 +14,10 @@ from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import jobs, tenancy
+from chalicelib.journeys import routes as journeys
+from chalicelib.journeys import runner as journeys_runner
+from chalicelib.journeys import triggers as journeys_triggers
+from chalicelib.journeys.timers import timers as journey_timer_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.tenants import routes as tenants
@@ -32,6 +36,10 @@ members_service.on_erasure(tiers_service.forget_member)
 members_service.on_erasure(tags_service.forget_member)
 activity_service.on_recorded(tags_service.on_event)
 members_service.on_erasure(billing_apply.forget_member)
+members_service.on_erasure(journeys_triggers.forget_member)
+activity_service.on_recorded(journeys_triggers.on_event)
+tiers_service.on_change(journeys_triggers.on_standing_change)
+tags_service.on_tag_change(journeys_triggers.on_tag_change)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -43,6 +51,7 @@ app.register_blueprint(tags.bp, url_prefix="/v1")
 app.register_blueprint(segments.bp, url_prefix="/v1")
 app.register_blueprint(billing.bp, url_prefix="/v1")
 app.register_blueprint(billing.webhook_bp)
+app.register_blueprint(journeys.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -90,3 +99,31 @@ def stripe_reconciliation(event: Any) -> dict[str, Any]:
     detail = getattr(event, "detail", None) or {}
     return {"job_id": billing_reconcile.run_reconciliation(tenant_ids=detail.get("tenant_ids"))}
 
+
+@app.lambda_function(name="journey_step")
+def journey_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Runs an enrolment's next steps when its timer fires (the Step Functions task; the
+    local timers call the same code)."""
+    return journeys_runner.on_timer(event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_timers")
+def journey_timers(event: Any) -> dict[str, Any]:
+    """Fires due journey timers kept in DynamoDB (ENCLAVE_TIMERS=local; a no-op with Step
+    Functions, which fires its own)."""
+    return {"fired": journey_timer_service().fire_due(journeys_runner.on_timer)}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_sweeper")
+def journey_sweeper(event: Any) -> dict[str, Any]:
+    """Starts journey timers whose start was lost after their commit, re-arms lost ones,
+    and delivers messages due for a (re)try."""
+    return journeys_runner.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="journey_triggers")
+def journey_triggers(event: Any) -> dict[str, Any]:
+    """Date triggers (birthdays, per tenant-local day) and segment entry (hourly), for every
+    tenant (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
+    detail = getattr(event, "detail", None) or {}
+    return journeys_triggers.run_scheduled(tenant_ids=detail.get("tenant_ids"))

@@ -98,6 +98,11 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     subscription = stripe.lifecycle(member["id"], plan, datetime.now(timezone.utc))
     stripe.remember(subscription, upto=4)
     assert stripe.deliver(subscription.events[1]).json["outcome"] == "applied"
+    journey = http.post("/v1/journeys", tenant.key, {  # journeys: an active one, A's member enrolled
+        "name": "j", "trigger": {"type": "api"}, "start": "w",
+        "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}).json
+    http.post(f"/v1/journeys/{journey['id']}/activate", tenant.key)
+    http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member["id"]]})
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -119,6 +124,11 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
             "plan_id": plan["id"], "success_url": "https://evil.example/ok", "cancel_url": "https://evil.example/no"},
         ("POST", "/v1/members/{member_id}/portal-sessions"): {"return_url": "https://evil.example/back"},
         ("POST", "/v1/members/{member_id}/memberships/{membership_id}/cancel"): {"at_period_end": False},
+    })
+    ids.update({"journey_id": journey["id"]})
+    bodies.update({
+        ("PATCH", "/v1/journeys/{journey_id}"): {"name": "hijack"},
+        ("POST", "/v1/journeys/{journey_id}/enrolments"): {"member_ids": [member["id"]]},
     })
     exercised = set()
     for spec in _tenant_routes():

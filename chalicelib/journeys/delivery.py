@@ -1,0 +1,109 @@
+"""The message outbox: delivering queued messages, with retries and backoff.
+
+A queued message sits in the outbox list (GSI2, by its next attempt time) from the moment
+its step commits. Delivery first claims the attempt (``queued`` -> ``sending``, attempts
++1, a lease; version-checked, so two deliverers never send one message together), then
+calls the channel and records the answer. A retryable failure goes back to ``queued``
+with a backoff (30 s, 2 min, 10 min, 1 h, 6 h; failed after 6 attempts). A deliverer that
+dies mid-send leaves ``sending`` with an expired lease: the webhook is retried (its
+receiver dedupes on the message id), SES and SNS messages are failed as
+``outcome_unknown`` rather than risk a second delivery.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..core import clock, observability as obs
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from . import engine, store
+from .channels import Outgoing, channel
+
+LEASE = timedelta(minutes=2)
+SWEEP_BATCH = 200
+
+
+def _save(message: store.MessageItem, counter: str | None = None) -> bool:
+    tx = Transaction()
+    tx.save("message", message)
+    if counter:
+        store.count(tx, message.tenant_id, message.journey_id, counter, message.member_id)
+    try:
+        tx.commit()
+    except TransactionCancelled:
+        return False
+    return True
+
+
+def _close(message: store.MessageItem, status: str, reason: str | None, now: datetime) -> bool:
+    message.status, message.reason, message.lease_until = status, reason, None
+    message.updated_at = clock.iso(now)
+    store.list_outbox(message, None)
+    return _save(message, f"step:{message.step_id}:{'sent' if status == 'sent' else 'failed'}")
+
+
+def deliver(message: store.MessageItem) -> str:
+    """One delivery attempt of a queued message (or a stale ``sending`` one); its status after."""
+    now = clock.now()
+    if message.status not in ("queued", "sending"):
+        return message.status
+    if message.status == "queued" and message.next_attempt_at and message.next_attempt_at > clock.iso(now):
+        return "queued"
+    sender = channel(message.channel)
+    if message.status == "sending":
+        if message.lease_until and message.lease_until > clock.iso(now):
+            return "sending"  # another deliverer holds it
+        if not sender.retry_unknown:
+            _close(message, "failed", "outcome_unknown", now)
+            return "failed"
+    message.status, message.attempts = "sending", int(message.attempts or 0) + 1
+    message.lease_until = clock.iso(now + LEASE)
+    message.updated_at = clock.iso(now)
+    store.list_outbox(message, message.lease_until)  # found again if this deliverer dies
+    try:
+        store.save_message(message)  # version-checked: one claim per attempt (no transaction needed)
+    except StaleVersion:
+        return "taken"  # another deliverer claimed this attempt
+    settings = store.get_settings(message.tenant_id)
+    outcome = sender.send(Outgoing(
+        message_id=message.message_id, tenant_id=message.tenant_id, channel=message.channel, to=message.to,
+        subject=message.subject, body=message.body, payload=dict(message.payload or {}),
+        webhook_url=settings.webhook_url, webhook_secret=settings.webhook_secret, email_from=settings.email_from))
+    now = clock.now()
+    message.provider_response = outcome.answer or None
+    if outcome.status == "sent":
+        message.provider_message_id = outcome.provider_message_id
+        message.sent_at = clock.iso(now)
+        _close(message, "sent", None, now)
+        obs.count("JourneyMessageSent", message.tenant_id)
+        return "sent"
+    retry = outcome.status == "retry" or (outcome.status == "unknown" and sender.retry_unknown)
+    if retry and int(message.attempts) < engine.MAX_ATTEMPTS:
+        message.status, message.lease_until = "queued", None
+        message.updated_at = clock.iso(now)
+        store.list_outbox(message, clock.iso(now + engine.backoff(int(message.attempts))))
+        _save(message)
+        return "queued"
+    reason = {"failed": "provider_rejected", "unknown": "outcome_unknown"}.get(outcome.status, "gave_up")
+    _close(message, "failed", reason, now)
+    obs.count("JourneyMessageFailed", message.tenant_id)
+    return "failed"
+
+
+def sweep(now: datetime) -> dict[str, int]:
+    """Deliver every message whose (re)try is due, and settle stale ``sending`` ones."""
+    attempted = 0
+    for shard in range(LIST_SHARDS):
+        for message in store.outbox_due(shard, clock.iso(now), SWEEP_BATCH):
+            fresh = store.get_message(message.tenant_id, message.member_id, message.sk)  # the index lags
+            if fresh is None:
+                continue
+            try:
+                deliver(fresh)
+            except StaleVersion:
+                continue
+            except Exception:  # noqa: BLE001 - one bad message must not stop the sweep
+                obs.logger.exception("journey message delivery failed", extra={"message_id": fresh.message_id})
+                continue
+            attempted += 1
+    return {"deliveries_attempted": attempted}

@@ -1,0 +1,192 @@
+"""Entering and leaving a journey.
+
+Entering writes, in one transaction, the member's slot for the journey (version-checked:
+it holds the live enrolment id, so two concurrent triggers for one member cannot both
+enter), the enrolment with its first timer intent, and the ``entered`` counter. The timer
+is started after the commit; if the process dies first, the enrolment sits in the due
+list with ``timer_started`` false and the sweeper starts it (the outbox for timers).
+
+Leaving (a goal, an exit rule, erasure) ends the enrolment and frees the slot in one
+transaction, then cancels the timer; a timer that fires anyway finds nothing live.
+"""
+from __future__ import annotations
+
+import random
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..core import clock, observability as obs
+from ..core.errors import Conflict
+from ..core.ids import new_id
+from ..core.table import keys
+from ..core.table.transactions import Transaction, TransactionCancelled
+from ..tiers.rules import parse
+from . import engine, store
+from .catalog import ActiveJourney
+from .timers import Timer, timer_name, timers
+
+MAX_ATTEMPTS = 20
+KEEP = timedelta(seconds=store.KEEP_SECONDS)
+#: a Step Functions execution lasts at most a year: a later timer fires early and re-arms
+LONGEST_TIMER = timedelta(days=360)
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+
+
+def start_timer(enrolment: store.EnrolmentItem) -> bool:
+    """Hand the enrolment's pending timer to the timer service and note it; False (logged)
+    when the service could not take it: the sweeper starts it later."""
+    if not enrolment.timer_name or not enrolment.timer_due:
+        return False
+    due = min(parse(enrolment.timer_due), clock.now() + LONGEST_TIMER)  # type: ignore[type-var]
+    timer = Timer(name=enrolment.timer_name, tenant_id=enrolment.tenant_id, due_at=due,
+                  payload={"tenant_id": enrolment.tenant_id, "member_id": enrolment.member_id,
+                           "enrolment_id": enrolment.enrolment_id, "seq": int(enrolment.seq)})
+    try:
+        timers().start(timer)
+    except Exception:  # noqa: BLE001 - the intent is committed; the sweeper retries the start
+        obs.logger.exception("journey timer start failed; the sweeper will retry",
+                             extra={"enrolment_id": enrolment.enrolment_id})
+        return False
+    store.mark_timer_started(enrolment, timer.name)
+    return True
+
+
+def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[str, Any],
+          occurrence: str | None = None, first_due: datetime | None = None) -> tuple[str, str | None]:
+    """(status, enrolment id): ``enrolled``, ``already_enrolled`` (a live enrolment
+    exists), ``not_eligible`` (the re-entry rule, or, for date triggers, this occurrence
+    was entered already: a yearly greeting wants ``always``). Entry filters are the
+    caller's (they need a snapshot)."""
+    definition = journey.definition
+    for attempt in range(MAX_ATTEMPTS):
+        now = clock.now()
+        slot = store.get_slot(tenant_id, member_id, journey.journey_id)
+        if slot is not None and slot.live_enrolment_id:
+            return "already_enrolled", slot.live_enrolment_id
+        if occurrence is not None and slot is not None and slot.last_occurrence == occurrence:
+            return "not_eligible", None  # this year's date was entered already
+        if not engine.reentry_allows(
+                definition.get("reentry") or {}, int(slot.entries) if slot else 0,
+                parse(slot.last_entered_at) if slot else None, now):
+            return "not_eligible", None
+        if slot is None:
+            slot = store.SlotItem(keys.member(tenant_id, member_id), store.slot_sk(journey.journey_id),
+                                  journey_id=journey.journey_id, entries=0)
+        enrolment_id = new_id()
+        now_iso = clock.iso(now)
+        slot.live_enrolment_id = enrolment_id
+        slot.entries = int(slot.entries or 0) + 1
+        slot.last_entered_at = now_iso
+        slot.last_occurrence = occurrence or slot.last_occurrence
+        slot.convert_enrolment_id = slot.convert_until = None
+        slot.end_events = sorted({rule["event"]["type"] for rule in definition.get("exit_on") or []}
+                                 | ({definition["goal"]["event"]["type"]} if definition.get("goal") else set()))
+        enrolment = store.EnrolmentItem(
+            keys.member(tenant_id, member_id), store.enrolment_sk(enrolment_id), tenant_id=tenant_id,
+            member_id=member_id, journey_id=journey.journey_id, journey_version=journey.version,
+            enrolment_id=enrolment_id, status="live", entered_at=now_iso, seq=1, resume_at=definition["start"],
+            vars={"trigger": trigger}, steps_taken=[])
+        store.set_timer(enrolment, timer_name(enrolment_id, 1), clock.iso(max(first_due or now, now)))
+        tx = Transaction()
+        tx.save("slot", slot)
+        tx.save("enrolment", enrolment, condition=store.EnrolmentItem.pk.does_not_exist())
+        store.count(tx, tenant_id, journey.journey_id, "entered", member_id)
+        try:
+            tx.commit()
+        except TransactionCancelled:
+            _pause(attempt)  # another trigger for this member won the slot: look again
+            continue
+        enrolment.version = 1
+        obs.count("JourneyEntered", tenant_id)
+        start_timer(enrolment)
+        return "enrolled", enrolment_id
+    raise Conflict("The member's enrolment kept changing; try again.", code="concurrent_update")
+
+
+def end(tx: Transaction, enrolment: store.EnrolmentItem, slot: store.SlotItem | None, status: str,
+        reason: str | None, now: datetime, bump: dict[str, int], convert_window_days: int = 0) -> None:
+    """Stage the end of a live enrolment (completed, or exited with ``reason``)."""
+    now_iso = clock.iso(now)
+    enrolment.status, enrolment.exit_reason, enrolment.ended_at = status, reason, now_iso
+    enrolment.resume_at = None
+    enrolment.deferred_step = None
+    store.set_timer(enrolment, None, None)
+    enrolment.ttl = int((now + KEEP).timestamp())
+    if slot is not None and slot.live_enrolment_id == enrolment.enrolment_id:
+        slot.live_enrolment_id = None
+        if status == "completed" and convert_window_days and not enrolment.converted_at:
+            slot.convert_enrolment_id = enrolment.enrolment_id
+            slot.convert_until = clock.iso(now + timedelta(days=convert_window_days))
+        tx.save("slot", slot)
+    if status == "completed":
+        bump["completed"] = bump.get("completed", 0) + 1
+    else:
+        bump["exited"] = bump.get("exited", 0) + 1
+        bump[f"exit:{reason}"] = bump.get(f"exit:{reason}", 0) + 1
+
+
+def commit_counts(tx: Transaction, tenant_id: str, journey_id: str, member_id: str, bump: dict[str, int]) -> None:
+    for name, delta in bump.items():
+        if delta:
+            store.count(tx, tenant_id, journey_id, name, member_id, delta)
+
+
+def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, converted: bool) -> bool:
+    """End a live enrolment at once (mid-wait too) and cancel its timer; False if it had
+    already ended."""
+    for attempt in range(MAX_ATTEMPTS):
+        enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
+        if enrolment is None or enrolment.status != "live":
+            return False
+        now = clock.now()
+        pending_timer = enrolment.timer_name
+        slot = store.get_slot(tenant_id, member_id, enrolment.journey_id)
+        bump: dict[str, int] = {}
+        if converted:
+            enrolment.converted_at = clock.iso(now)
+            bump["converted"] = 1
+        tx = Transaction()
+        end(tx, enrolment, slot, "exited", reason, now, bump)
+        tx.save("enrolment", enrolment)
+        commit_counts(tx, tenant_id, enrolment.journey_id, member_id, bump)
+        try:
+            tx.commit()
+        except TransactionCancelled:
+            _pause(attempt)
+            continue
+        obs.count("JourneyConverted" if converted else "JourneyExited", tenant_id)
+        if pending_timer:
+            try:
+                timers().cancel(tenant_id, pending_timer)
+            except Exception:  # noqa: BLE001 - the timer will find the enrolment ended
+                obs.logger.exception("journey timer cancel failed", extra={"enrolment_id": enrolment_id})
+        return True
+    raise Conflict("The enrolment kept changing; try again.", code="concurrent_update")
+
+
+def convert_after_finish(tenant_id: str, member_id: str, slot: store.SlotItem) -> bool:
+    """A goal event inside the conversion window of a finished enrolment: count it once."""
+    for attempt in range(MAX_ATTEMPTS):
+        enrolment = store.get_enrolment(tenant_id, member_id, slot.convert_enrolment_id or "")
+        if enrolment is None or enrolment.converted_at:
+            return False
+        enrolment.converted_at = clock.iso(clock.now())
+        slot.convert_enrolment_id = slot.convert_until = None
+        tx = Transaction()
+        tx.save("enrolment", enrolment)
+        tx.save("slot", slot)
+        store.count(tx, tenant_id, enrolment.journey_id, "converted", member_id)
+        try:
+            tx.commit()
+            return True
+        except TransactionCancelled:
+            _pause(attempt)
+            fresh = store.get_slot(tenant_id, member_id, slot.journey_id)
+            if fresh is None or not fresh.convert_enrolment_id:
+                return False
+            slot = fresh
+    return False

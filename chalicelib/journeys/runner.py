@@ -1,0 +1,200 @@
+"""Running an enrolment's steps when its timer fires.
+
+A run starts at the enrolment's ``resume_at`` step and goes on (branches, tags, coupons,
+messages) until a wait that is not over, a send deferred by quiet hours, or the end. All
+it decided is committed in ONE transaction, version-checked on the enrolment:
+
+* the new position and the next timer intent (the timer outbox: started after the
+  commit, repaired by the sweeper if that start is lost);
+* each message, keyed by (enrolment, timer generation, step): the key is the claim, so a
+  step that runs twice (a retried Lambda, a timer fired twice) sends at most once: the
+  second run's transaction is cancelled and it stops;
+* the member's frequency-cap record (version-checked: two journeys sending to one member
+  at once cannot both slip under the cap), and the counters.
+
+Messages are delivered after the commit (the message outbox: ``delivery``). Tags and
+coupon grants happen during the run; both are idempotent, so a repeated run repeats none.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..core import clock, observability as obs
+from ..core.table.definition import LIST_SHARDS
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..segments import filters
+from ..tiers.rules import parse
+from . import actions, catalog, delivery, engine, store
+from .actions import Run
+from .enrolments import commit_counts, end, start_timer
+from .timers import timer_name
+from .validation import expand_condition
+
+MAX_ATTEMPTS = 20
+#: steps one run may take before it yields to a fresh timer (graphs are small; this is a guard)
+MAX_STEPS_PER_RUN = 60
+#: items one run commits at most (DynamoDB's transaction limit is 100): a longer run goes
+#: on in a new one
+MAX_TRANSACTION_ITEMS = 100
+#: a timer that fires this much early (clock skew, a wait longer than an execution may last)
+#: is re-armed instead of acted on
+EARLY_TOLERANCE = timedelta(seconds=2)
+#: a timer intent younger than this is left to the request that wrote it (the sweeper waits)
+SWEEP_GRACE = timedelta(seconds=int(os.environ.get("ENCLAVE_JOURNEY_SWEEP_GRACE_SECONDS", "60")))
+#: a started timer this far past due is presumed lost (its execution failed for good)
+WATCHDOG = timedelta(minutes=15)
+
+
+def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``journey_step`` function: run the enrolment from where its timer says."""
+    tenant_id, member_id = payload["tenant_id"], payload["member_id"]
+    enrolment_id, seq = payload["enrolment_id"], int(payload["seq"])
+    for attempt in range(MAX_ATTEMPTS):
+        enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
+        if enrolment is None or enrolment.status != "live" or int(enrolment.seq) != seq:
+            return {"result": "stale"}  # ended, or a newer timer owns it
+        now = clock.now()
+        due = parse(enrolment.timer_due)
+        try:
+            if due is not None and now < due - EARLY_TOLERANCE:
+                _rearm(enrolment, due)
+                return {"result": "rearmed", "due_at": enrolment.timer_due}
+            return _advance(enrolment, now)
+        except TransactionCancelled as exc:
+            if any(label.startswith("message:") for label in exc.failed):
+                return {"result": "already_ran"}  # a concurrent run of this step committed first
+        except StaleVersion:
+            pass
+        time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise RuntimeError(f"enrolment {enrolment_id} kept changing")
+
+
+def _rearm(enrolment: store.EnrolmentItem, due: datetime) -> None:
+    """Give the enrolment a new timer generation for the same step at ``due``."""
+    enrolment.seq = int(enrolment.seq) + 1
+    store.set_timer(enrolment, timer_name(enrolment.enrolment_id, int(enrolment.seq)), clock.iso(due))
+    store.save_enrolment(enrolment)
+    start_timer(enrolment)
+
+
+def rearm_now(enrolment: store.EnrolmentItem) -> bool:
+    """The sweeper's watchdog: an enrolment whose started timer never ran gets a new one."""
+    try:
+        _rearm(enrolment, max(clock.now(), parse(enrolment.timer_due) or clock.now()))
+    except StaleVersion:
+        return False
+    return True
+
+
+def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
+    tenant_id, journey_id = enrolment.tenant_id, enrolment.journey_id
+    journey = store.get_journey(tenant_id, journey_id)
+    definition = catalog.definition(tenant_id, journey_id, int(enrolment.journey_version))
+    run = Run(enrolment, definition or {}, journey.name if journey else "", now)
+    tx = Transaction()
+    if journey is None or journey.status == "archived" or definition is None:
+        return _finish(run, tx, "exited", "journey_archived", None)
+    if run.member is None:
+        return _finish(run, tx, "exited", "member_gone", None)
+    steps = catalog.steps_by_id(definition)
+    step_id: str | None = enrolment.resume_at
+    resumed_deferral = enrolment.deferred_step is not None and enrolment.deferred_step == step_id
+    visited: set[str] = set()
+    for _ in range(MAX_STEPS_PER_RUN):
+        if run.writes + len(run.bump) > MAX_TRANSACTION_ITEMS - 6:  # DynamoDB takes 100 per transaction
+            return _finish(run, tx, "waiting", None, (now, step_id))
+        step = steps.get(step_id) if step_id else None
+        if step is None:
+            return _finish(run, tx, "completed", None, None)
+        if step_id in visited:  # looped back through a wait that was already over: pause a minute
+            return _finish(run, tx, "waiting", None, (now + timedelta(minutes=1), step_id))
+        visited.add(step_id)
+        run.taken.append(step_id)
+        if not resumed_deferral:
+            run.add(f"step:{step_id}:reached")
+        resumed_deferral = False
+        kind = step["type"]
+        if kind == "wait":
+            due = engine.wait_due(step, now, run.tz, run.member.model_dump(), enrolment.vars.get("trigger") or {})
+            if due is None:
+                return _finish(run, tx, "exited", "no_date", None)
+            if due > now:
+                return _finish(run, tx, "waiting", None, (due, step.get("next")))
+            step_id = step.get("next")
+        elif kind == "branch":
+            snap = run.snapshot()
+            condition = expand_condition(step["condition"], enrolment.entered_at)
+            step_id = step.get("then") if snap is not None and filters.matches(condition, snap, now) else step.get("else")
+        elif kind in ("add_tag", "remove_tag"):
+            actions.tag(run, step)
+            step_id = step.get("next")
+        elif kind == "grant_coupon":
+            actions.grant_coupon(run, step)
+            step_id = step.get("next")
+        elif kind == "send_message":
+            deferred_until = actions.send(run, tx, step)
+            if deferred_until is not None:
+                return _finish(run, tx, "waiting", None, (deferred_until, step_id), deferred=step_id)
+            step_id = step.get("next")
+        elif kind == "webhook":
+            actions.call_webhook(run, tx, step)
+            step_id = step.get("next")
+        elif kind == "exit":
+            return _finish(run, tx, "completed", None, None)
+    return _finish(run, tx, "waiting", None, (now + timedelta(minutes=1), step_id))
+
+
+def _finish(run: Run, tx: Transaction, outcome: str, reason: str | None,
+            timer: tuple[datetime, str | None] | None, deferred: str | None = None) -> dict[str, Any]:
+    """Commit the run (see the module docstring), then start the timer and deliver."""
+    enrolment = run.enrolment
+    enrolment.steps_taken = (list(enrolment.steps_taken or []) + run.taken)[-50:]
+    if outcome == "waiting" and timer is not None:
+        due, resume = timer
+        enrolment.seq = int(enrolment.seq) + 1
+        enrolment.resume_at = resume
+        enrolment.deferred_step = deferred
+        store.set_timer(enrolment, timer_name(enrolment.enrolment_id, int(enrolment.seq)), clock.iso(due))
+        if deferred:
+            run.add(f"step:{deferred}:deferred")
+    else:
+        slot = store.get_slot(run.tenant_id, run.member_id, enrolment.journey_id)
+        window = int((run.definition.get("goal") or {}).get("window_days", 0))
+        end(tx, enrolment, slot, outcome, reason, run.now, run.bump, convert_window_days=window)
+    tx.save("enrolment", enrolment)
+    if run.cap_dirty:
+        run.cap.sent = engine.recent_sends(list(run.cap.sent or []), run.now)
+        tx.save("cap", run.cap)
+    commit_counts(tx, run.tenant_id, enrolment.journey_id, run.member_id, run.bump)
+    tx.commit()
+    if outcome == "waiting":
+        start_timer(enrolment)
+    for message in run.messages:
+        try:
+            delivery.deliver(message)
+        except Exception:  # noqa: BLE001 - committed and in the outbox: the sweeper delivers it
+            obs.logger.exception("journey message delivery failed", extra={"message_id": message.message_id})
+    return {"result": outcome, "reason": reason, "steps": run.taken, "resume_at": enrolment.resume_at,
+            "due_at": enrolment.timer_due, "messages": [m.message_id for m in run.messages]}
+
+
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    """The ``journey_sweeper`` schedule: start timers whose start was lost (intent committed,
+    service never told), re-arm started timers long overdue (their execution failed), and
+    deliver messages due for a (re)try."""
+    now = now or clock.now()
+    started = rearmed = 0
+    for shard in range(LIST_SHARDS):
+        for enrolment in store.due_enrolments(shard, clock.iso(now - SWEEP_GRACE), 500):
+            if enrolment.status != "live" or not enrolment.timer_name:
+                continue
+            if not enrolment.timer_started:
+                started += start_timer(enrolment)
+            elif (parse(enrolment.timer_due) or now) < now - WATCHDOG:
+                rearmed += rearm_now(enrolment)
+    return {"timers_started": started, "timers_rearmed": rearmed, **delivery.sweep(now)}
+
