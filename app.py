@@ -20,9 +20,9 @@ from chalicelib.journeys import triggers as journeys_triggers
 from chalicelib.journeys.timers import timers as journey_timer_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
+from chalicelib.segments import routes as segments
 from chalicelib.tenants import routes as tenants
 from chalicelib.tenants import service as tenants_service
-from chalicelib.segments import routes as segments
 from chalicelib.tags import routes as tags
 from chalicelib.tags import service as tags_service
 from chalicelib.tiers import routes as tiers
@@ -32,11 +32,13 @@ app = Chalice(app_name="enclave")
 app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
+# erasure: every capability forgets the member (counters included) before the profile goes
 members_service.on_erasure(tiers_service.forget_member)
 members_service.on_erasure(tags_service.forget_member)
-activity_service.on_recorded(tags_service.on_event)
 members_service.on_erasure(billing_apply.forget_member)
 members_service.on_erasure(journeys_triggers.forget_member)
+# after-commit listeners: automatic tagging and journey triggers
+activity_service.on_recorded(tags_service.on_event)
 activity_service.on_recorded(journeys_triggers.on_event)
 tiers_service.on_change(journeys_triggers.on_standing_change)
 tags_service.on_tag_change(journeys_triggers.on_tag_change)
