@@ -21,7 +21,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from ..core.table import counters, keys
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+from ..core.table.transactions import Transaction, is_condition_failure, save_versioned
 
 STRIPE_SK, LOOKUP_SK, CUSTOMER_SK, CLAIM_SK = "STRIPE", "TENANT", "STRIPE_CUSTOMER", "CLAIM"
 MEMBERSHIP_PREFIX, PLAN_PREFIX = "MEMBERSHIP#", "PLAN#"
@@ -169,12 +169,7 @@ def create_account(item: StripeAccountItem) -> bool:
 
 
 def save_account(item: StripeAccountItem) -> None:
-    try:
-        item.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(item)
 
 
 # --- plans -------------------------------------------------------------------------------
@@ -205,12 +200,7 @@ def create_plan(item: PlanItem) -> None:
 
 def save_plan(item: PlanItem) -> None:
     """Version-checked; :class:`StaleVersion` if another writer got there first."""
-    try:
-        item.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(item)
 
 
 # --- customers ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from ..core.table import counters, keys, limits
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+from ..core.table.transactions import Transaction, is_condition_failure, save_versioned
 
 MAX_JOURNEYS = 100
 SETTINGS_SK = "SETTINGS"
@@ -339,12 +339,7 @@ def member_enrolments(tenant_id: str, member_id: str) -> list[EnrolmentItem]:
 
 def save_enrolment(enrolment: EnrolmentItem) -> None:
     """Version-checked save; StaleVersion if another writer moved the enrolment on."""
-    try:
-        enrolment.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(enrolment)
 
 
 def set_timer(enrolment: EnrolmentItem, name: str | None, due: str | None) -> None:
@@ -395,12 +390,7 @@ def get_message(tenant_id: str, member_id: str, sk: str) -> MessageItem | None:
 
 
 def save_message(message: MessageItem) -> None:
-    try:
-        message.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(message)
 
 
 def outbox_due(shard: int, up_to: str, limit: int) -> list[MessageItem]:

@@ -6,7 +6,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ..core.table import keys
 from ..core.table.model import TableItem
-from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+from ..core.table.transactions import Transaction, save_versioned
 
 
 class TenantItem(TableItem, discriminator="tenant"):
@@ -80,12 +80,7 @@ def tenant_ids(after: str | None, limit: int) -> list[str]:
 
 def save_tenant(tenant: TenantItem) -> None:
     """Saves with the version check (PynamoDB conditions on the version it loaded)."""
-    try:
-        tenant.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(tenant)
 
 
 def add_api_key(key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:

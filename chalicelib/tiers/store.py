@@ -7,12 +7,12 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist
 
 from ..core.table import counters, keys, tag_index
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import StaleVersion, Transaction, is_condition_failure
+from ..core.table.transactions import Transaction, save_versioned
 from .rules import Change, Standing
 
 STANDING_SK = "STANDING"
@@ -72,12 +72,7 @@ def get_configs(tenant_id: str) -> dict[str, ConfigItem]:
 def put_config(tenant_id: str, sk: str, body: dict[str, Any], now: str, current: ConfigItem | None) -> ConfigItem:
     item = current or ConfigItem(config_pk(tenant_id), sk)
     item.body, item.updated_at = body, now
-    try:
-        item.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(item)
     return item
 
 

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..table import keys
 from ..table.model import TableItem
-from ..table.transactions import StaleVersion, is_condition_failure
+from ..table.transactions import is_condition_failure, save_versioned
 
 JOB_SK = "JOB"
 OPEN_SHARDS = 4
@@ -67,12 +67,7 @@ def get(tenant_id: str | None, job_id: str) -> JobItem | None:
 
 
 def save(job: JobItem) -> None:
-    try:
-        job.save()
-    except PutError as exc:
-        if is_condition_failure(exc):
-            raise StaleVersion() from exc
-        raise
+    save_versioned(job)
 
 
 class JobInputItem(TableItem, discriminator="job_input"):

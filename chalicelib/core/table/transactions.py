@@ -82,3 +82,15 @@ def is_condition_failure(exc: Exception) -> bool:
     """True for a PynamoDB Put/Update/DeleteError caused by a failed condition."""
     cause = getattr(exc, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
+
+
+def save_versioned(item: TableItem, condition: Any = None) -> None:
+    """``item.save()`` with PynamoDB's version check; a lost race is :class:`StaleVersion`."""
+    from pynamodb.exceptions import PutError
+
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise StaleVersion() from exc
+        raise
