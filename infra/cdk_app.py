@@ -3,9 +3,12 @@
     cd infra && AWS_DEFAULT_REGION=us-east-1 ../.venv/bin/python cdk_app.py [-c stage=prod]
     npx aws-cdk@2 deploy --app "../.venv/bin/python cdk_app.py" -c stage=prod
 
-Context: ``stage`` (default ``dev``; the stack's construct id and the Chalice stage) and
-``cors_origins`` (the console's origins, comma separated; default none). Not called
-``app.py``: on ``sys.path`` that name would shadow the Chalice app module.
+Context: ``stage`` (default ``dev``; the stack's construct id and the Chalice stage),
+``cors_origins`` (the console's origins, comma separated; default none), and the
+journeys' delivery settings: ``email_from`` (the SES-verified sender for tenants without
+their own; default none), ``sms_type`` (``Promotional``, the default, or
+``Transactional``) and ``sms_sender_id`` (default none). Not called ``app.py``: on
+``sys.path`` that name would shadow the Chalice app module.
 """
 from __future__ import annotations
 
@@ -30,9 +33,12 @@ DEFAULT_STAGE = "dev"
 
 def build(app: cdk.App) -> EnclaveStack:
     """The stack for the stage named in ``app``'s context."""
-    stage = app.node.try_get_context("stage") or DEFAULT_STAGE
-    cors_origins = app.node.try_get_context("cors_origins") or ""
-    return EnclaveStack(app, stage, cors_origins=cors_origins)
+    context = app.node.try_get_context
+    stage = context("stage") or DEFAULT_STAGE
+    return EnclaveStack(app, stage, cors_origins=context("cors_origins") or "",
+                        email_from=context("email_from") or "",
+                        sms_type=context("sms_type") or "Promotional",
+                        sms_sender_id=context("sms_sender_id") or "")
 
 
 def _context_from_argv(argv: list[str]) -> dict[str, str]:

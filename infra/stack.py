@@ -1,6 +1,7 @@
 """The Enclave stack: the single table, the cursor secret, the Stripe secret, the console's
 Cognito pool, the Chalice app (API Gateway + the API handler, the ``run_job`` background-job
-function and the scheduled functions) on a least-privilege role, and alarms.
+function, the journeys' ``journey_step`` function and the scheduled functions) on a
+least-privilege role, the journey timers' Step Functions state machine, and alarms.
 
 The stack's construct id is the Chalice stage (``dev``, ``prod``): the ``chalice.cdk``
 construct takes its stage from its scope's name, so ``.chalice/config.json`` stage
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from constructs import Construct
 
@@ -62,8 +65,26 @@ APP_FUNCTIONS = {
     "JobSweeper": AppFunction("job_sweeper", timeout=60),  # only re-dispatches stale jobs
     "RenewalReminders": AppFunction("renewal_reminders", timeout=60),  # only starts a job
     "StripeReconciliation": AppFunction("stripe_reconciliation", timeout=60),  # likewise
+    # the journey timers' task: runs one enrolment's steps (a transaction, then deliveries)
+    "JourneyStep": AppFunction("journey_step", timeout=60),
+    # fires DynamoDB-kept timers (ENCLAVE_TIMERS=local); with Step Functions a no-op
+    "JourneyTimers": AppFunction("journey_timers", timeout=60),
+    # restarts lost timer starts and retries due deliveries, every minute
+    "JourneySweeper": AppFunction("journey_sweeper", timeout=60),
+    # date and segment triggers for every tenant, hourly: starts jobs, walks segments
+    "JourneyTriggers": AppFunction("journey_triggers", timeout=300),
 }
 RUN_JOB = "RunJob"
+JOURNEY_STEP = "JourneyStep"
+#: The journeys' functions: ``app.py`` defines all of them or none (the stack then has no
+#: state machine and grants nothing for journeys); any other function of APP_FUNCTIONS
+#: missing from app.py fails the synth.
+JOURNEY_FUNCTIONS = frozenset({JOURNEY_STEP, "JourneyTimers", "JourneySweeper",
+                               "JourneyTriggers"})
+#: ``AWS.SNS.SMS.SMSType`` values (context ``sms_type``); journeys default to Promotional
+SMS_TYPES = ("Promotional", "Transactional")
+#: an SMS sender ID: 1-11 letters and digits, at least one letter (where countries allow)
+SMS_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}")
 #: async invokes of run_job that raised are retried this many times (Lambda's default,
 #: made explicit); the sweeper re-dispatches whatever is still stale after that
 RUN_JOB_RETRIES = 2
@@ -77,12 +98,16 @@ STRIPE_SECRET_KEY_PLACEHOLDER = "sk_test_replace_me"
 #: The app's public Stripe webhook route (``chalicelib/billing/routes.py``), under the API
 #: Gateway stage; its URL is the output ``StripeWebhookURL``.
 STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
-#: Never in a deployed function's environment: the first two point the billing gateway at
-#: stripe-mock and its in-memory state (dev stack and tests only); the last two would
-#: carry the Stripe keys in plain text and take precedence over the Stripe secret.
+#: Never in a deployed function's environment. The local stack and tests only: stripe-mock
+#: and its in-memory state; DynamoDB Local; local SES/SNS mocks; webhooks to private
+#: addresses (http://, loopback: in Lambda that reaches the runtime API on 127.0.0.1), which
+#: ``ENCLAVE_DYNAMODB_ENDPOINT`` also allows. And the Stripe keys in plain text, which would
+#: take precedence over the Stripe secret.
 FORBIDDEN_ENVIRONMENT = frozenset({
     "ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
     "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
+    "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT", "ENCLAVE_SNS_ENDPOINT",
+    "ENCLAVE_WEBHOOK_ALLOW_PRIVATE",
 })
 
 
@@ -98,9 +123,42 @@ def check_environment(packaged: dict[str, Any]) -> None:
                     .get("Variables", {}))
         if key.upper() in FORBIDDEN_ENVIRONMENT)
     if found:
-        raise ValueError("environment variables for the local stack only (stripe-mock) or "
-                         "for the Stripe secret, set on deployed functions: "
-                         + ", ".join(found) + ". Remove them from .chalice/config.json.")
+        raise ValueError("environment variables for the local stack only (stripe-mock, "
+                         "DynamoDB Local, mocks, private webhooks) or for the Stripe secret, "
+                         "set on deployed functions: " + ", ".join(found)
+                         + ". Remove them from .chalice/config.json.")
+
+
+def check_functions(found: set[str]) -> bool:
+    """Whether the packaged app has the journeys' functions (``JOURNEY_FUNCTIONS``, all of
+    them or none); fail the synth if it lacks any other function of ``APP_FUNCTIONS``, or
+    only some of the journeys'."""
+    missing = set(APP_FUNCTIONS) - found
+    if missing and missing != JOURNEY_FUNCTIONS:
+        raise RuntimeError(f"app.py no longer defines {sorted(missing)}: update "
+                           "APP_FUNCTIONS in infra/stack.py")
+    return not missing
+
+
+def _delivery_settings(email_from: str, sms_type: str, sms_sender_id: str) -> dict[str, str]:
+    """The journeys' delivery settings for every function's environment (the context
+    values ``email_from``, ``sms_type``, ``sms_sender_id``; infra/README.md), checked here
+    so that a typo fails the synth rather than every send."""
+    if email_from and "@" not in email_from:
+        raise ValueError(f"email_from {email_from!r} is not an email address (an SES-verified "
+                         "identity, e.g. news@brand.example or 'Brand <news@brand.example>')")
+    if sms_type not in SMS_TYPES:
+        raise ValueError(f"sms_type {sms_type!r}: use one of {', '.join(SMS_TYPES)}")
+    if sms_sender_id and not SMS_SENDER_ID.fullmatch(sms_sender_id):
+        raise ValueError(f"sms_sender_id {sms_sender_id!r}: 1-11 letters and digits, at least "
+                         "one letter")
+    return {
+        # the sender when a tenant has no email_from of its own; empty: such sends fail
+        # ("no sender") instead of going out from an unverified address
+        "ENCLAVE_EMAIL_FROM": email_from,
+        "ENCLAVE_SMS_TYPE": sms_type,
+        "ENCLAVE_SMS_SENDER_ID": sms_sender_id,  # empty: none (the carrier's default)
+    }
 
 
 class IsolatedChalice(Chalice):
@@ -155,7 +213,11 @@ class IsolatedChalice(Chalice):
 class EnclaveStack(cdk.Stack):
     """One Enclave deployment; ``stage`` is both the construct id and the Chalice stage."""
 
+    #: whether app.py defines the journeys' functions (then: the state machine, its grants)
+    has_journeys: bool
+
     def __init__(self, scope: Construct, stage: str, *, cors_origins: str = "",
+                 email_from: str = "", sms_type: str = "Promotional", sms_sender_id: str = "",
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  **kwargs: Any) -> None:
         kwargs.setdefault("stack_name", f"{SERVICE_NAME}-{stage}")
@@ -168,6 +230,17 @@ class EnclaveStack(cdk.Stack):
             if len(name) > 64:
                 raise ValueError(f"Lambda function name {name!r} is over 64 characters")
         self.run_job_name = self.function_names[RUN_JOB]
+        # Named in advance, like the functions: every function starts and stops timers by
+        # this ARN (a plain string, so no function refers to the state machine, which
+        # refers to journey_step), and the role is granted on it.
+        self.state_machine_name = f"{self.stack_name}-journey-timers"
+        if len(self.state_machine_name) > 80:
+            raise ValueError(f"state machine name {self.state_machine_name!r} is over 80 "
+                             "characters")
+        self.state_machine_arn = self.format_arn(
+            service="states", resource="stateMachine", resource_name=self.state_machine_name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.delivery_settings = _delivery_settings(email_from, sms_type, sms_sender_id)
         self.table = self._table()
         self.cursor_secret = secretsmanager.Secret(
             self, "CursorSecret",
@@ -181,10 +254,19 @@ class EnclaveStack(cdk.Stack):
         self.chalice = self._chalice_app(cors_origins, log_retention)
         self.api_handler = self.chalice.get_function("APIHandler")
         self.run_job = self.chalice.get_function(RUN_JOB)
+        self.journey_step: lambda_.IFunction | None = None
+        self.state_machine: sfn.StateMachine | None = None
+        if self.has_journeys:
+            self.journey_step = self.chalice.get_function(JOURNEY_STEP)
+            self._journey_permissions()
+            self.state_machine = self._journey_timers(log_retention)
         self._alarms()
         cdk.CfnOutput(self, "TableName", value=self.table.table_name)
         cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         cdk.CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        if self.state_machine is not None:
+            cdk.CfnOutput(self, "JourneyTimersStateMachineArn",
+                          value=self.state_machine.state_machine_arn)
         # The API URL is the packaged template's own output ``EndpointURL`` (CfnInclude
         # keeps Chalice's outputs: EndpointURL, RestAPIId, APIHandlerName, APIHandlerArn).
         cdk.CfnOutput(
@@ -332,6 +414,81 @@ class EnclaveStack(cdk.Stack):
         ))
         return role
 
+    def _journey_permissions(self) -> None:
+        """What journeys add to the functions' role: their timers (one execution each,
+        started by name, stopped when an enrolment ends early) and their channels."""
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="StartJourneyTimers",
+            actions=["states:StartExecution"],
+            resources=[self.state_machine_arn],  # a string, not a reference: no cycle
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="StopJourneyTimers",
+            actions=["states:StopExecution"],
+            resources=[self.format_arn(
+                service="states", resource="execution",
+                resource_name=f"{self.state_machine_name}:*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
+        ))
+        # SES authorizes a send on the sender's identity (an address or its domain; in the
+        # sandbox the recipients' too): any verified identity of this account and region,
+        # since each tenant may send from its own.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="SendJourneyEmail",
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[self.format_arn(
+                service="ses", resource="identity", resource_name="*",
+                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)],
+        ))
+        # A Publish to a phone number has no ARN to grant on and SNS has no condition key
+        # for it (sns:Protocol and sns:Endpoint apply to Subscribe only), so the Allow is
+        # on "*"; the Deny takes every SNS ARN (topics, mobile endpoints, any account)
+        # back out of it, which leaves SMS only.
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="SendJourneySms",
+            actions=["sns:Publish"],
+            resources=["*"],
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="NoSnsPublishButSms",
+            effect=iam.Effect.DENY,
+            actions=["sns:Publish"],
+            resources=[f"arn:{self.partition}:sns:*:*:*"],
+        ))
+
+    def _journey_timers(self, log_retention: logs.RetentionDays) -> sfn.StateMachine:
+        """The journey timers: one STANDARD execution per timer (Wait until ``due_at``,
+        then invoke ``journey_step``), the ASL being the app's own
+        (``chalicelib.journeys.timers.stepfunctions``). Its role may invoke journey_step
+        and nothing else besides writing its logs and traces."""
+        from chalicelib.journeys.timers.stepfunctions import state_machine_definition
+
+        assert self.journey_step is not None
+        step_arn = self.journey_step.function_arn  # a reference: created after the function
+        log_group = logs.LogGroup(
+            self, "JourneyTimerStateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{self.state_machine_name}",
+            retention=log_retention, removal_policy=cdk.RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "JourneyTimerStateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(
+                json.dumps(state_machine_definition(step_arn), sort_keys=True)),
+            tracing_enabled=True,
+            # failures only, without the payload (tenant, member and enrolment ids); the
+            # execution history (90 days) has every execution in full
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ERROR,
+                                include_execution_data=False),
+            comment=f"Enclave {self.stage}: journey timers (wait until due_at, run the step)",
+        )
+        machine.add_to_role_policy(iam.PolicyStatement(
+            sid="InvokeJourneyStep",
+            actions=["lambda:InvokeFunction"],
+            resources=[step_arn],  # unqualified, as the definition invokes it
+        ))
+        return machine
+
     # -- the API ------------------------------------------------------------------------
     def _chalice_app(self, cors_origins: str, log_retention: logs.RetentionDays) -> Chalice:
         issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
@@ -364,6 +521,12 @@ class EnclaveStack(cdk.Stack):
                     # a plain string, so run_job may carry its own name without a cycle
                     "ENCLAVE_JOB_DISPATCH": "lambda",
                     "ENCLAVE_JOB_FUNCTION": self.run_job_name,
+                    # journeys: timers are Step Functions executions (the ARN is built
+                    # from the fixed name: no reference, no cycle); the delivery settings
+                    # come from the context (cdk_app.py). Inert if app.py has no journeys.
+                    "ENCLAVE_TIMERS": "stepfunctions",
+                    "ENCLAVE_STATE_MACHINE_ARN": self.state_machine_arn,
+                    **self.delivery_settings,
                 },
             },
         )
@@ -389,10 +552,7 @@ class EnclaveStack(cdk.Stack):
                      for resource in chalice.sam_template.node.children
                      if isinstance(resource, cdk.CfnResource)
                      and resource.cfn_resource_type == "AWS::Serverless::Function"}
-        missing = set(APP_FUNCTIONS) - set(functions)
-        if missing:
-            raise RuntimeError(f"app.py no longer defines {sorted(missing)}: update "
-                               "APP_FUNCTIONS in infra/stack.py")
+        self.has_journeys = check_functions(set(functions))
         run_job = functions[RUN_JOB]
         for logical_id, resource in functions.items():
             resource.node.add_dependency(self.role)
@@ -422,6 +582,16 @@ class EnclaveStack(cdk.Stack):
         return chalice
 
     # -- alarms -------------------------------------------------------------------------
+    def _alarm_on_any(self, construct_id: str, description: str,
+                      metric: cloudwatch.IMetric) -> None:
+        cloudwatch.Alarm(
+            self, construct_id,
+            alarm_description=f"Enclave {self.stage}: {description}",
+            metric=metric, threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
     def _alarms(self) -> None:
         five_minutes = cdk.Duration.minutes(5)
         cloudwatch.Alarm(
@@ -435,20 +605,22 @@ class EnclaveStack(cdk.Stack):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        cloudwatch.Alarm(
-            self, "ApiHandlerErrorsAlarm",
-            alarm_description=f"Enclave {self.stage}: the API handler Lambda raised errors",
-            metric=self.api_handler.metric_errors(period=five_minutes, statistic="Sum"),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        cloudwatch.Alarm(
-            self, "RunJobErrorsAlarm",
-            alarm_description=(f"Enclave {self.stage}: the run_job Lambda raised errors "
-                               "(a background job step failed or timed out)"),
-            metric=self.run_job.metric_errors(period=five_minutes, statistic="Sum"),
-            threshold=1, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self._alarm_on_any(
+            "ApiHandlerErrorsAlarm", "the API handler Lambda raised errors",
+            self.api_handler.metric_errors(period=five_minutes, statistic="Sum"))
+        self._alarm_on_any(
+            "RunJobErrorsAlarm", ("the run_job Lambda raised errors (a background job step "
+                                  "failed or timed out)"),
+            self.run_job.metric_errors(period=five_minutes, statistic="Sum"))
+        if self.journey_step is not None and self.state_machine is not None:
+            self._alarm_on_any(
+                "JourneyStepErrorsAlarm", ("the journey_step Lambda raised errors (Step "
+                                           "Functions retries them)"),
+                self.journey_step.metric_errors(period=five_minutes, statistic="Sum"))
+            # Stopped executions (an enrolment that ended early) are ExecutionsAborted,
+            # not failures; a failed one is a timer whose step failed after every retry
+            # (journey_sweeper re-arms it once it is 15 minutes overdue).
+            self._alarm_on_any(
+                "JourneyTimerFailedAlarm", ("journey timer executions failed (journey_step "
+                                            "failed after every retry)"),
+                self.state_machine.metric_failed(period=five_minutes, statistic="Sum"))

@@ -1,9 +1,13 @@
 """The CDK stack (infra/), synthesized once per module: the table matches
 ``core.table.definition``, IAM is least-privilege, the Stripe secret is retained and read
 by every function (and no function is pointed at stripe-mock), Cognito keeps tenant and
-role out of the users' reach, the functions (API handler, run_job, the schedules) get
-their configuration, log groups and alarms, nothing depends on itself, and cfn-lint finds
-no error."""
+role out of the users' reach, the functions (API handler, run_job, journey_step, the
+schedules) get their configuration, log groups and alarms, the journey timers' state
+machine runs the app's own definition and may invoke journey_step only, nothing depends
+on itself, and cfn-lint finds no error.
+
+The journeys' tests skip when app.py defines no journey functions (the stack then has no
+state machine); whether it does is read from app.py, not from the template."""
 from __future__ import annotations
 
 import json
@@ -23,16 +27,32 @@ from chalicelib.core.table import definition
 ROOT = Path(__file__).resolve().parents[2]
 CORS_ORIGINS = "https://console.example.test"
 #: the app's functions besides the API handler, by logical id, as deployed in stage dev
-NAMED_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-nightly",
-                   "JobSweeper": "enclave-dev-job_sweeper",
-                   "RenewalReminders": "enclave-dev-renewal_reminders",
-                   "StripeReconciliation": "enclave-dev-stripe_reconciliation"}
-RUN_JOB_NAME = NAMED_FUNCTIONS["RunJob"]
-#: scheduled functions that only start (or re-dispatch) jobs: 60 s
-STARTERS = ("Nightly", "JobSweeper", "RenewalReminders", "StripeReconciliation")
-#: the stripe-mock settings (dev stack and tests) and the plain-text Stripe keys
+CORE_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-nightly",
+                  "JobSweeper": "enclave-dev-job_sweeper",
+                  "RenewalReminders": "enclave-dev-renewal_reminders",
+                  "StripeReconciliation": "enclave-dev-stripe_reconciliation"}
+#: the journeys' functions (all of them or none in app.py)
+JOURNEY_FUNCTIONS = {"JourneyStep": "enclave-dev-journey_step",
+                     "JourneyTimers": "enclave-dev-journey_timers",
+                     "JourneySweeper": "enclave-dev-journey_sweeper",
+                     "JourneyTriggers": "enclave-dev-journey_triggers"}
+RUN_JOB_NAME = CORE_FUNCTIONS["RunJob"]
+STATE_MACHINE_NAME = "enclave-dev-journey-timers"
+#: (timeout, memory) of the named functions besides run_job: the schedules that only start
+#: (or re-dispatch) jobs, journey_step (one enrolment's steps), the journeys' schedules
+TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
+            "StripeReconciliation": 60, "JourneyStep": 60, "JourneyTimers": 60,
+            "JourneySweeper": 60, "JourneyTriggers": 300}
+#: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, private
+#: webhooks) and the plain-text Stripe keys
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
-                         "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET"}
+                         "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
+                         "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT",
+                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_WEBHOOK_ALLOW_PRIVATE"}
+#: the context values of the synth, and what every function's environment gets from them
+EMAIL_FROM = "Brand <news@brand.example>"
+JOURNEY_ENVIRONMENT = {"ENCLAVE_TIMERS": "stepfunctions", "ENCLAVE_EMAIL_FROM": EMAIL_FROM,
+                       "ENCLAVE_SMS_TYPE": "Transactional", "ENCLAVE_SMS_SENDER_ID": ""}
 LEFTOVERS = [ROOT / "chalice.out", ROOT / "cdk.out", ROOT / "infra" / "chalice.out",
              ROOT / "infra" / "cdk.out"]
 
@@ -40,6 +60,12 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # jsii silences its Node end-of-life banner only for the major versions listed.
 os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = ",".join(
     filter(None, [os.environ.get("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"), "18", "20"]))
+
+
+def _app_has_journeys() -> bool:
+    from app import app
+
+    return any(f.name == "journey_step" for f in app.pure_lambda_functions)
 
 
 class Synth:
@@ -50,6 +76,9 @@ class Synth:
         self.new_in_cwd = new_in_cwd
         self.new_leftovers = new_leftovers
         self.environ_after = environ_after
+        self.journeys = _app_has_journeys()
+        #: the functions deployed under fixed names, by logical id
+        self.named = {**CORE_FUNCTIONS, **(JOURNEY_FUNCTIONS if self.journeys else {})}
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template["Resources"].items() if v["Type"] == kind}
@@ -70,7 +99,9 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     existed = {p for p in LEFTOVERS if p.exists()}
     outdir = tmp_path_factory.mktemp("cdk.out")
     cwd_before = set(os.listdir("."))
-    app = cdk.App(outdir=str(outdir), context={"stage": "dev", "cors_origins": CORS_ORIGINS})
+    app = cdk.App(outdir=str(outdir), context={
+        "stage": "dev", "cors_origins": CORS_ORIGINS, "email_from": EMAIL_FROM,
+        "sms_type": "Transactional"})
     stack = build(app)
     template = Template.from_stack(stack).to_json()
     result = Synth(template, outdir, new_in_cwd=set(os.listdir(".")) - cwd_before,
@@ -116,6 +147,23 @@ def _render(value: Any) -> str:
     if key == "Fn::Join" and item[0] == "":
         return "".join(_render(part) for part in item[1])
     raise AssertionError(f"cannot render {value!r}")
+
+
+def _app_role(synth: Synth) -> str:
+    """The logical id of the role every function runs as (CDK appends a hash)."""
+    found = [k for k in synth.resources("AWS::IAM::Role") if re.fullmatch(r"ApiRole[0-9A-F]{8}", k)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _role_statements(synth: Synth, role_id: str) -> list[dict[str, Any]]:
+    """The statements of the policies attached to role ``role_id`` (CDK puts a role's
+    statements in its DefaultPolicy; no role here has inline or managed policies)."""
+    role = synth.template["Resources"][role_id]["Properties"]
+    assert not role.get("Policies") and not role.get("ManagedPolicyArns"), role
+    return [st for policy in synth.resources("AWS::IAM::Policy").values()
+            if _ref(role_id) in policy["Properties"]["Roles"]
+            for st in _as_list(policy["Properties"]["PolicyDocument"]["Statement"])]
 
 
 def _statements(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
@@ -192,17 +240,15 @@ def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Sy
     functions = synth.resources("AWS::Serverless::Function")
     assert "APIHandler" in functions
     assert not synth.resources("AWS::Lambda::Function")  # no CDK helper functions either
-    role_id, _ = synth.one("AWS::IAM::Role")
+    role_id = _app_role(synth)
+    # the functions' role, and the journey timers' state machine's
+    assert len(synth.resources("AWS::IAM::Role")) == (2 if synth.journeys else 1)
     assert "DefaultRole" not in synth.template["Resources"]  # Chalice's generated role
     for name, fn in functions.items():
         assert fn["Properties"]["Role"] == _arn(role_id), name
 
     table_id, _ = synth.one("AWS::DynamoDB::Table")
-    role_statements = [
-        st for _, policy in synth.resources("AWS::IAM::Policy").items()
-        if _ref(role_id) in policy["Properties"]["Roles"]
-        for st in _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
-    ]
+    role_statements = _role_statements(synth, role_id)
     table_arn = _arn(table_id)
     index_arn = {"Fn::Join": ["", [table_arn, "/index/*"]]}
     data = [st for st in role_statements if "dynamodb:PutItem" in _as_list(st["Action"])]
@@ -234,11 +280,18 @@ def test_the_role_reads_the_cursor_and_stripe_secrets_and_no_other(synth: Synth)
     assert granted == {("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")}
 
 
+def _invoking(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
+    return [(logical_id, st) for logical_id, st in _statements(synth)
+            if any(a.lower().startswith("lambda:") for a in _as_list(st["Action"]))]
+
+
 def test_the_role_may_invoke_run_job_and_nothing_else(synth: Synth) -> None:
-    invoking = [(logical_id, st) for logical_id, st in _statements(synth)
+    # the functions' role invokes run_job; the state machine's, journey_step (below)
+    assert len(_invoking(synth)) == (2 if synth.journeys else 1), _invoking(synth)
+    invoking = [st for st in _role_statements(synth, _app_role(synth))
                 if any(a.lower().startswith("lambda:") for a in _as_list(st["Action"]))]
     assert len(invoking) == 1, invoking
-    _, st = invoking[0]
+    st = invoking[0]
     assert st["Effect"] == "Allow"
     assert _as_list(st["Action"]) == ["lambda:InvokeFunction"]
     # built from the name (a reference to the function would be a cycle: the functions
@@ -302,7 +355,7 @@ def test_api_handler_environment(synth: Synth) -> None:
 
 def test_every_function_is_told_to_dispatch_jobs_to_run_job(synth: Synth) -> None:
     functions = synth.resources("AWS::Serverless::Function")
-    assert {"APIHandler", *NAMED_FUNCTIONS} <= set(functions)
+    assert {"APIHandler", *synth.named} <= set(functions)
     api_env = functions["APIHandler"]["Properties"]["Environment"]["Variables"]
     for name, fn in functions.items():
         env = fn["Properties"]["Environment"]["Variables"]
@@ -332,7 +385,7 @@ def test_every_function_reads_stripe_keys_from_the_secret_not_from_stripe_mock(
         synth: Synth) -> None:
     stripe_id, _ = _secret(synth, "StripeSecret")
     functions = synth.resources("AWS::Serverless::Function")
-    assert {"APIHandler", *NAMED_FUNCTIONS} <= set(functions)
+    assert {"APIHandler", *synth.named} <= set(functions)
     for name, fn in functions.items():
         env = fn["Properties"]["Environment"]["Variables"]
         assert env["ENCLAVE_STRIPE_SECRET_ARN"] == _ref(stripe_id), name
@@ -372,15 +425,17 @@ def test_webhook_url_output_is_the_public_stripe_route(synth: Synth) -> None:
 
 def test_function_names_timeouts_and_memory(synth: Synth) -> None:
     resources = synth.template["Resources"]
-    for logical_id, name in NAMED_FUNCTIONS.items():
+    for logical_id, name in synth.named.items():
         assert resources[logical_id]["Properties"]["FunctionName"] == name
+        assert resources[logical_id]["Properties"]["Tracing"] == "Active", logical_id
     run_job = resources["RunJob"]["Properties"]
     assert run_job["Handler"] == "app.run_job"
     assert (run_job["Timeout"], run_job["MemorySize"]) == (900, 1024)
-    assert run_job["Tracing"] == "Active"
-    for logical_id in STARTERS:
-        assert resources[logical_id]["Properties"]["Timeout"] == 60, logical_id
-        assert resources[logical_id]["Properties"]["MemorySize"] == 512, logical_id
+    for logical_id in set(synth.named) - {"RunJob"}:
+        props = resources[logical_id]["Properties"]
+        assert (props["Timeout"], props["MemorySize"]) == (TIMEOUTS[logical_id], 512), logical_id
+    if synth.journeys:
+        assert resources["JourneyStep"]["Properties"]["Handler"] == "app.journey_step"
     api = resources["APIHandler"]["Properties"]
     assert (api["Timeout"], api["MemorySize"]) == (30, 512)
     assert "FunctionName" not in api  # unchanged: naming it would replace the function
@@ -427,9 +482,9 @@ def test_every_function_has_a_log_group_kept_30_days(synth: Synth) -> None:
     groups = {json.dumps(g["Properties"]["LogGroupName"]): (logical_id, g)
               for logical_id, g in synth.resources("AWS::Logs::LogGroup").items()}
     for name, fn in synth.resources("AWS::Serverless::Function").items():
-        if name in NAMED_FUNCTIONS:
+        if name in synth.named:
             # named in advance, so the group exists before the function can run
-            group_id, group = groups[json.dumps(f"/aws/lambda/{NAMED_FUNCTIONS[name]}")]
+            group_id, group = groups[json.dumps(f"/aws/lambda/{synth.named[name]}")]
             assert group_id in fn["DependsOn"], name
         else:
             group_id, group = groups[json.dumps({"Fn::Join": ["", ["/aws/lambda/",
@@ -485,12 +540,184 @@ def test_no_resource_depends_on_itself(synth: Synth) -> None:
 
     for logical_id in sorted(resources):
         visit(logical_id, [])
-    policy_id, _ = synth.one("AWS::IAM::Policy")
+    policy_id, = (k for k, policy in synth.resources("AWS::IAM::Policy").items()
+                  if _ref(_app_role(synth)) in policy["Properties"]["Roles"])
     assert {"RunJob", policy_id} <= edges["APIHandler"]  # the graph is the real one
+    if synth.journeys:
+        machine_id, _ = synth.one("AWS::StepFunctions::StateMachine")
+        assert "JourneyStep" in edges[machine_id]
+        # no function refers to the state machine (its ARN is a string built from its name)
+        for name in synth.resources("AWS::Serverless::Function"):
+            assert machine_id not in edges[name], name
 
 
 def test_no_unresolved_token_is_left_in_the_template(synth: Synth) -> None:
     assert "${Token[" not in json.dumps(synth.template)
+
+
+# -- journeys ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def journeys(synth: Synth) -> Synth:
+    if not synth.journeys:
+        pytest.skip("app.py defines no journey functions")
+    return synth
+
+
+def _state_machine_arn(resource: str = "stateMachine", name: str = STATE_MACHINE_NAME) -> Any:
+    return {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":",
+        {"Ref": "AWS::AccountId"}, f":{resource}:{name}"]]}
+
+
+def _join_text(value: Any, placeholders: dict[str, str]) -> str:
+    """A Fn::Join of strings and references as text, each reference replaced by its
+    placeholder (keyed by its JSON)."""
+    if isinstance(value, str):
+        return value
+    (key, item), = value.items()
+    if key == "Fn::Join" and item[0] == "":
+        return "".join(_join_text(part, placeholders) for part in item[1])
+    return placeholders[json.dumps(value, sort_keys=True)]
+
+
+def test_journeys_are_all_in_app_py_or_none_of_them(synth: Synth) -> None:
+    functions = set(synth.resources("AWS::Serverless::Function"))
+    assert (set(JOURNEY_FUNCTIONS) <= functions) is synth.journeys
+    assert not (set(JOURNEY_FUNCTIONS) & functions) or synth.journeys
+    assert bool(synth.resources("AWS::StepFunctions::StateMachine")) is synth.journeys
+
+
+def test_synth_requires_the_app_functions_and_all_or_none_of_the_journeys() -> None:
+    from infra.stack import APP_FUNCTIONS, check_functions
+
+    assert set(APP_FUNCTIONS) == {*CORE_FUNCTIONS, *JOURNEY_FUNCTIONS}
+    assert check_functions({"APIHandler", *CORE_FUNCTIONS, *JOURNEY_FUNCTIONS}) is True
+    assert check_functions({"APIHandler", "TagExpiry", *CORE_FUNCTIONS}) is False
+    for missing in ("RunJob", "JourneyStep", "JourneyTriggers"):
+        with pytest.raises(RuntimeError, match=missing):
+            check_functions({*CORE_FUNCTIONS, *JOURNEY_FUNCTIONS} - {missing})
+    with pytest.raises(RuntimeError, match="Nightly"):
+        check_functions(set(CORE_FUNCTIONS) - {"Nightly"})
+
+
+def test_state_machine_runs_the_apps_definition_on_journey_step(journeys: Synth) -> None:
+    from chalicelib.journeys.timers.stepfunctions import state_machine_definition
+
+    _, machine = journeys.one("AWS::StepFunctions::StateMachine")
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["StateMachineName"] == STATE_MACHINE_NAME
+    assert "Definition" not in props and "DefinitionS3Location" not in props
+    step = "${JourneyStep.Arn}"
+    text = _join_text(props["DefinitionString"],
+                      {json.dumps(_arn("JourneyStep"), sort_keys=True): step})
+    definition = json.loads(text)
+    assert definition == state_machine_definition(step)
+    # what the app relies on: a Wait on the timer's due_at, then one invoke of journey_step
+    states = definition["States"]
+    waits = [s for s in states.values() if s["Type"] == "Wait"]
+    assert [w["TimestampPath"] for w in waits] == ["$.due_at"]
+    tasks = [s for s in states.values() if s["Type"] == "Task"]
+    assert [t["Parameters"]["FunctionName"] for t in tasks] == [step]
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ERROR", False)
+    group_id = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"][
+        "Fn::GetAtt"][0]
+    group = journeys.template["Resources"][group_id]["Properties"]
+    assert group == {"LogGroupName": f"/aws/vendedlogs/states/{STATE_MACHINE_NAME}",
+                     "RetentionInDays": 30}
+    assert journeys.template["Outputs"]["JourneyTimersStateMachineArn"]["Value"] == {
+        "Ref": next(iter(journeys.resources("AWS::StepFunctions::StateMachine")))}
+
+
+def test_state_machine_role_may_invoke_journey_step_only(journeys: Synth) -> None:
+    _, machine = journeys.one("AWS::StepFunctions::StateMachine")
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    role = journeys.template["Resources"][role_id]["Properties"]
+    trust, = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Action"], trust["Effect"], trust["Principal"]) == (
+        "sts:AssumeRole", "Allow", {"Service": "states.amazonaws.com"})
+    # only for state machines of this account (CDK's confused-deputy conditions)
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": _state_machine_arn(name="*")}
+    statements = _role_statements(journeys, role_id)
+    invoking = [st for st in statements if any(a.startswith("lambda:")
+                                               for a in _as_list(st["Action"]))]
+    assert len(invoking) == 1
+    assert _as_list(invoking[0]["Action"]) == ["lambda:InvokeFunction"]
+    assert _as_list(invoking[0]["Resource"]) == [_arn("JourneyStep")]  # unqualified
+    # besides: its log delivery and X-Ray traces (actions with no resource-level permissions)
+    others = {a for st in statements if st is not invoking[0] for a in _as_list(st["Action"])}
+    assert {a.split(":")[0] for a in others} == {"logs", "xray"}, others
+    assert all(st["Effect"] == "Allow" for st in statements)
+    # and no other role may invoke journey_step
+    for logical_id, st in _invoking(journeys):
+        if logical_id not in (p for p, policy in journeys.resources("AWS::IAM::Policy").items()
+                              if _ref(role_id) in policy["Properties"]["Roles"]):
+            assert _arn("JourneyStep") not in _as_list(st["Resource"]), st
+
+
+def test_every_function_gets_the_journey_settings(journeys: Synth) -> None:
+    for name, fn in journeys.resources("AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert {k: env.get(k) for k in JOURNEY_ENVIRONMENT} == JOURNEY_ENVIRONMENT, name
+        # built from the fixed name: no reference to the state machine, so no cycle
+        assert env["ENCLAVE_STATE_MACHINE_ARN"] == _state_machine_arn(), name
+
+
+def test_the_role_starts_and_stops_journey_timers_of_its_state_machine_only(
+        journeys: Synth) -> None:
+    states = [(logical_id, st) for logical_id, st in _statements(journeys)
+              if any(a.lower().startswith("states:") for a in _as_list(st["Action"]))]
+    app_policy = {k for k, policy in journeys.resources("AWS::IAM::Policy").items()
+                  if _ref(_app_role(journeys)) in policy["Properties"]["Roles"]}
+    assert {logical_id for logical_id, _ in states} == app_policy
+    granted = sorted((_as_list(st["Action"]), st["Effect"], _as_list(st["Resource"]),
+                      "Condition" in st) for _, st in states)
+    assert granted == [
+        (["states:StartExecution"], "Allow", [_state_machine_arn()], False),
+        (["states:StopExecution"], "Allow",
+         [_state_machine_arn("execution", f"{STATE_MACHINE_NAME}:*")], False),
+    ]
+
+
+def test_the_role_sends_email_from_the_accounts_identities_and_sms_only(
+        journeys: Synth) -> None:
+    statements = _role_statements(journeys, _app_role(journeys))
+    ses = [st for st in statements if any(a.startswith("ses:") for a in _as_list(st["Action"]))]
+    assert len(ses) == 1 and ses[0]["Effect"] == "Allow"
+    assert sorted(_as_list(ses[0]["Action"])) == ["ses:SendEmail", "ses:SendRawEmail"]
+    assert _as_list(ses[0]["Resource"]) == [{"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":ses:", {"Ref": "AWS::Region"}, ":",
+        {"Ref": "AWS::AccountId"}, ":identity/*"]]}]
+    sns = [st for st in statements if any(a.startswith("sns:") for a in _as_list(st["Action"]))]
+    # a Publish to a phone number has no ARN: allowed on "*", then every SNS ARN (topics,
+    # mobile endpoints) denied, which leaves SMS
+    assert sorted((st["Effect"], _as_list(st["Action"]), json.dumps(st["Resource"]))
+                  for st in sns) == [
+        ("Allow", ["sns:Publish"], json.dumps("*")),
+        ("Deny", ["sns:Publish"], json.dumps({"Fn::Join": ["", [
+            "arn:", {"Ref": "AWS::Partition"}, ":sns:*:*:*"]]})),
+    ]
+    # nothing else of the role uses "*" but the X-Ray writes and that SMS publish
+    wildcard = sorted(a for st in statements if "*" in _as_list(st["Resource"])
+                      for a in _as_list(st["Action"]))
+    assert wildcard == ["sns:Publish", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_synth_checks_the_delivery_settings() -> None:
+    from infra.stack import _delivery_settings
+
+    assert _delivery_settings("", "Promotional", "") == {
+        "ENCLAVE_EMAIL_FROM": "", "ENCLAVE_SMS_TYPE": "Promotional", "ENCLAVE_SMS_SENDER_ID": ""}
+    assert _delivery_settings("a@b.example", "Transactional", "Brand1")["ENCLAVE_SMS_SENDER_ID"] \
+        == "Brand1"
+    for bad in (("brand.example", "Promotional", ""), ("", "promotional", ""),
+                ("", "Promotional", "TooLongSender"), ("", "Promotional", "12345")):
+        with pytest.raises(ValueError):
+            _delivery_settings(*bad)
 
 
 # -- alarms and outputs ------------------------------------------------------------------
@@ -500,7 +727,7 @@ def _function_dimension(logical_id: str) -> list[dict[str, Any]]:
         ":", _arn(logical_id)]}]}}]
 
 
-def test_alarms_watch_api_5xx_and_handler_and_run_job_errors(synth: Synth) -> None:
+def test_alarms_watch_api_5xx_and_function_errors(synth: Synth) -> None:
     alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
     api_name = synth.template["Resources"]["RestAPI"]["Properties"]["Name"]
     api = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/ApiGateway",
@@ -509,10 +736,20 @@ def test_alarms_watch_api_5xx_and_handler_and_run_job_errors(synth: Synth) -> No
     errors = [a for a in alarms if (a["Namespace"], a["MetricName"]) == ("AWS/Lambda",
                                                                           "Errors")]
     watched = sorted(json.dumps(a["Dimensions"]) for a in errors)
-    assert watched == sorted(json.dumps(_function_dimension(f))
-                             for f in ("APIHandler", "RunJob"))
+    watched_functions = ("APIHandler", "RunJob", *(("JourneyStep",) if synth.journeys else ()))
+    assert watched == sorted(json.dumps(_function_dimension(f)) for f in watched_functions)
     for alarm in errors:
         assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+    failed = [a for a in alarms if a["Namespace"] == "AWS/States"]
+    if synth.journeys:
+        machine_id, _ = synth.one("AWS::StepFunctions::StateMachine")
+        # aborted executions are timers stopped on purpose (an enrolment that ended early)
+        assert [(a["MetricName"], a["Dimensions"], a["Statistic"], a["Threshold"])
+                for a in failed] == [("ExecutionsFailed", [{"Name": "StateMachineArn",
+                                                             "Value": _ref(machine_id)}],
+                                      "Sum", 1)]
+    else:
+        assert not failed
 
 
 def test_outputs(synth: Synth) -> None:
