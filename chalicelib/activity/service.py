@@ -127,6 +127,7 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
 
 def _notify(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> None:
     payload = event.model_dump(mode="json", exclude={"member"})
+    payload["occurred_at"] = clock.iso(occurred)  # as recorded (defaulted to arrival when absent)
     for listener in _listeners:
         try:
             listener(tenant_id, member_id, payload, occurred)

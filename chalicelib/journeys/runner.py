@@ -127,7 +127,7 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
             step_id = step.get("next")
         elif kind == "branch":
             snap = run.snapshot()
-            condition = expand_condition(step["condition"], enrolment.entered_at)
+            condition = expand_condition(step["condition"], _ordered_since(enrolment))
             step_id = step.get("then") if snap is not None and filters.matches(condition, snap, now) else step.get("else")
         elif kind in ("add_tag", "remove_tag"):
             actions.tag(run, step)
@@ -198,3 +198,13 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 rearmed += rearm_now(enrolment)
     return {"timers_started": started, "timers_rearmed": rearmed, **delivery.sweep(now)}
 
+
+def _ordered_since(enrolment: Any) -> str:
+    """The time after which an order counts as "ordered since enrolment": the enrolment,
+    or the order that triggered it if that one is stamped later (a brand's clock ahead
+    of ours, or the same instant), so the triggering order never counts as a re-order."""
+    since = enrolment.entered_at
+    trigger = (enrolment.vars or {}).get("trigger") or {}
+    if trigger.get("type") == "order.paid" and isinstance(trigger.get("occurred_at"), str):
+        since = max(since, trigger["occurred_at"])
+    return since

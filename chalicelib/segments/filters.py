@@ -16,7 +16,7 @@ Terms::
     {"last_order_within_days": 30}
     {"birthday_month": 3}
     {"plan": "<plan id>"}                    an active paid membership of the plan
-    {"last_order_since": "2026-03-01T00:00:00Z"}   ordered at or after that time (journeys
+    {"last_order_since": "2026-03-01T00:00:00Z"}   ordered after that time (journeys
         evaluate "ordered since enrolment" with the enrolment time)
 
 Example: ``{"and": [{"tag": "01H..."}, {"not": {"stage": "churned"}}]}``.
@@ -187,7 +187,7 @@ def matches(node: dict[str, Any], snap: Snapshot, now: datetime) -> bool:
         return snap.birthday_month == node["birthday_month"]
     if "last_order_since" in node:
         since = _timestamp(node["last_order_since"])
-        return snap.last_order_at is not None and since is not None and snap.last_order_at >= since
+        return snap.last_order_at is not None and since is not None and snap.last_order_at > since
     if "last_order_within_days" in node:
         return snap.last_order_at is not None and (now - snap.last_order_at).days < node["last_order_within_days"]
     if "attribute" in node:

@@ -145,6 +145,33 @@ def test_repurchase_coupon_30_days_after_a_first_order_not_for_who_ordered_again
     assert s["by_step"]["coupon"]["sent"] == 1 and s["by_step"]["wait"]["reached"] == 2
 
 
+REPURCHASE_BY_BRANCH = {
+    "trigger": {"type": "event", "event": {"type": "order.paid"}},
+    "entry_filter": {"metric": "orders", "op": "eq", "value": 1},
+    "start": "wait",
+    "steps": [
+        {"id": "wait", "type": "wait", "duration": "P30D", "next": "ordered"},
+        {"id": "ordered", "type": "branch", "condition": {"ordered_since_enrolment": True}, "else": "tell"},
+        webhook_message("tell", "Come back, {{member.name}}"),
+    ],
+}
+
+
+def test_the_triggering_order_is_not_a_re_order_even_stamped_at_or_after_enrolment(http, tenant, clock, receiver):
+    """Regression (found by make bench): the order that enrolled the member counted as
+    "ordered since enrolment" when its occurred_at was not strictly before the enrolment."""
+    clock.now = T0
+    connect_webhook(http, tenant, receiver)
+    create_journey(http, tenant, REPURCHASE_BY_BRANCH)
+    same, ahead = new_member(http, tenant, name="Same"), new_member(http, tenant, phone="13900139000", name="Ahead")
+    brand_clock_ahead = (T0 + timedelta(seconds=30)).isoformat()
+    send_events(http, tenant, paid(same, "s1"), {**paid(ahead, "a1"), "occurred_at": brand_clock_ahead})
+    tick(http)
+    clock.advance(days=30, minutes=1)
+    tick(http)
+    assert sorted(r["json"]["content"]["body"] for r in receiver.received) == ["Come back, Ahead", "Come back, Same"]
+
+
 def test_birthday_message_at_ten_local_time(http, tenant, clock, receiver):
     clock.now = T0.replace(day=13, hour=17)  # 01:00 on 14 March in Shanghai
     connect_webhook(http, tenant, receiver)
