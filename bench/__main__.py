@@ -1,12 +1,13 @@
 """``make bench``: print speed and capacity figures of the member API, events, the
-nightly pass, segment pages and tag writes, measured in one run.
+nightly pass, segment pages, tag writes and lifecycle journeys, measured in one run.
 
 Not a timed test: nothing here asserts on speed. It checks only that each request did what
 it should (a 201 for a create, a 200 for a get, every event accepted, the nightly job
 succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
-separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g).
+separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
+journeys (h).
 By default, all of them.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import events, imports, segments, tagwrites
+from . import events, imports, journeys, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, transact_write_floor
@@ -274,7 +275,8 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 
 #: section name -> the letters of the report it prints
-SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g"}
+SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
+            "journeys": "h"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -289,7 +291,7 @@ def selected_sections(raw: str | None) -> list[str]:
                                                    and len(word) == 1), None)
         if name is None:
             raise SystemExit(f"BENCH_ONLY: unknown section {word!r}; use {', '.join(SECTIONS)} "
-                             "(or the letters a-g)")
+                             "(or the letters a-h)")
         chosen.add(name)
     return [n for n in SECTIONS if n in chosen]
 
@@ -302,6 +304,7 @@ class Results:
     nightly: events.NightlyFigures | None = None
     segments: segments.SegmentFigures | None = None
     tags: tagwrites.TagWriteFigures | None = None
+    journeys: journeys.JourneyFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -326,6 +329,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                 out.event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
         if "nightly" in sections:
             out.nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
+        # (h) before (f) and (g): it moves the clock (restored after) and drains no jobs
+        if "journeys" in sections:
+            out.journeys = journeys.run_journeys(chalice_client, admin_token, app_ddb)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -374,6 +380,8 @@ def main() -> int:
         segments.print_segments(results.segments)
     if results.tags:
         tagwrites.print_tag_writes(results.tags)
+    if results.journeys:
+        journeys.print_journeys(results.journeys)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

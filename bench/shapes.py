@@ -16,13 +16,31 @@ def key_shape(value: str) -> str:
     return _HASH.sub("<hash>", _PHONE.sub("<phone>", _ULID.sub("<id>", value)))
 
 
+def value_bytes(value: dict[str, Any]) -> int:
+    """One attribute value's size, roughly as DynamoDB counts it: strings as UTF-8, numbers
+    by their digits, BOOL and NULL 1 byte, maps and lists 3 bytes plus 1 per element plus
+    their contents (map keys by their UTF-8 length), sets as the sum of their members."""
+    ((kind, v),) = value.items()
+    if kind in ("S", "N"):
+        return len(str(v).encode())
+    if kind == "B":
+        return len(v) if isinstance(v, (bytes, bytearray)) else len(str(v).encode())
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + value_bytes(x) for k, x in v.items())
+    if kind == "L":
+        return 3 + sum(1 + value_bytes(x) for x in v)
+    if kind in ("SS", "NS"):
+        return sum(len(str(x).encode()) for x in v)
+    if kind == "BS":
+        return sum(len(x) for x in v)
+    return 0
+
+
 def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size, roughly: attribute names plus values (strings as UTF-8)."""
-    size = 0
-    for name, value in item.items():
-        ((kind, v),) = value.items()
-        size += len(name.encode()) + (len(str(v).encode()) if kind in ("S", "N") else 0)
-    return size
+    """DynamoDB's item size, roughly: attribute names plus values (see ``value_bytes``)."""
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
 
 
 def _key(key: dict[str, Any]) -> str:
