@@ -25,7 +25,7 @@ from typing import Any
 from . import events, imports, journeys, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
-from .shapes import describe, transact_write_floor
+from .shapes import describe, unit_rows
 from .stack import ROOT, LocalStack, machine_context
 
 WARMUP = 20
@@ -254,21 +254,9 @@ def print_capacity(ops: list[OpFigures]) -> None:
     rows = []
     notes: list[str] = []
     for op in ops:
-        for k, ((name, params), parts) in enumerate(zip(op.template, op.by_index)):
-            split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
-            first, *more = describe(name, params)
-            rows.append([op.name if k == 0 else "", first, fmt(sum(parts.values()), 1), split])
-            rows += [["", line, "", ""] for line in more]
-            if name in ("GetItem", "BatchGetItem") and not sum(parts.values()):
-                notes.append(f"{op.name}: DynamoDB Local reports 0 units for the {name} of a key that does "
-                             "not exist;\n    DynamoDB itself may still charge the minimum read "
-                             "(1 RCU strongly consistent).")
-            floor = transact_write_floor(params) if name == "TransactWriteItems" else 0.0
-            if parts.get("table", 0.0) < floor:
-                notes.append(f"{op.name}: DynamoDB Local reports {fmt(parts.get('table', 0.0), 1)} table WCU "
-                             f"for a {name} of {len(params['TransactItems'])} actions;\n    DynamoDB charges 2 "
-                             f"WCU per written item per KB in a transaction, so at least {fmt(floor, 1)} "
-                             "(+ index writes).\n    The WCU figures above undercount by the difference.")
+        op_rows, op_notes = unit_rows(op.template, op.by_index, op.name)
+        rows += [[op.name if k == 0 else "", *row] for k, row in enumerate(op_rows)]
+        notes += op_notes
     print(table(["operation", "DynamoDB call", "CU", "table + indexes"], rows, align="llrl"))
     for note in notes:
         print(f"\n  Note, {note}")

@@ -31,7 +31,7 @@ from typing import Any
 from .api import TIER_PROGRAM, App, member_body
 from .dynamo import Bare, InAppTimer, Request, by_index, captured
 from .report import fmt, heading, median, p90, progress, ratio, table
-from .shapes import describe, transact_write_floor
+from .shapes import describe, unit_rows
 
 EVENT_WARMUP = 30
 EVENT_ITERATIONS = 200
@@ -347,23 +347,7 @@ def print_event(fig: EventFigures) -> None:
                  "in DDB calls ms", "request ms"], rows, align="llrrrrrr"))
     print("\n  Columns as in (c): medians per event; INCLUDES the API-key GetItem of the request.")
     print("\n  Where the units go, per call (one bare replay with ReturnConsumedCapacity=INDEXES):\n")
-    rows = []
-    notes = []
-    for (name, params), parts in zip(fig.template, fig.by_index):
-        split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
-        first, *more = describe(name, params)
-        rows.append([first, fmt(sum(parts.values()), 1), split])
-        rows += [[line, "", ""] for line in more]
-        if name in ("GetItem", "BatchGetItem") and not sum(parts.values()):
-            notes.append(f"DynamoDB Local reports 0 units for the {name} of a key that does not exist (the "
-                         "event's claim);\n    DynamoDB itself may still charge the minimum read "
-                         "(1 RCU strongly consistent).")
-        floor = transact_write_floor(params) if name == "TransactWriteItems" else 0.0
-        if parts.get("table", 0.0) < floor:
-            notes.append(f"DynamoDB Local reports {fmt(parts.get('table', 0.0), 1)} table WCU for a {name} of "
-                         f"{len(params['TransactItems'])} actions;\n    DynamoDB charges 2 WCU per written item "
-                         f"per KB in a transaction, so at least {fmt(floor, 1)} (+ index writes).\n"
-                         "    The WCU figures above undercount by the difference.")
+    rows, notes = unit_rows(fig.template, fig.by_index)
     print(table(["DynamoDB call", "CU", "table + indexes"], rows, align="lrl"))
     for note in notes:
         print(f"\n  Note: {note}")

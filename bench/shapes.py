@@ -89,3 +89,30 @@ def transact_write_floor(params: dict[str, Any]) -> float:
         elif kind in ("Update", "Delete"):
             units += 2
     return units
+
+
+def unit_rows(template: list[tuple[str, dict[str, Any]]], by_index: list[dict[str, float]],
+              what: str = "") -> tuple[list[list[str]], list[str]]:
+    """Rows [call, CU, table + indexes] for each captured call of an operation, and the
+    notes on where DynamoDB Local's figures differ from what DynamoDB bills (``what`` names
+    the operation in the notes)."""
+    from .report import fmt
+
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    lead = f"{what}: " if what else ""
+    for (name, params), parts in zip(template, by_index):
+        split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
+        first, *more = describe(name, params)
+        rows.append([first, fmt(sum(parts.values()), 1), split])
+        rows += [[line, "", ""] for line in more]
+        if name in ("GetItem", "BatchGetItem") and not sum(parts.values()):
+            notes.append(f"{lead}DynamoDB Local reports 0 units for the {name} of a key that does not exist;\n"
+                         "    DynamoDB itself may still charge the minimum read (1 RCU strongly consistent).")
+        floor = transact_write_floor(params) if name == "TransactWriteItems" else 0.0
+        if parts.get("table", 0.0) < floor:
+            notes.append(f"{lead}DynamoDB Local reports {fmt(parts.get('table', 0.0), 1)} table WCU for a {name} of "
+                         f"{len(params['TransactItems'])} actions;\n    DynamoDB charges 2 WCU per written item "
+                         f"per KB in a transaction, so at least {fmt(floor, 1)} (+ index writes).\n"
+                         "    The WCU figures above undercount by the difference.")
+    return rows, notes

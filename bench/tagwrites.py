@@ -22,7 +22,7 @@ from .api import App
 from .dynamo import Bare, InAppTimer, Request, by_index, captured
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .seed import SeedFigures, Variant, Writer, make_template, seed_members
-from .shapes import describe, transact_write_floor
+from .shapes import describe, unit_rows
 
 WRITES = 500
 WARMUP = 20
@@ -168,21 +168,7 @@ def print_tag_writes(fig: TagWriteFigures) -> None:
     shares = ", ".join(f"{op} {100 * v / spent:.0f}%" for op, v in fig.by_op_ms.most_common() if v / spent >= 0.01)
     print(f"\n  Columns as in (c). Share of the request time by DynamoDB operation: {shares}.")
     print("\n  Where the units go, per call (one bare replay with ReturnConsumedCapacity=INDEXES):\n")
-    rows = []
-    notes = []
-    for (name, params), parts in zip(fig.template, fig.by_index):
-        split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
-        first, *more = describe(name, params)
-        rows.append([first, fmt(sum(parts.values()), 1), split])
-        rows += [[line, "", ""] for line in more]
-        if name in ("GetItem", "BatchGetItem") and not sum(parts.values()):
-            notes.append(f"DynamoDB Local reports 0 units for the {name} of a key that does not exist;\n"
-                         "    DynamoDB itself may still charge the minimum read.")
-        floor = transact_write_floor(params) if name == "TransactWriteItems" else 0.0
-        if parts.get("table", 0.0) < floor:
-            notes.append(f"DynamoDB Local reports {fmt(parts.get('table', 0.0), 1)} table WCU for a {name} of "
-                         f"{len(params['TransactItems'])} actions;\n    DynamoDB charges 2 WCU per written item "
-                         f"per KB in a transaction, so at least {fmt(floor, 1)} (+ index writes).")
+    rows, notes = unit_rows(fig.template, fig.by_index)
     print(table(["DynamoDB call", "CU", "table + indexes"], rows, align="lrl"))
     for note in notes:
         print(f"\n  Note: {note}")
