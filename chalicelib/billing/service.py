@@ -360,6 +360,17 @@ def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: Stripe
 
 
 # --- benefits --------------------------------------------------------------------------------------
+def active_plan_ids(tenant_id: str, member_ids: list[str]) -> dict[str, set[str]]:
+    """Plans each member is entitled to now (one Query per member): for segment filters
+    with a ``plan`` term."""
+    now = state.epoch(clock.now())
+    return {
+        member_id: {m.plan_id for m in store.list_memberships(tenant_id, member_id)
+                    if m.state and state.entitled(Snapshot.from_dict(m.state), now)}
+        for member_id in member_ids
+    }
+
+
 def benefits(ctx: TenantContext, member_id: str) -> BenefitsOut:
     """Tier benefits (the effective tier: earned, hand-assigned, or plan-granted) plus the
     benefits of every plan the member is entitled to now."""

@@ -217,6 +217,15 @@ def index_term(node: dict[str, Any]) -> IndexTerm | None:
     return None
 
 
+def uses_term(tree: Any, term: str) -> bool:
+    """Whether ``term`` appears anywhere in the filter (some terms need extra reads)."""
+    if isinstance(tree, dict):
+        return term in tree or any(uses_term(v, term) for v in tree.values())
+    if isinstance(tree, list):
+        return any(uses_term(v, term) for v in tree)
+    return False
+
+
 def index_terms(tree: dict[str, Any]) -> list[IndexTerm]:
     """Indexed terms every matching member must satisfy (the top-level ``and`` chain)."""
     if "and" in tree:

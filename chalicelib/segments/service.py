@@ -32,6 +32,7 @@ from ..core.table import cursor
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.tag_index import members_page as tag_members_page
 from ..core.tenancy import TenantContext
+from ..billing import service as billing
 from ..members import service as members
 from ..tags import service as tags
 from ..tags import store as tag_store
@@ -98,6 +99,7 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
                   max_examined: int = MAX_EXAMINED) -> tuple[list[filters.Snapshot], str | None, int]:
     """(matching members' snapshots, base position to resume from or None at the end, examined)."""
     base, _ = choose_base(tenant_id, tree)
+    with_plans = filters.uses_term(tree, "plan")  # memberships are read only when asked about
     found: list[filters.Snapshot] = []
     examined = 0
     position = after
@@ -106,6 +108,9 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
         want = min(BATCH, max_examined - examined)
         batch = base.page(position, want)
         snaps = tags.snapshots(tenant_id, [m for _, m in batch])
+        if with_plans:
+            for member_id, plan_ids in billing.active_plan_ids(tenant_id, list(snaps)).items():
+                snaps[member_id].plans = plan_ids
         for pos, member_id in batch:
             examined += 1
             position = pos

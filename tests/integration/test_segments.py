@@ -153,3 +153,22 @@ def test_segment_crud_and_cursor_binding(http, tenant, other_tenant):
     assert bad.status == 400 and bad.json["code"] == "invalid_cursor"
     assert http.delete(f"/v1/segments/{seg['id']}", tenant.key).status == 204
     assert http.get(f"/v1/segments/{seg['id']}", tenant.key).status == 404
+
+
+def test_plan_term_selects_members_with_an_active_paid_membership(http, tenant):
+    """Issue 4's "active plan" term, now that paid memberships exist."""
+    from datetime import datetime, timezone
+
+    from tests.integration.test_billing_support import World
+
+    stripe = World(http, tenant)
+    plan = stripe.plan()
+    paying, other = stripe.member(), stripe.member(phone="13900139001")
+    subscription = stripe.lifecycle(paying, plan, datetime.now(timezone.utc))
+    stripe.remember(subscription, upto=4)
+    assert stripe.deliver(subscription.events[1]).json["outcome"] == "applied"
+    assert stripe.memberships(paying)[0]["status"] in ("active", "trialing")
+    preview = http.post("/v1/segments/preview", tenant.key, {"filter": {"plan": plan["id"]}}).json
+    assert [m["id"] for m in preview["sample"]] == [paying]
+    none = http.post("/v1/segments/preview", tenant.key, {"filter": {"not": {"plan": plan["id"]}}}).json
+    assert [m["id"] for m in none["sample"]] == [other]
