@@ -65,6 +65,8 @@ APP_FUNCTIONS = {
     "JobSweeper": AppFunction("job_sweeper", timeout=60),  # only re-dispatches stale jobs
     "RenewalReminders": AppFunction("renewal_reminders", timeout=60),  # only starts a job
     "StripeReconciliation": AppFunction("stripe_reconciliation", timeout=60),  # likewise
+    # removes expired tags across every tenant inline (a page of expiry entries each)
+    "TagExpiry": AppFunction("tag_expiry", timeout=300),
     # the journey timers' task: runs one enrolment's steps (a transaction, then deliveries)
     "JourneyStep": AppFunction("journey_step", timeout=60),
     # fires DynamoDB-kept timers (ENCLAVE_TIMERS=local); with Step Functions a no-op
