@@ -7,8 +7,6 @@ moved) is retried with a fresh read, so totals stay exact under any concurrency.
 """
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, Problem, Unprocessable
 from ..core.table import cursor, keys
-from ..core.table.transactions import Transaction, TransactionCancelled
+from ..core.table.transactions import Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -115,7 +113,7 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
         except _Duplicate:
             return EventResult(event_id=event.event_id, status="duplicate", member_id=member_id)
         except TransactionCancelled:
-            time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
+            backoff(attempt, cap=0.25)
             continue
         tiers.record_changes(ctx.tenant_id, member_id, changes)
         _notify(ctx.tenant_id, member_id, event, occurred)

@@ -11,8 +11,6 @@ reconciliation).
 """
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -20,7 +18,7 @@ from ..activity import service as activity
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, Problem
 from ..core.ids import is_id
-from ..core.table.transactions import Transaction, TransactionCancelled
+from ..core.table.transactions import Transaction, TransactionCancelled, backoff
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -178,7 +176,7 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         except TransactionCancelled as exc:
             if "claim" in exc.failed:
                 return Applied("duplicate", item)
-            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            backoff(attempt)
             continue  # another handler changed the membership: compare against its state
         obs.count("MembershipChanged", tenant_id)
         run_effects(target)
@@ -269,7 +267,7 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
         except TransactionCancelled as exc:
             if "claim" in exc.failed:
                 return "duplicate"
-            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            backoff(attempt)
             continue
         return "applied"
     raise Conflict("The Stripe connection kept changing; Stripe will redeliver.", code="concurrent_update")

@@ -11,8 +11,6 @@ transaction, then cancels the timer; a timer that fires anyway finds nothing liv
 """
 from __future__ import annotations
 
-import random
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +18,7 @@ from ..core import clock, observability as obs
 from ..core.errors import Conflict
 from ..core.ids import new_id
 from ..core.table import keys
-from ..core.table.transactions import Transaction, TransactionCancelled
+from ..core.table.transactions import Transaction, TransactionCancelled, backoff
 from ..tiers.rules import parse
 from . import engine, store
 from .catalog import ActiveJourney
@@ -33,7 +31,7 @@ LONGEST_TIMER = timedelta(days=360)
 
 
 def _pause(attempt: int) -> None:
-    time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    backoff(attempt)
 
 
 def start_timer(enrolment: store.EnrolmentItem) -> bool:

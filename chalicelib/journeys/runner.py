@@ -18,14 +18,12 @@ coupon grants happen during the run; both are idempotent, so a repeated run repe
 from __future__ import annotations
 
 import os
-import random
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
@@ -69,7 +67,7 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
                 return {"result": "already_ran"}  # a concurrent run of this step committed first
         except StaleVersion:
             pass
-        time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        backoff(attempt)
     raise RuntimeError(f"enrolment {enrolment_id} kept changing")
 
 

@@ -4,8 +4,6 @@ member snapshots segments evaluate.
 """
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +12,7 @@ from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..segments import filters
@@ -203,7 +201,7 @@ def _retry(action: Callable[[], bool]) -> bool:
         except (StaleVersion, TransactionCancelled) as exc:
             if isinstance(exc, TransactionCancelled) and exc.failed - {"tagset"} and not exc.conflict:
                 raise
-            time.sleep(random.uniform(0, min(0.2, 0.004 * 2**attempt)))
+            backoff(attempt)
     raise Conflict("The member's tags kept changing; try again.", code="concurrent_update")
 
 

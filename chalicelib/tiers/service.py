@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import random
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -20,7 +18,7 @@ from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -186,7 +184,7 @@ def _with_retries(action: Callable[[], bool]) -> bool:
         try:
             return action()
         except (StaleVersion, TransactionCancelled):
-            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            backoff(attempt)
     raise Conflict("The member's standing kept changing; try again.", code="concurrent_update")
 
 

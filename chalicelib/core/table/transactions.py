@@ -94,3 +94,12 @@ def save_versioned(item: TableItem, condition: Any = None) -> None:
         if is_condition_failure(exc):
             raise StaleVersion() from exc
         raise
+
+
+def backoff(attempt: int, cap: float = 0.2) -> None:
+    """Sleep before retrying a write that lost a race: full-jitter exponential backoff
+    (5 ms doubling per attempt, at most ``cap`` seconds), so racing writers spread out."""
+    import random
+    import time
+
+    time.sleep(random.uniform(0, min(cap, 0.005 * 2**attempt)))
