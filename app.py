@@ -13,7 +13,7 @@ from chalicelib.apidocs import routes as apidocs
 from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
-from chalicelib.core import jobs, tenancy
+from chalicelib.core import jobs, signals, tenancy
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -37,11 +37,11 @@ members_service.on_erasure(tiers_service.forget_member)
 members_service.on_erasure(tags_service.forget_member)
 members_service.on_erasure(billing_apply.forget_member)
 members_service.on_erasure(journeys_triggers.forget_member)
-# after-commit listeners: automatic tagging and journey triggers
-activity_service.on_recorded(tags_service.on_event)
-activity_service.on_recorded(journeys_triggers.on_event)
-tiers_service.on_change(journeys_triggers.on_standing_change)
-tags_service.on_tag_change(journeys_triggers.on_tag_change)
+# what follows a committed write, delivered at least once through the outbox (core.signals)
+activity_service.EVENT_RECORDED.connect(tags_service.on_event)
+activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
+tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
+tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -79,6 +79,13 @@ def nightly(event: Any) -> dict[str, Any]:
 def job_sweeper(event: Any) -> dict[str, Any]:
     """Re-dispatches background jobs whose runner died (stale heartbeat)."""
     return {"redispatched": jobs.sweep()}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="outbox_sweeper")
+def outbox_sweeper(event: Any) -> dict[str, int]:
+    """Delivers signals whose after-commit delivery did not finish (the writer died right
+    after its commit, or a receiver failed), with backoff."""
+    return signals.sweep()
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="tag_expiry")

@@ -489,10 +489,10 @@ class Probe:
         runner.on_timer = timed_on_timer  # app.py looks it up on the module at each call
         self._undo.append(lambda: setattr(runner, "on_timer", on_timer))
 
-        listeners = activity_service._listeners  # noqa: SLF001 - the bench marks the journey listener's calls
+        listeners = activity_service.EVENT_RECORDED.receivers  # the bench marks the journey receiver's calls
         at = next((i for i, fn in enumerate(listeners) if fn is triggers.on_event), None)
         if at is None:
-            raise RuntimeError("the journey listener (triggers.on_event) is no longer an activity listener; "
+            raise RuntimeError("the journey receiver (triggers.on_event) no longer receives EVENT_RECORDED; "
                                "update bench/journeys.py")
         listener = listeners[at]
 

@@ -4,16 +4,20 @@ the member's standing (aggregates, stage, tier) through the tiers capability.
 
 A transaction lost to a concurrent event for the same member (the standing's version
 moved) is retried with a fresh read, so totals stay exact under any concurrency.
+
+What other capabilities do because of an event (tag rules, journey triggers and goals) is
+raised as :data:`EVENT_RECORDED` in that same transaction (``core.signals``): it happens at
+least once even when this process dies right after the commit.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from ..core import clock, observability as obs
+from ..core.signals import Signal
 from ..core.errors import Conflict, Problem, Unprocessable
 from ..core.table import cursor, keys
 from ..core.table.transactions import Transaction, TransactionCancelled, backoff
@@ -45,15 +49,9 @@ class _Duplicate(Exception):
     pass
 
 
-EventListener = Callable[[str, str, dict[str, Any], datetime], object]
-_listeners: list[EventListener] = []
-
-
-def on_recorded(listener: EventListener) -> None:
-    """Run ``listener(tenant_id, member_id, event, occurred_at)`` after each accepted event
-    (e.g. automatic tagging); wired in app.py. Listeners must be idempotent: a failure
-    after the event committed is not retried here."""
-    _listeners.append(listener)
+#: Raised in the transaction of every accepted event and domain event; receivers (tag rules,
+#: journey triggers and goals) get ``{"event": {...}, "occurred_at": iso}`` at least once.
+EVENT_RECORDED = Signal("activity.event_recorded")
 
 
 def ingest(ctx: TenantContext, batch: EventBatch) -> EventResults:
@@ -115,22 +113,17 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
         except TransactionCancelled:
             backoff(attempt, cap=0.25)
             continue
-        tiers.record_changes(ctx.tenant_id, member_id, changes)
-        _notify(ctx.tenant_id, member_id, event, occurred)
+        tiers.record_changes(ctx.tenant_id, changes)
         return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
                            changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
                                     for c in changes])
     raise Conflict("The member is receiving too many events at once; resend this one.", code="concurrent_update")
 
 
-def _notify(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> None:
+def _payload(event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> dict[str, Any]:
     payload = event.model_dump(mode="json", exclude={"member"})
     payload["occurred_at"] = clock.iso(occurred)  # as recorded (defaulted to arrival when absent)
-    for listener in _listeners:
-        try:
-            listener(tenant_id, member_id, payload, occurred)
-        except Exception:  # noqa: BLE001 - the event is recorded; a listener's failure is logged
-            obs.logger.exception("event listener failed", extra={"listener": getattr(listener, "__name__", "?")})
+    return payload
 
 
 def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction,
@@ -169,6 +162,7 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
             rules.record_interaction(s, occurred)
             return False
     changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate)
+    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": _payload(event, occurred), "occurred_at": occurred_iso})
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -188,8 +182,10 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
     event id), so a replay records nothing twice. False if it was recorded before."""
     now = clock.now()
     tx = Transaction()
-    store.stage_event(tx, tenant_id, member_id, event_id, event_type, clock.iso(occurred_at or now),
-                      clock.iso(now), data)
+    occurred_iso = clock.iso(occurred_at or now)
+    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
+    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
+                                                     "occurred_at": occurred_iso})
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -197,11 +193,6 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
             return False
         raise
     obs.count("DomainEventRecorded", tenant_id)
-    for listener in _listeners:
-        try:
-            listener(tenant_id, member_id, {"type": event_type, "event_id": event_id, **data}, occurred_at or now)
-        except Exception:  # noqa: BLE001 - recorded; a listener's failure is logged
-            obs.logger.exception("event listener failed")
     return True
 
 

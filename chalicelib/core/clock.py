@@ -20,3 +20,8 @@ def set_clock(fn: Callable[[], datetime] | None) -> None:
 def iso(ts: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z``: sorts as text in time order."""
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def parse(ts: str) -> datetime:
+    """The inverse of :func:`iso` (any ISO 8601 time with an offset or ``Z``)."""
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))

@@ -54,11 +54,13 @@ def start_timer(enrolment: store.EnrolmentItem) -> bool:
 
 
 def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[str, Any],
-          occurrence: str | None = None, first_due: datetime | None = None) -> tuple[str, str | None]:
+          occurrence: str | None = None, first_due: datetime | None = None,
+          trigger_key: str | None = None) -> tuple[str, str | None]:
     """(status, enrolment id): ``enrolled``, ``already_enrolled`` (a live enrolment
     exists), ``not_eligible`` (the re-entry rule, or, for date triggers, this occurrence
-    was entered already: a yearly greeting wants ``always``). Entry filters are the
-    caller's (they need a snapshot)."""
+    was entered already: a yearly greeting wants ``always``), ``already_triggered`` (this
+    ``trigger_key``, a signal's delivery id, enrolled the member before: a redelivery).
+    Entry filters are the caller's (they need a snapshot)."""
     definition = journey.definition
     for attempt in range(MAX_ATTEMPTS):
         now = clock.now()
@@ -92,10 +94,14 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
         tx = Transaction()
         tx.save("slot", slot)
         tx.save("enrolment", enrolment, condition=store.EnrolmentItem.pk.does_not_exist())
+        if trigger_key is not None:
+            store.stage_trigger_claim(tx, tenant_id, member_id, journey.journey_id, trigger_key, now)
         store.count(tx, tenant_id, journey.journey_id, "entered", member_id)
         try:
             tx.commit()
-        except TransactionCancelled:
+        except TransactionCancelled as exc:
+            if "trigger" in exc.failed:
+                return "already_triggered", None
             _pause(attempt)  # another trigger for this member won the slot: look again
             continue
         enrolment.version = 1

@@ -17,11 +17,13 @@ the schedules read, which name the tenant inside).
 from __future__ import annotations
 
 import heapq
+from datetime import datetime
 from collections.abc import Iterator
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
+from ..core import clock
 from ..core.table import counters, keys, limits
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
@@ -372,6 +374,23 @@ def due_enrolments(shard: int, up_to: str, limit: int) -> list[EnrolmentItem]:
 
 
 # --- messages -----------------------------------------------------------------------------------------
+class TriggerClaimItem(TableItem, discriminator="journey_trigger_claim"):
+    """A signal delivery that enrolled the member in a journey (a redelivery finds it)."""
+
+    enrolled_at = UnicodeAttribute()
+
+
+#: claims outlive every redelivery of a signal (the outbox gives up after hours)
+TRIGGER_CLAIM_SECONDS = 14 * 86400
+
+
+def stage_trigger_claim(tx: Transaction, tenant_id: str, member_id: str, journey_id: str, trigger_key: str,
+                        now: datetime) -> None:
+    claim = TriggerClaimItem(keys.member(tenant_id, member_id), keys.journey_trigger_claim_sk(journey_id, trigger_key),
+                             enrolled_at=clock.iso(now), ttl=int(now.timestamp()) + TRIGGER_CLAIM_SECONDS)
+    tx.save("trigger", claim, condition=TriggerClaimItem.pk.does_not_exist())
+
+
 def list_outbox(message: MessageItem, next_attempt_at: str | None) -> None:
     """Put the message in (or, with None, take it out of) the delivery outbox."""
     message.next_attempt_at = next_attempt_at

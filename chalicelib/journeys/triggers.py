@@ -1,6 +1,9 @@
 """What enrols members and what ends enrolments early.
 
-Listeners (wired in app.py) run after the other capabilities committed their change:
+Receivers of other capabilities' signals (``core.signals``, wired in app.py) run after
+those capabilities committed their change, at least once; a redelivered signal enrols once
+(its delivery id is claimed in the enrolment's transaction) and a receiver that could not
+do everything raises, so the outbox delivers it again:
 
 * :func:`on_event` (every accepted event and domain event): first goals and exit rules of
   the member's live enrolments, of the version each entered (a goal ends the enrolment at
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock, jobs, observability as obs
+from ..core.signals import Delivery
 from ..core.table.definition import LIST_SHARDS
 from ..segments import filters
 from . import catalog, engine, store
@@ -49,32 +53,59 @@ def _entry_allowed(tenant_id: str, member_id: str, journey: ActiveJourney) -> bo
 
 
 def try_enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[str, Any],
-              occurrence: str | None = None, first_due: datetime | None = None) -> tuple[str, str | None]:
+              occurrence: str | None = None, first_due: datetime | None = None,
+              trigger_key: str | None = None) -> tuple[str, str | None]:
     if not _entry_allowed(tenant_id, member_id, journey):
         return "not_eligible", None
-    return enrol(tenant_id, member_id, journey, trigger, occurrence, first_due)
+    return enrol(tenant_id, member_id, journey, trigger, occurrence, first_due, trigger_key=trigger_key)
 
 
-def _safely(what: str, action: Any) -> None:
-    try:
-        action()
-    except Exception:  # noqa: BLE001 - one journey's failure must not stop the others
-        obs.logger.exception("journey trigger failed", extra={"what": what})
+class TriggerFailed(Exception):
+    """Raised after every journey had its turn, so the signal is delivered again."""
+
+
+class _EachJourney:
+    """Runs one action per journey so that one journey's failure does not stop the
+    others, then raises if any failed: the outbox redelivers the signal, and the actions
+    that succeeded are idempotent (claimed enrolments, ended enrolments stay ended)."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def __call__(self, what: str, action: Any) -> None:
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - one journey's failure must not stop the others
+            obs.logger.exception("journey trigger failed", extra={"what": what})
+            self.failed.append(what)
+
+    def __enter__(self) -> _EachJourney:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None and self.failed:
+            raise TriggerFailed(f"journey triggers failed: {sorted(set(self.failed))}")
 
 
 # --- events ---------------------------------------------------------------------------------
-def on_event(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> None:
+def on_event(delivery: Delivery) -> None:
+    """Receiver of ``activity.EVENT_RECORDED``. A redelivery enrols nobody twice (the
+    delivery id is claimed with the enrolment) and ends nothing twice."""
+    tenant_id, member_id, event = delivery.tenant_id, delivery.member_id, delivery.data["event"]
+    assert member_id is not None
     if not catalog.may_have_enrolments(tenant_id):
         return  # the common case for a tenant without journeys: no read at all
     journeys = catalog.active_journeys(tenant_id)
-    _end_by_event(tenant_id, member_id, event)
-    for journey in journeys:
-        spec = engine.trigger_event(journey.definition["trigger"])
-        if spec is not None and engine.event_matches(spec, event):
-            _safely(journey.journey_id, lambda j=journey: try_enrol(tenant_id, member_id, j, trigger_fields(event)))
+    with _EachJourney() as safely:
+        _end_by_event(tenant_id, member_id, event, safely)
+        for journey in journeys:
+            spec = engine.trigger_event(journey.definition["trigger"])
+            if spec is not None and engine.event_matches(spec, event):
+                safely(journey.journey_id, lambda j=journey: try_enrol(
+                    tenant_id, member_id, j, trigger_fields(event), trigger_key=delivery.id))
 
 
-def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any]) -> None:
+def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any], safely: _EachJourney) -> None:
     """Goals and exit rules of the member's enrolments (one Query of the member's slots)."""
     slots = store.member_slots(tenant_id, member_id)
     now_iso = clock.iso(clock.now())
@@ -88,9 +119,9 @@ def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any]) -> None
             definition = catalog.definition(tenant_id, slot.journey_id, int(enrolment.journey_version)) or {}
             goal = definition.get("goal")
             if goal and engine.event_matches(goal["event"], event):
-                _safely(slot.journey_id, lambda e=enrolment: leave(tenant_id, member_id, e.enrolment_id, "goal", True))
+                safely(slot.journey_id, lambda e=enrolment: leave(tenant_id, member_id, e.enrolment_id, "goal", True))
             elif any(engine.event_matches(rule["event"], event) for rule in definition.get("exit_on") or []):
-                _safely(slot.journey_id,
+                safely(slot.journey_id,
                         lambda e=enrolment: leave(tenant_id, member_id, e.enrolment_id, "exit_rule", False))
         elif slot.convert_enrolment_id and slot.convert_until and slot.convert_until > now_iso:
             enrolment = store.get_enrolment(tenant_id, member_id, slot.convert_enrolment_id)
@@ -98,40 +129,49 @@ def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any]) -> None
                           if enrolment else None) or {}
             goal = definition.get("goal")
             if goal and engine.event_matches(goal["event"], event):
-                _safely(slot.journey_id, lambda s=slot: convert_after_finish(tenant_id, member_id, s))
+                safely(slot.journey_id, lambda s=slot: convert_after_finish(tenant_id, member_id, s))
 
 
-def on_standing_change(tenant_id: str, member_id: str, changes: list[Any]) -> None:
-    """Tier and stage moves (``tiers.rules.Change``)."""
+def on_standing_change(delivery: Delivery) -> None:
+    """Receiver of ``tiers.STANDING_CHANGED`` (tier and stage moves)."""
+    from ..tiers import service as tiers
+
+    tenant_id, member_id, changes = delivery.tenant_id, delivery.member_id, tiers.changes_of(delivery.data)
+    assert member_id is not None
     journeys = [j for j in catalog.active_journeys(tenant_id)
                 if j.definition["trigger"]["type"] in ("tier_changed", "stage_changed")]
     if not journeys:
         return
-    from ..tiers import service as tiers
-
     program = tiers.load_config(tenant_id).program
-    for change in changes:
-        fields = {"dimension": change.dimension, "old": change.old, "new": change.new, "reason": change.reason}
-        for journey in journeys:
-            trigger = journey.definition["trigger"]
-            if change.dimension == "tier" and trigger["type"] == "tier_changed":
-                hit = engine.tier_move_matches(trigger, change.old, change.new, program.rank(change.old),
-                                               program.rank(change.new))
-            elif change.dimension == "stage" and trigger["type"] == "stage_changed":
-                hit = engine.stage_move_matches(trigger, change.old, change.new)
-            else:
-                continue
-            if hit:
-                _safely(journey.journey_id, lambda j=journey: try_enrol(tenant_id, member_id, j, fields))
+    with _EachJourney() as safely:
+        for change in changes:
+            fields = {"dimension": change.dimension, "old": change.old, "new": change.new, "reason": change.reason}
+            for journey in journeys:
+                trigger = journey.definition["trigger"]
+                if change.dimension == "tier" and trigger["type"] == "tier_changed":
+                    hit = engine.tier_move_matches(trigger, change.old, change.new, program.rank(change.old),
+                                                   program.rank(change.new))
+                elif change.dimension == "stage" and trigger["type"] == "stage_changed":
+                    hit = engine.stage_move_matches(trigger, change.old, change.new)
+                else:
+                    continue
+                if hit:
+                    safely(journey.journey_id, lambda j=journey, f=fields: try_enrol(
+                        tenant_id, member_id, j, f, trigger_key=delivery.id))
 
 
-def on_tag_change(tenant_id: str, member_id: str, tag_id: str, added: bool) -> None:
+def on_tag_change(delivery: Delivery) -> None:
+    """Receiver of ``tags.TAG_CHANGED``."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    tag_id, added = delivery.data["tag_id"], bool(delivery.data["added"])
+    assert member_id is not None
     kind = "tag_added" if added else "tag_removed"
-    for journey in catalog.active_journeys(tenant_id):
-        trigger = journey.definition["trigger"]
-        if trigger["type"] == kind and trigger["tag_id"] == tag_id:
-            _safely(journey.journey_id,
-                    lambda j=journey: try_enrol(tenant_id, member_id, j, {"tag_id": tag_id, "added": added}))
+    with _EachJourney() as safely:
+        for journey in catalog.active_journeys(tenant_id):
+            trigger = journey.definition["trigger"]
+            if trigger["type"] == kind and trigger["tag_id"] == tag_id:
+                safely(journey.journey_id, lambda j=journey: try_enrol(
+                    tenant_id, member_id, j, {"tag_id": tag_id, "added": added}, trigger_key=delivery.id))
 
 
 def forget_member(tenant_id: str, member_id: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
+from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
@@ -205,32 +206,23 @@ def _retry(action: Callable[[], bool]) -> bool:
     raise Conflict("The member's tags kept changing; try again.", code="concurrent_update")
 
 
-TagListener = Callable[[str, str, str, bool], object]
-_tag_listeners: list[TagListener] = []
+#: Raised in the transaction of every write that gives a member a tag or takes one away;
+#: receivers (journeys triggered by "tag added") get ``{"tag_id": ..., "added": bool}``.
+TAG_CHANGED = Signal("tags.tag_changed")
 
 
-def on_tag_change(listener: TagListener) -> None:
-    """Run ``listener(tenant_id, member_id, tag_id, added)`` after a member gains or loses
-    a tag (journeys triggered by "tag added"); wired in app.py. Must be idempotent."""
-    _tag_listeners.append(listener)
-
-
-def _notify_tags(tenant_id: str, member_id: str, before: dict[str, Any], after: dict[str, Any]) -> None:
-    for tag_id in set(before) | set(after):
+def _raise_tag_moves(tx: Transaction, tenant_id: str, member_id: str, before: dict[str, Any],
+                     after: dict[str, Any]) -> None:
+    for tag_id in sorted(set(before) | set(after)):
         if (tag_id in before) != (tag_id in after):
-            for listener in _tag_listeners:
-                try:
-                    listener(tenant_id, member_id, tag_id, tag_id in after)
-                except Exception:  # noqa: BLE001 - the tag is written; a listener's failure is logged
-                    obs.logger.exception("tag listener failed")
+            TAG_CHANGED.stage(tx, tenant_id, member_id, {"tag_id": tag_id, "added": tag_id in after})
 
 
 def _update_tagset(tenant_id: str, member_id: str,
                    change: Callable[[dict[str, Any], datetime], dict[str, Any] | None]) -> bool:
     """Read-modify-write of the member's tag set, retried on a lost version race;
-    ``change(before, now)`` returns the new tags, or None for "nothing to do". Listeners
-    hear about the tags that came or went."""
-    moves: list[dict[str, Any]] = []
+    ``change(before, now)`` returns the new tags, or None for "nothing to do". Tags that
+    came or went are raised as :data:`TAG_CHANGED` in the same transaction."""
 
     def attempt() -> bool:
         tagset = store.get_tagset(tenant_id, member_id) or store.new_tagset(tenant_id, member_id)
@@ -240,14 +232,11 @@ def _update_tagset(tenant_id: str, member_id: str,
             return False
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
+        _raise_tag_moves(tx, tenant_id, member_id, before, after)
         tx.commit()
-        moves[:] = [before, after]
         return True
 
-    changed = _retry(attempt)
-    if moves:
-        _notify_tags(tenant_id, member_id, *moves)
-    return changed
+    return _retry(attempt)
 
 
 def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
@@ -349,8 +338,7 @@ def forget_member(tenant_id: str, member_id: str) -> None:
         if tagset is None:
             return False
         tx = Transaction()
-        store.stage_tagset(tx, tagset, dict(tagset.tags or {}), {})
-        tx.delete("tagset-gone", tagset)
+        store.stage_tagset_gone(tx, tagset)
         tx.commit()
         return True
 
@@ -429,22 +417,25 @@ def create_rule(ctx: TenantContext, body: TagRuleCreate) -> TagRuleOut:
     rule = store.TagRuleItem(store.rules_pk(ctx.tenant_id), f"R#{rule_id}", rule_id=rule_id, name=body.name,
                              tag_id=body.tag_id, when=when, expires_after_days=body.expires_after_days,
                              enabled=body.enabled, created_at=now, updated_at=now)
+    tx = Transaction()
+    store.stage_new_rule(tx, ctx.tenant_id, rule, MAX_RULES)
+    _stage_backfill(tx, ctx.tenant_id, rule)
     try:
-        store.create_rule(ctx.tenant_id, rule, MAX_RULES)
+        tx.commit()
     except TransactionCancelled as exc:
         if "quota:tag_rules" in exc.failed:
             raise Unprocessable(f"A tenant has at most {MAX_RULES} tag rules.", code="limit_exceeded",
                                 field="name") from exc
         raise
-    return _start_backfill(ctx.tenant_id, rule)
-
-
-def _start_backfill(tenant_id: str, rule: store.TagRuleItem) -> TagRuleOut:
-    if rule.enabled:
-        job = jobs.start(BACKFILL_JOB, tenant_id, {"rule_id": rule.rule_id, "version": rule.version or 1})
-        rule.backfill_job_id = job.job_id
-        rule.save()
     return _rule_out(rule)
+
+
+def _stage_backfill(tx: Transaction, tenant_id: str, rule: store.TagRuleItem) -> None:
+    """The backfill job of an enabled rule commits with the rule itself, so a rule never
+    exists without the job that applies it to existing members."""
+    if rule.enabled:
+        job = jobs.stage(tx, BACKFILL_JOB, tenant_id, {"rule_id": rule.rule_id, "version": (rule.version or 0) + 1})
+        rule.backfill_job_id = job.job_id
 
 
 def _load_rule(ctx: TenantContext, rule_id: str) -> store.TagRuleItem:
@@ -472,8 +463,14 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
         if name in given and (given[name] is not None or name == "expires_after_days"):
             setattr(rule, name, given[name])
     rule.updated_at = clock.iso(clock.now())
-    store.save_rule(rule)
-    return _start_backfill(ctx.tenant_id, rule)
+    tx = Transaction()
+    store.stage_rule(tx, rule)
+    _stage_backfill(tx, ctx.tenant_id, rule)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise Conflict("The rule changed meanwhile; read it and try again.", code="version_conflict") from exc
+    return _rule_out(rule)
 
 
 def delete_rule(ctx: TenantContext, rule_id: str) -> None:
@@ -504,9 +501,16 @@ def _rule_tags(tenant_id: str, rules: list[store.TagRuleItem]) -> dict[str, tupl
             if not t.deleted and t.group_id in groups}
 
 
-def on_event(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
-    """Apply the tenant's rules after an event was recorded; the number of tags applied.
-    Idempotent, so a replay or a later backfill changes nothing more."""
+def on_event(delivery: Delivery) -> int:
+    """Receiver of ``activity.EVENT_RECORDED``: apply the tenant's rules to the event's
+    member; the number of tags applied. Idempotent, so a redelivery, a replay or a later
+    backfill changes nothing more."""
+    assert delivery.member_id is not None
+    return apply_event_rules(delivery.tenant_id, delivery.member_id, delivery.data["event"],
+                             clock.parse(delivery.data["occurred_at"]))
+
+
+def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
     rules = [r for r in store.list_rules(tenant_id) if r.enabled]
     if not rules:
         return 0

@@ -188,9 +188,21 @@ def _index_item(tenant_id: str, member_id: str, tag_id: str, entry: dict[str, An
 def stage_tagset(tx: Transaction, tagset: TagSetItem, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Write the member's new tags: the version-checked set, the index items that changed,
     and the tag and group-coverage counters."""
-    tenant_id, member_id = tagset.tenant_id, tagset.member_id
     tagset.tags = after
     tx.save("tagset", tagset)
+    _stage_moves(tx, tagset, before, after)
+
+
+def stage_tagset_gone(tx: Transaction, tagset: TagSetItem) -> None:
+    """Erasure: the set goes (version-checked) with its index items, out of the counters.
+    (One transaction may not both save and delete the set: DynamoDB refuses two actions
+    on one item.)"""
+    tx.delete("tagset", tagset)
+    _stage_moves(tx, tagset, dict(tagset.tags or {}), {})
+
+
+def _stage_moves(tx: Transaction, tagset: TagSetItem, before: dict[str, Any], after: dict[str, Any]) -> None:
+    tenant_id, member_id = tagset.tenant_id, tagset.member_id
     for tag_id, entry in before.items():
         if tag_id not in after:
             tag_index.stage_delete(tx, tenant_id, member_id, tag_id)
@@ -237,15 +249,13 @@ def list_rules(tenant_id: str) -> list[TagRuleItem]:
     return list(TagRuleItem.query(rules_pk(tenant_id), TagRuleItem.sk.startswith("R#")))
 
 
-def create_rule(tenant_id: str, rule: TagRuleItem, max_rules: int) -> None:
-    tx = Transaction()
+def stage_new_rule(tx: Transaction, tenant_id: str, rule: TagRuleItem, max_rules: int) -> None:
     limits.reserve(tx, tenant_id, "tag_rules", max_rules)
     tx.save("rule", rule, condition=TagRuleItem.pk.does_not_exist())
-    tx.commit()
 
 
-def save_rule(rule: TagRuleItem) -> None:
-    rule.save()
+def stage_rule(tx: Transaction, rule: TagRuleItem) -> None:
+    tx.save("rule", rule)  # version-checked
 
 
 def delete_rule(tenant_id: str, rule: TagRuleItem) -> None:

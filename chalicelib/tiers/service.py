@@ -17,6 +17,7 @@ from typing import Any
 from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
+from ..core.signals import Signal
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
@@ -108,11 +109,13 @@ def put_program(ctx: TenantContext, body: TierProgramIn) -> TierProgramSaved:
                        code="version_conflict", current_version=current_version)
     data = body.model_dump(mode="json", exclude={"version"})
     now = clock.iso(clock.now())
+    tx = Transaction()  # the program and the job that re-evaluates members commit together
+    item = store.stage_config(tx, ctx.tenant_id, store.PROGRAM_SK, data, now, current)
+    job = jobs.stage(tx, REEVALUATE_JOB, ctx.tenant_id, {"program_version": current_version + 1})
     try:
-        item = store.put_config(ctx.tenant_id, store.PROGRAM_SK, data, now, current)
-    except StaleVersion as exc:
+        tx.commit()
+    except TransactionCancelled as exc:
         raise Conflict("The tier program changed meanwhile.", code="version_conflict") from exc
-    job = jobs.start(REEVALUATE_JOB, ctx.tenant_id, {"program_version": item.version})
     obs.count("TierProgramChanged", ctx.tenant_id)
     return TierProgramSaved(program=_program_out(_program_from(item.body, item.version), now),
                             job=JobRef(id=job.job_id, status=job.status))
@@ -151,31 +154,30 @@ def stage_event(tx: Transaction, tenant_id: str, member_id: str, config: Config,
     changes += rules.update_stage(after, config.stage_rules, now, "event")
     store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
                          [new_id() for _ in changes])
+    _raise_changes(tx, tenant_id, member_id, changes)
     return changes
 
 
-ChangeListener = Callable[[str, str, list[Change]], object]
-_change_listeners: list[ChangeListener] = []
+#: Raised in the transaction of every committed tier or stage move; receivers (journeys
+#: triggered by "tier changed") get ``{"changes": [{dimension, old, new, reason}, ...]}``.
+STANDING_CHANGED = Signal("tiers.standing_changed")
 
 
-def on_change(listener: ChangeListener) -> None:
-    """Run ``listener(tenant_id, member_id, changes)`` after a committed tier or stage move
-    (e.g. journeys triggered by "tier changed"); wired in app.py. Listeners must be
-    idempotent; a failure is logged, not retried here."""
-    _change_listeners.append(listener)
+def _raise_changes(tx: Transaction, tenant_id: str, member_id: str, changes: list[Change]) -> None:
+    if changes:
+        STANDING_CHANGED.stage(tx, tenant_id, member_id, {"changes": [
+            {"dimension": c.dimension, "old": c.old, "new": c.new, "reason": c.reason} for c in changes]})
 
 
-def record_changes(tenant_id: str, member_id: str, changes: list[Change]) -> None:
-    """Metrics and listeners for committed moves."""
+def changes_of(data: dict[str, Any]) -> list[Change]:
+    """The moves a :data:`STANDING_CHANGED` delivery carries."""
+    return [Change(c["dimension"], c["old"], c["new"], c["reason"]) for c in data.get("changes") or []]
+
+
+def record_changes(tenant_id: str, changes: list[Change]) -> None:
+    """Metrics for committed moves (what must follow them is in :data:`STANDING_CHANGED`)."""
     for change in changes:
         obs.count(f"{change.dimension.capitalize()}Changed", tenant_id)
-    if not changes:
-        return
-    for listener in _change_listeners:
-        try:
-            listener(tenant_id, member_id, changes)
-        except Exception:  # noqa: BLE001 - the move is committed; a listener's failure is logged
-            obs.logger.exception("change listener failed")
 
 
 # --- re-evaluation (program change, nightly) ----------------------------------------------------------
@@ -210,8 +212,9 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         tx = Transaction()
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
                              [new_id() for _ in changes])
+        _raise_changes(tx, tenant_id, member_id, changes)
         tx.commit()
-        record_changes(tenant_id, member_id, changes)
+        record_changes(tenant_id, changes)
         return True
 
     return _with_retries(attempt)
@@ -375,13 +378,14 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
         tx = Transaction()
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after,
                              [new_id() for _ in changes])
+        _raise_changes(tx, ctx.tenant_id, member_id, changes)
         tx.commit()
         moved[:] = changes
         return True
 
     moved: list[Change] = []
     _with_retries(attempt)
-    record_changes(ctx.tenant_id, member_id, moved)
+    record_changes(ctx.tenant_id, moved)
     return member_tier(ctx, member_id)
 
 
@@ -405,12 +409,13 @@ def set_plan_tier(tenant_id: str, member_id: str, tier_id: str | None, reason: s
         changes = [Change("tier", eff_before, eff_after, reason)] if eff_before != eff_after else []
         tx = Transaction()
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after, [new_id() for _ in changes])
+        _raise_changes(tx, tenant_id, member_id, changes)
         tx.commit()
         result[:] = changes
         return True
 
     _with_retries(attempt)
-    record_changes(tenant_id, member_id, result)
+    record_changes(tenant_id, result)
     return result
 
 

@@ -69,6 +69,15 @@ def get_configs(tenant_id: str) -> dict[str, ConfigItem]:
     return {i.sk: i for i in ConfigItem.query(config_pk(tenant_id), consistent_read=True)}
 
 
+def stage_config(tx: Transaction, tenant_id: str, sk: str, body: dict[str, Any], now: str,
+                 current: ConfigItem | None) -> ConfigItem:
+    """Like :func:`put_config`, inside ``tx`` (version-checked: label ``config``)."""
+    item = current or ConfigItem(config_pk(tenant_id), sk)
+    item.body, item.updated_at = body, now
+    tx.save("config", item)
+    return item
+
+
 def put_config(tenant_id: str, sk: str, body: dict[str, Any], now: str, current: ConfigItem | None) -> ConfigItem:
     item = current or ConfigItem(config_pk(tenant_id), sk)
     item.body, item.updated_at = body, now

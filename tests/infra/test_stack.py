@@ -31,7 +31,8 @@ CORE_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-night
                   "JobSweeper": "enclave-dev-job_sweeper",
                   "RenewalReminders": "enclave-dev-renewal_reminders",
                   "StripeReconciliation": "enclave-dev-stripe_reconciliation",
-                  "TagExpiry": "enclave-dev-tag_expiry"}
+                  "TagExpiry": "enclave-dev-tag_expiry",
+                  "OutboxSweeper": "enclave-dev-outbox_sweeper"}
 #: the journeys' functions (all of them or none in app.py)
 JOURNEY_FUNCTIONS = {"JourneyStep": "enclave-dev-journey_step",
                      "JourneyTimers": "enclave-dev-journey_timers",
@@ -43,7 +44,8 @@ STATE_MACHINE_NAME = "enclave-dev-journey-timers"
 #: (or re-dispatch) jobs, journey_step (one enrolment's steps), the journeys' schedules
 TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
             "StripeReconciliation": 60, "JourneyStep": 60, "JourneyTimers": 60,
-            "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300}
+            "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300,
+            "OutboxSweeper": 300}
 #: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, private
 #: webhooks) and the plain-text Stripe keys
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",

@@ -280,3 +280,15 @@ def test_a_full_bulk_request_of_ten_thousand_members_is_accepted(http, tenant):
     from chalicelib.core import jobs
 
     assert len(jobs.inputs(tenant.id, r.json["job_id"], 9_990, 100)) == 10
+
+
+def test_erasing_a_tagged_member_drops_the_tags_and_their_counts(http, tenant):
+    # a regression: the erasure saved and deleted the tag set in one transaction (refused)
+    g = group(http, tenant)
+    woody = tag(http, tenant, g["id"], "Woody")
+    m = new_member(http, tenant)
+    assert put_tag(http, tenant, m, woody["id"]).status == 200
+    assert tag_count(http, tenant, woody["id"]) == 1
+    assert http.delete(f"/v1/members/{m}", tenant.key).status == 204
+    assert tag_count(http, tenant, woody["id"]) == 0
+    assert not [i for i in table_items(f"T#{tenant.id}#M#{m}") if i["sk"]["S"].startswith(("TAG#", "TAGSET"))]

@@ -5,10 +5,12 @@ A job is an item (status, progress, checkpoint). ``start`` writes it and hands i
 the dispatcher (an async Lambda invoke in AWS, a local queue in the dev stack and tests);
 ``run`` executes steps of the registered handler until it is done or the time budget is
 spent, saving the checkpoint after every step, then re-dispatches itself if unfinished.
-A sweeper schedule re-dispatches jobs whose heartbeat went stale.
+``stage`` creates a job inside the transaction of the write that needs it (it exists
+exactly when that write committed). A sweeper schedule re-dispatches jobs whose heartbeat
+went stale, including ones whose dispatch was lost.
 """
 from __future__ import annotations
 
-from .runner import Handler, Step, get_job, inputs, register, run, start, sweep
+from .runner import Handler, Step, get_job, inputs, register, run, stage, start, sweep
 
-__all__ = ["Handler", "Step", "get_job", "inputs", "register", "run", "start", "sweep"]
+__all__ = ["Handler", "Step", "get_job", "inputs", "register", "run", "stage", "start", "sweep"]

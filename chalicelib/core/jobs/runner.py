@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import clock, observability as obs
 from ..ids import new_id
-from ..table.transactions import StaleVersion
+from ..table.transactions import StaleVersion, Transaction
 from . import store
 from .dispatch import dispatcher
 
@@ -49,23 +49,40 @@ def start(kind: str, tenant_id: str | None, params: dict[str, Any] | None = None
     """Create the job and dispatch it; with an explicit ``job_id`` a second start of the
     same job is a no-op returning the existing one. ``inputs`` (e.g. 10,000 member ids) are
     stored beside the job in chunks and read back by the handler with :func:`inputs`."""
-    if kind not in _handlers:
-        raise KeyError(f"no job handler registered for {kind!r}")
-    now = clock.iso(clock.now())
     job_id = job_id or new_id()
-    params = {**(params or {}), "job_id": job_id}
     if inputs:
         store.put_inputs(tenant_id, job_id, [inputs[i:i + INPUT_CHUNK] for i in range(0, len(inputs), INPUT_CHUNK)])
-        params["input_count"] = len(inputs)
-    job = store.JobItem(store.job_pk(tenant_id, job_id), store.JOB_SK, job_id=job_id, tenant_id=tenant_id,
-                        kind=kind, status="queued", params=params, progress={"processed": 0, "changed": 0},
-                        created_at=now, updated_at=now)
-    store.mark_open(job)
+    job = _new_job(kind, tenant_id, params, job_id, len(inputs) if inputs else None)
     if not store.create(job):
         existing = store.get(tenant_id, job_id)
         assert existing is not None
         return existing
     dispatcher().dispatch(tenant_id, job_id)
+    return job
+
+
+def stage(tx: Transaction, kind: str, tenant_id: str | None, params: dict[str, Any] | None = None) -> store.JobItem:
+    """Create the job inside ``tx``, the write that makes it necessary (a tier program, a
+    tag rule): it exists exactly when that write committed. It is dispatched after the
+    commit; if the process dies first, the job is open and the sweeper dispatches it."""
+    job = _new_job(kind, tenant_id, params, new_id(), None)
+    store.stage_create(tx, job)
+    tx.after_commit(lambda: dispatcher().dispatch(tenant_id, job.job_id))
+    return job
+
+
+def _new_job(kind: str, tenant_id: str | None, params: dict[str, Any] | None, job_id: str,
+             input_count: int | None) -> store.JobItem:
+    if kind not in _handlers:
+        raise KeyError(f"no job handler registered for {kind!r}")
+    now = clock.iso(clock.now())
+    params = {**(params or {}), "job_id": job_id}
+    if input_count is not None:
+        params["input_count"] = input_count
+    job = store.JobItem(store.job_pk(tenant_id, job_id), store.JOB_SK, job_id=job_id, tenant_id=tenant_id,
+                        kind=kind, status="queued", params=params, progress={"processed": 0, "changed": 0},
+                        created_at=now, updated_at=now)
+    store.mark_open(job)
     return job
 
 

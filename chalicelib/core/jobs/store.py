@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..table import keys
 from ..table.model import TableItem
-from ..table.transactions import is_condition_failure, save_versioned
+from ..table.transactions import Transaction, is_condition_failure, save_versioned
 
 JOB_SK = "JOB"
 OPEN_SHARDS = 4
@@ -57,6 +57,10 @@ def create(job: JobItem) -> bool:
             return False
         raise
     return True
+
+
+def stage_create(tx: Transaction, job: JobItem) -> None:
+    tx.save("job", job, condition=JobItem.pk.does_not_exist())
 
 
 def get(tenant_id: str | None, job_id: str) -> JobItem | None:

@@ -26,6 +26,9 @@ GSIS: dict[str, tuple[str, str]] = {
 #: How many partitions a tenant-wide list or counter is spread over, so one tenant's
 #: sale-day burst never writes a single partition key (about 1,000 writes/s each).
 LIST_SHARDS = 4
+#: Partitions of the platform-wide outbox list (every committed write with a side effect
+#: lists an item there for a moment; 32 keeps a 10,000 events/s peak under ~320 writes/s each).
+OUTBOX_SHARDS = 32
 COUNTER_SHARDS = 8
 
 

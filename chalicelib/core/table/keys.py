@@ -85,6 +85,29 @@ def counter(tenant_id: str, dimension: str, value: str) -> str:
     return f"T#{tenant_id}#CNT#{dimension}#{value}"
 
 
+# --- durable side effects (core.signals) ----------------------------------------------
+def outbox_sk(outbox_id: str) -> str:
+    """In the collection of the member the write was about (or the tenant's, see outbox_pk)."""
+    return f"OUTBOX#{outbox_id}"
+
+
+def outbox_pk(tenant_id: str, member_id: str | None) -> str:
+    return member(tenant_id, member_id) if member_id else f"T#{tenant_id}#OUTBOX"
+
+
+def outbox_list(shard: int) -> str:
+    """Platform-wide, sharded: pending outbox items by due time, for the sweeper."""
+    return f"PLATFORM#OUTBOX#{shard}"
+
+
+OUTBOX_DEAD = "PLATFORM#OUTBOX#DEAD"
+
+
+def journey_trigger_claim_sk(journey_id: str, trigger_key: str) -> str:
+    """One entry per (journey, triggering signal): a redelivered signal enrols once."""
+    return f"JTRIG#{journey_id}#{trigger_key}"
+
+
 # --- idempotency ---------------------------------------------------------------------
 def idempotency(tenant_id: str) -> str:
     return f"T#{tenant_id}#IDEMPOTENCY"

@@ -33,6 +33,9 @@ class Transaction:
 
     def __init__(self) -> None:
         self._actions: list[tuple[int, str, Callable[[TransactWrite], None]]] = []
+        self._after_commit: list[Callable[[], None]] = []
+        #: what :mod:`core.signals` staged in this transaction (one outbox item per transaction)
+        self.outbox: Any = None
 
     def _add(self, kind: str, label: str, action: Callable[[TransactWrite], None]) -> None:
         self._actions.append((self._ORDER[kind], label, action))
@@ -49,9 +52,25 @@ class Transaction:
     def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
         self._add("check", label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction committed (never if it did not). Only for
+        work that is also recorded durably in the transaction (an outbox item), since the
+        process may die before it runs."""
+        self._after_commit.append(callback)
+
     def commit(self) -> None:
         if not self._actions:
             return
+        self._write()
+        for callback in self._after_commit:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - committed; the outbox sweeper repeats what did not happen
+                from .. import observability as obs
+
+                obs.logger.exception("after-commit work failed; the outbox sweeper will retry it")
+
+    def _write(self) -> None:
         # The model's own connection: same endpoint, same pooled botocore client.
         connection = TableItem._get_connection().connection
         sent = sorted(self._actions, key=lambda a: a[0])  # stable: same-kind order kept
