@@ -18,6 +18,7 @@ from ..activity import service as activity
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, Problem
 from ..core.ids import is_id
+from ..core.signals import Delivery
 from ..core.table.transactions import Transaction, TransactionCancelled, backoff
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
@@ -231,9 +232,11 @@ def sync_plan_tier(tenant_id: str, member_id: str) -> None:
             return
 
 
-def forget_member(tenant_id: str, member_id: str) -> None:
+def forget_member(delivery: Delivery) -> None:
     """Erasure hook: take the member's memberships out of the counters and drop them
     (the Stripe customer and subscriptions stay on the brand's Stripe account)."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
     for item in store.list_memberships(tenant_id, member_id):
         tx = Transaction()  # one per membership: two could share a counter shard
         seed = item.membership_id

@@ -174,8 +174,10 @@ def on_tag_change(delivery: Delivery) -> None:
                     tenant_id, member_id, j, {"tag_id": tag_id, "added": added}, trigger_key=delivery.id))
 
 
-def forget_member(tenant_id: str, member_id: str) -> None:
+def forget_member(delivery: Delivery) -> None:
     """Erasure hook: end live enrolments (cancelling their timers) before the member's items go."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
     for slot in store.member_slots(tenant_id, member_id):
         if slot.live_enrolment_id:
             leave(tenant_id, member_id, slot.live_enrolment_id, "member_gone", False)

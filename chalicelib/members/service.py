@@ -13,12 +13,12 @@ Rules kept here (no HTTP, no PynamoDB):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
+from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import TransactionCancelled
@@ -255,14 +255,10 @@ def member_count(tenant_id: str) -> int:
     return store.member_count(tenant_id)
 
 
-ErasureListener = Callable[[str, str], None]
-_erasure_listeners: list[ErasureListener] = []
-
-
-def on_erasure(listener: ErasureListener) -> None:
-    """Other capabilities register here to forget a member (tenant_id, member_id) before
-    its collection is deleted; wired in app.py."""
-    _erasure_listeners.append(listener)
+#: Sent, synchronously, before a member's collection is deleted: every capability forgets
+#: the member (counters included) first; a receiver's error fails the erasure, and a repeated
+#: erasure sends it again (receivers are idempotent). Receivers get no data.
+MEMBER_ERASING = Signal("members.erasing")
 
 
 # --- read, change, erase --------------------------------------------------------------
@@ -330,8 +326,7 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     member = store.get_member(ctx.tenant_id, member_id) if is_id(member_id) else None
     if member is None:
         raise NotFound("No such member.", code="member_not_found")
-    for listener in _erasure_listeners:
-        listener(ctx.tenant_id, member_id)
+    MEMBER_ERASING.send_now(ctx.tenant_id, member_id, {})
     others = [i for i in store.member_collection(ctx.tenant_id, member_id) if i.sk != keys.PROFILE_SK]
     if member.erased_at:
         for item in others:

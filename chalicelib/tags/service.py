@@ -331,8 +331,10 @@ def untag_member(ctx: TenantContext, member_id: str, tag_id: str) -> None:
     remove_tag(ctx.tenant_id, member_id, tag_id)
 
 
-def forget_member(tenant_id: str, member_id: str) -> None:
+def forget_member(delivery: Delivery) -> None:
     """Erasure hook: drop the member's tags and take them out of the counters."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
     def attempt() -> bool:
         tagset = store.get_tagset(tenant_id, member_id)
         if tagset is None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
-from ..core.signals import Signal
+from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import TenantContext
@@ -444,8 +444,10 @@ def member_standing(ctx: TenantContext, member_id: str) -> StandingOut:
     )
 
 
-def forget_member(tenant_id: str, member_id: str) -> None:
+def forget_member(delivery: Delivery) -> None:
     """Erasure hook: drop the member's standing and take it out of every counter."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
     def attempt() -> bool:
         item = store.get_standing(tenant_id, member_id)
         if item is None:
