@@ -153,6 +153,34 @@ def test_late_events_land_in_their_month_and_timeline_place(http, tenant, clock)
     assert [e["event_id"] for e in rest["data"]] == ["ancient"] and rest["next_cursor"] is None
 
 
+def walk_timeline(http, tenant, member_id, limit):
+    """Every page of the timeline, following next_cursor to the end."""
+    pages, url = [], f"/v1/members/{member_id}/timeline?limit={limit}"
+    while url:
+        r = http.get(url, tenant.key)
+        assert r.status == 200, r
+        pages.append([e["event_id"] for e in r.json["data"]])
+        nxt = r.json["next_cursor"]
+        url = f"/v1/members/{member_id}/timeline?limit={limit}&cursor={nxt}" if nxt else None
+        assert len(pages) < 20, "the cursor does not advance"
+    return pages
+
+
+def test_timeline_pages_are_full_and_each_event_appears_once_in_order(http, tenant):
+    # GIVEN 7 interactions a minute apart
+    m = {"id": new_member(http, tenant)}
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+    send(http, tenant, *[{"type": "interaction", "event_id": f"i{n}", "name": "page_view", "member": m,
+                          "occurred_at": (start + timedelta(minutes=n)).isoformat()} for n in range(7)])
+    newest_first = [f"i{n}" for n in reversed(range(7))]
+    for limit in (2, 3, 7, 8):
+        # WHEN the timeline is walked page by page
+        pages = walk_timeline(http, tenant, m["id"], limit)
+        # THEN every page but the last is full, the last has no cursor, each event comes once, in order
+        assert [e for page in pages for e in page] == newest_first, (limit, pages)
+        assert all(len(page) == limit for page in pages[:-1]) and 1 <= len(pages[-1]) <= limit, (limit, pages)
+
+
 def test_unknown_identities_create_prospects_or_are_rejected_per_tenant_setting(http, tenant, other_tenant):
     created = send(http, tenant, {"type": "interaction", "event_id": "f1", "name": "follow",
                                   "member": {"channel_ids": {"wechat_openid": "o-new"}}})["results"][0]
