@@ -310,10 +310,15 @@ def cutoffs(values: list[float]) -> list[float]:
 
 
 def score(value: float, bounds: list[float], higher_is_better: bool = True) -> int:
+    """1 (worst) .. 5 (best). A value equal to a cut-off counts on its better side, so equal
+    values share the best score any of them could have: when every buyer ordered today (all
+    cut-offs 0 days) they all get recency 5, not 1.
+    """
     if not bounds:
         return 3
-    quintile = bisect.bisect_right(bounds, value) + 1  # 1..5, higher value -> higher quintile
-    return quintile if higher_is_better else 6 - quintile
+    if higher_is_better:
+        return bisect.bisect_right(bounds, value) + 1  # cut-offs at or below the value
+    return 5 - bisect.bisect_left(bounds, value)  # cut-offs strictly below (fewer days is better)
 
 
 def rfm_inputs(s: Standing, now: datetime) -> tuple[float, float, float] | None:
