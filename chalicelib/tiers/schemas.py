@@ -152,6 +152,7 @@ class ProgressOut(Output):
 class MemberTierOut(Output):
     tier: TierOut | None
     source: Literal["earned", "manual", "plan", "none"]
+    #: when the member got this tier: earned, set by hand, or granted by a paid plan
     since: str | None
     manual_expires_at: str | None
     next_requalification_at: str | None

@@ -205,6 +205,28 @@ def test_manual_tier_overrides_until_it_expires(http, tenant, clock):
     assert past.status == 422 and past.json["field"] == "expires_at"
 
 
+def test_a_manual_tier_says_since_when_it_was_set(http, tenant, clock):
+    # GIVEN a silver member
+    clock.now = T0
+    set_program(http, tenant)
+    m = {"id": new_member(http, tenant)}
+    send(http, tenant, order("o", 150_00, m))
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"].startswith("2026-01-10")
+    # WHEN gold is set by hand two days later
+    clock.advance(days=2)
+    r = http.call("PUT", f"/v1/members/{m['id']}/tier", tenant.key, json_body={"tier_id": "gold"})
+    # THEN since is when it was set, on the answer and on later reads
+    assert r.status == 200 and r.json["source"] == "manual", r
+    assert r.json["since"] is not None and r.json["since"].startswith("2026-01-12"), r.json
+    clock.advance(days=1)
+    again = http.call("PUT", f"/v1/members/{m['id']}/tier", tenant.key, json_body={"tier_id": "gold", "reason": "vip"})
+    assert again.json["since"] == r.json["since"]  # re-setting the same tier keeps its since
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"] == r.json["since"]
+    # AND removing it restores the earned tier with its own since
+    assert http.delete(f"/v1/members/{m['id']}/tier", tenant.key).status == 204
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"].startswith("2026-01-10")
+
+
 def test_removing_a_manual_tier_restores_the_earned_one(http, tenant):
     set_program(http, tenant)
     m = {"id": new_member(http, tenant)}
