@@ -1,17 +1,20 @@
 """Events in (orders, refunds, interactions) and the member timeline, on the wire."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, SkipValidation, field_validator, model_validator
 
+from ..core import clock
 from ..core.schema import Input, Limit, Output, Page
 from ..members.schemas import ULID_PATTERN, ChannelIdKind, ExternalId
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Scalar = str | int | float | bool | None
 MAX_PROPERTIES = 20
+#: how far ahead of our clock a sender's ``occurred_at`` may be (its clock may run a little fast)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class MemberRef(Input):
@@ -35,6 +38,18 @@ class _Event(Input):
     member: MemberRef
     #: when it happened (defaults to when it arrived); older events are placed where they belong
     occurred_at: datetime | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        """A future time would become the member's last order or activity for years to come."""
+        if value is None:
+            return value
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if aware > clock.now() + MAX_CLOCK_SKEW:
+            minutes = int(MAX_CLOCK_SKEW.total_seconds() // 60)
+            raise ValueError(f"occurred_at is in the future (more than {minutes} minutes ahead of the server's clock)")
+        return value
 
 
 class OrderLine(Input):

@@ -105,6 +105,31 @@ def test_a_single_rejected_event_answers_with_its_problem(http, tenant):
     assert table_items(f"T#{tenant.id}#EV#") == []
 
 
+def test_an_event_from_the_future_beyond_clock_skew_is_a_422_and_writes_nothing(http, tenant, clock):
+    # GIVEN a member and the server's clock
+    from chalicelib.activity.schemas import MAX_CLOCK_SKEW
+
+    clock.now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    m = {"id": new_member(http, tenant)}
+    ahead = clock.now + MAX_CLOCK_SKEW + timedelta(seconds=1)
+    # WHEN an order claims to have happened later than the allowed skew (alone, and in a batch)
+    r = http.post("/v1/events", tenant.key, order("future", 10_00, m, occurred_at=ahead.isoformat()))
+    batch = send(http, tenant, order("far", 10_00, m, occurred_at="2030-01-01T00:00:00Z"),
+                 {"type": "interaction", "event_id": "later", "name": "page_view", "member": m,
+                  "occurred_at": "2030-01-01T00:00:00+08:00"})
+    # THEN it is rejected on occurred_at and nothing about it is written
+    assert r.status == 422 and r.json["field"] == "events[0].occurred_at", r
+    assert [(x["status"], x["error"]["field"]) for x in batch["results"]] == [
+        ("rejected", "events[0].occurred_at"), ("rejected", "events[1].occurred_at")]
+    assert table_items(f"T#{tenant.id}#EV#") == []
+    assert http.get(f"/v1/members/{m['id']}/timeline", tenant.key).json["data"] == []
+    assert standing(http, tenant, m["id"])["last_order_at"] is None
+    # AND a clock a little ahead of ours (within the skew) is still accepted
+    within = clock.now + MAX_CLOCK_SKEW - timedelta(seconds=1)
+    ok = send(http, tenant, order("skewed", 10_00, m, occurred_at=within.isoformat()))["results"][0]
+    assert ok["status"] == "accepted", ok
+
+
 def test_refunds_subtract_and_follow_the_tier_policy(http, tenant):
     set_program(http, tenant, refund_drops_tier=True)
     m = {"id": new_member(http, tenant)}
