@@ -13,6 +13,7 @@ from ..members.schemas import ULID_PATTERN, ChannelIdKind, ExternalId
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Scalar = str | int | float | bool | None
 MAX_PROPERTIES = 20
+# Money and quantities are ``strict``: a JSON integer, never "100", 100.0 or true (the contract says integer).
 #: how far ahead of our clock a sender's ``occurred_at`` may be (its clock may run a little fast)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -55,16 +56,16 @@ class _Event(Input):
 class OrderLine(Input):
     sku: str = Field(min_length=1, max_length=64)
     category: str | None = Field(default=None, max_length=64)
-    qty: int = Field(ge=1, le=100_000)
+    qty: int = Field(strict=True, ge=1, le=100_000)
     #: minor units
-    unit_price: int = Field(ge=0)
+    unit_price: int = Field(strict=True, ge=0)
 
 
 class OrderPaid(_Event):
     type: Literal["order.paid"]
     order_id: str = Field(min_length=1, max_length=128)
     #: integer minor units (fen, cents)
-    amount: int = Field(ge=0, le=10**12)
+    amount: int = Field(strict=True, ge=0, le=10**12)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[OrderLine] = Field(default_factory=list, max_length=200)
     channel: str | None = Field(default=None, max_length=64, description="where it was sold")
@@ -74,7 +75,7 @@ class OrderRefunded(_Event):
     type: Literal["order.refunded"]
     order_id: str = Field(min_length=1, max_length=128)
     #: the refunded part, minor units (the whole order or less)
-    amount: int = Field(ge=1, le=10**12)
+    amount: int = Field(strict=True, ge=1, le=10**12)
 
 
 class Interaction(_Event):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.fixtures import run_jobs, table_items
 
 PROGRAM = {
@@ -128,6 +130,46 @@ def test_an_event_from_the_future_beyond_clock_skew_is_a_422_and_writes_nothing(
     within = clock.now + MAX_CLOCK_SKEW - timedelta(seconds=1)
     ok = send(http, tenant, order("skewed", 10_00, m, occurred_at=within.isoformat()))["results"][0]
     assert ok["status"] == "accepted", ok
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"amount": "100"}, "amount"),
+    ({"amount": 100.0}, "amount"),
+    ({"amount": 100.5}, "amount"),
+    ({"amount": True}, "amount"),
+    ({"items": [{"sku": "a", "qty": "2", "unit_price": 50}]}, "items.0.qty"),
+    ({"items": [{"sku": "a", "qty": 2.0, "unit_price": 50}]}, "items.0.qty"),
+    ({"items": [{"sku": "a", "qty": 2, "unit_price": "50"}]}, "items.0.unit_price"),
+    ({"items": [{"sku": "a", "qty": 2, "unit_price": False}]}, "items.0.unit_price"),
+])
+def test_money_and_quantities_are_strict_integers(http, tenant, change, field):
+    # GIVEN a member; WHEN an order's money or quantity is not a JSON integer
+    m = {"id": new_member(http, tenant)}
+    r = http.post("/v1/events", tenant.key, {**order("strict", 100, m), **change})
+    # THEN it is a 422 naming the field, and nothing is written
+    assert r.status == 422 and r.json["field"] == f"events[0].{field}", r
+    assert table_items(f"T#{tenant.id}#EV#") == []
+    assert standing(http, tenant, m["id"])["lifetime_spend"] == 0
+
+
+def test_a_refund_amount_is_a_strict_integer(http, tenant):
+    m = {"id": new_member(http, tenant)}
+    send(http, tenant, order("paid", 100_00, m, order_id="A"))
+    for amount in ("10", 10.0, True):
+        r = http.post("/v1/events", tenant.key, {"type": "order.refunded", "event_id": f"r-{amount!r}", "member": m,
+                                                 "order_id": "A", "amount": amount})
+        assert r.status == 422 and r.json["field"] == "events[0].amount", r
+    assert standing(http, tenant, m["id"])["lifetime_spend"] == 100_00
+
+
+def test_the_contract_still_says_integer_for_money(http):
+    schemas = http.get("/openapi.json").json["components"]["schemas"]
+    assert schemas["OrderPaid"]["properties"]["amount"]["type"] == "integer"
+    assert schemas["OrderLine"]["properties"]["unit_price"]["type"] == "integer"
+    assert schemas["OrderLine"]["properties"]["qty"]["type"] == "integer"
+    assert schemas["OrderRefunded"]["properties"]["amount"]["type"] == "integer"
+    assert schemas["TierIn"]["properties"]["threshold"]["type"] == "integer"
+    assert schemas["PlanCreate"]["properties"]["amount"]["type"] == "integer"
 
 
 def test_refunds_subtract_and_follow_the_tier_policy(http, tenant):

@@ -135,6 +135,10 @@ def test_bad_filters_are_422_naming_the_node(http, tenant):
         ({"not": {"metric": "height", "op": "gt", "value": 3}}, "filter.not.metric"),
         ({"metric": "orders", "op": "about", "value": 3}, "filter.op"),
         ({"birthday_month": 13}, "filter.birthday_month"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": "10000"}, "filter.value"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": 10000.0}, "filter.value"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": True}, "filter.value"),
+        ({"metric": "orders", "op": "in", "value": [1, True]}, "filter.value[1]"),
         ({"or": [{"attribute": "skin", "op": "in", "value": "dry"}]}, "filter.or[0].value"),
         ({"not": {"not": {"not": {"not": {"not": {"not": {"tag": "x"}}}}}}}, "filter.not.not.not.not.not.not"),
     ]:

@@ -55,6 +55,11 @@ def test_bad_tier_programs_are_422_and_change_nothing(http, tenant):
         ({"tiers": [], "metric": "vibes"}, "metric"),
         ({"tiers": [], "window_months": 0}, "window_months"),
         ({"tiers": [], "downgrade": {"policy": "sometimes"}}, "downgrade.policy"),
+        ({"tiers": [{**silver, "threshold": "10000"}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "threshold": 10000.0}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "threshold": True}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "benefits": [{"type": "monthly_coupon", "amount": "500"}]}]},
+         "tiers.0.benefits.0.amount"),
     ]:
         r = http.call("PUT", "/v1/tier-program", tenant.key, json_body=body)
         assert r.status == 422, (body, r)
