@@ -35,7 +35,6 @@ from ..core.tenancy import TenantContext
 from ..billing import service as billing
 from ..members import service as members
 from ..tags import service as tags
-from ..tags import store as tag_store
 from ..tiers import service as tiers
 from . import filters, store
 from .schemas import (
@@ -79,8 +78,7 @@ def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
         dimension, value = term.value.split(":", 1)
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
-        counts = tag_store.read_counts([tag_store.tag_counter(tenant_id, term.value)])
-        size = counts[tag_store.tag_counter(tenant_id, term.value)]
+        size = tags.live_tag_counts(tenant_id, [term.value])[term.value]  # expired-but-unswept excluded
     return Base(f"tag:{term.value}", size,
                 lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
