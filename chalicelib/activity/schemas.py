@@ -1,17 +1,21 @@
 """Events in (orders, refunds, interactions) and the member timeline, on the wire."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PrivateAttr, SkipValidation, field_validator, model_validator
 
+from ..core import clock
 from ..core.schema import Input, Limit, Output, Page
 from ..members.schemas import ULID_PATTERN, ChannelIdKind, ExternalId
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Scalar = str | int | float | bool | None
 MAX_PROPERTIES = 20
+# Money and quantities are ``strict``: a JSON integer, never "100", 100.0 or true (the contract says integer).
+#: how far ahead of our clock a sender's ``occurred_at`` may be (its clock may run a little fast)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class MemberRef(Input):
@@ -36,20 +40,32 @@ class _Event(Input):
     #: when it happened (defaults to when it arrived); older events are placed where they belong
     occurred_at: datetime | None = None
 
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        """A future time would become the member's last order or activity for years to come."""
+        if value is None:
+            return value
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if aware > clock.now() + MAX_CLOCK_SKEW:
+            minutes = int(MAX_CLOCK_SKEW.total_seconds() // 60)
+            raise ValueError(f"occurred_at is in the future (more than {minutes} minutes ahead of the server's clock)")
+        return value
+
 
 class OrderLine(Input):
     sku: str = Field(min_length=1, max_length=64)
     category: str | None = Field(default=None, max_length=64)
-    qty: int = Field(ge=1, le=100_000)
+    qty: int = Field(strict=True, ge=1, le=100_000)
     #: minor units
-    unit_price: int = Field(ge=0)
+    unit_price: int = Field(strict=True, ge=0)
 
 
 class OrderPaid(_Event):
     type: Literal["order.paid"]
     order_id: str = Field(min_length=1, max_length=128)
     #: integer minor units (fen, cents)
-    amount: int = Field(ge=0, le=10**12)
+    amount: int = Field(strict=True, ge=0, le=10**12)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[OrderLine] = Field(default_factory=list, max_length=200)
     channel: str | None = Field(default=None, max_length=64, description="where it was sold")
@@ -59,7 +75,7 @@ class OrderRefunded(_Event):
     type: Literal["order.refunded"]
     order_id: str = Field(min_length=1, max_length=128)
     #: the refunded part, minor units (the whole order or less)
-    amount: int = Field(ge=1, le=10**12)
+    amount: int = Field(strict=True, ge=1, le=10**12)
 
 
 class Interaction(_Event):

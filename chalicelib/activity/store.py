@@ -83,11 +83,16 @@ def stage_order_update(tx: Transaction, order: OrderItem) -> None:
 
 
 def timeline(tenant_id: str, member_id: str, before: str | None, limit: int) -> tuple[list[TimelineItem], str | None]:
-    condition = TimelineItem.sk < before if before else TimelineItem.sk.startswith("EVT#")
-    if before:
-        condition = TimelineItem.sk.between("EVT#", before)
+    """Newest first, up to ``limit`` entries older than ``before`` (the last key of the previous page).
+
+    A key condition has one bound on the sort key, and ``sk < before`` alone would reach the
+    collection's other items, so the range is ``EVT#`` .. ``before`` inclusive: it may hold the
+    cursor item itself, hence one more read than ``limit + 1`` (which tells whether more follow).
+    """
+    condition = TimelineItem.sk.between("EVT#", before) if before else TimelineItem.sk.startswith("EVT#")
+    read = limit + 2 if before else limit + 1
     items = [i for i in TimelineItem.query(keys.member(tenant_id, member_id), condition, scan_index_forward=False,
-                                           limit=limit + 1, page_size=limit + 1, consistent_read=True)
+                                           limit=read, page_size=read, consistent_read=True)
              if i.sk != before]
     more = len(items) > limit
     items = items[:limit]

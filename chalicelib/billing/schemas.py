@@ -57,7 +57,7 @@ class PlanCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     #: price per interval in minor units (e.g. 99900 = 999.00 CNY)
-    amount: int = Field(ge=1, le=99_999_999)
+    amount: int = Field(strict=True, ge=1, le=99_999_999)
     currency: Currency
     interval: Interval
     trial_days: int = Field(default=0, ge=0, le=730)
@@ -73,7 +73,7 @@ class PlanPatch(Input):
     version: int = Field(ge=1)
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
-    amount: int | None = Field(default=None, ge=1, le=99_999_999)
+    amount: int | None = Field(default=None, strict=True, ge=1, le=99_999_999)
     currency: Currency | None = None
     interval: Interval | None = None
     trial_days: int | None = Field(default=None, ge=0, le=730)

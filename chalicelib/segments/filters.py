@@ -110,7 +110,11 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
             raise _fail(f"{where}.attribute", "attribute names a custom attribute")
         if op == "in" and not isinstance(node.get("value"), list):
             raise _fail(f"{where}.value", "'in' takes a list")
-        if term == "metric" and op not in ("exists", "in") and not isinstance(node.get("value"), int):
+        if term == "metric" and op == "in":
+            bad = next((i for i, v in enumerate(node["value"]) if not _strict_int(v)), None)
+            if bad is not None:
+                raise _fail(f"{where}.value[{bad}]", "metrics compare with integers (minor units for money)")
+        elif term == "metric" and op != "exists" and not _strict_int(node.get("value")):
             raise _fail(f"{where}.value", "metrics compare with integers (minor units for money)")
         return
     if len(node) != 1:
@@ -126,6 +130,11 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
         return
     if not isinstance(value, str) or not value or len(value) > 64:
         raise _fail(f"{where}.{term}", f"{term} takes an id or name")
+
+
+def _strict_int(value: Any) -> bool:
+    """A JSON integer: not a bool (Python's bools are ints), a float or a numeric string."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -1,7 +1,7 @@
 """Segments on the wire."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,7 @@ class SegmentOut(Output):
     filter: dict[str, Any]
     #: True when evaluation starts from an index (a tag, tier, stage, RFM segment or channel)
     indexed: bool
+    #: the latest count taken (``GET .../count``), and when; members may have changed since
     last_count: int | None = None
     counted_at: str | None = None
     created_at: str
@@ -45,10 +46,16 @@ class PreviewIn(Input):
 
 
 class CountOut(Output):
-    #: the count, when known now (O(1) for one indexed term; evaluated inline for small bases)
+    #: the count, when known (O(1) for one indexed term; evaluated inline for small bases; else
+    #: by a background job, whose result is reused for the rest of the hour)
     count: int | None
-    #: "exact" now, or "computing" in the background job ``job_id``
-    status: str
+    #: ``exact``: counted for this request; ``as_of``: a background count taken at ``counted_at``
+    #: (members may have changed since); ``computing``: in the background job ``job_id``
+    status: Literal["exact", "as_of", "computing"]
+    #: when ``count`` was taken (ISO 8601 UTC); None while computing
+    counted_at: str | None = None
+    #: True only when ``count`` reflects the members as they are now (``status`` is ``exact``)
+    current: bool = False
     job_id: str | None = None
     #: members the evaluation started from (the chosen index) and how it was chosen
     base: str

@@ -35,7 +35,6 @@ from ..core.tenancy import TenantContext
 from ..billing import service as billing
 from ..members import service as members
 from ..tags import service as tags
-from ..tags import store as tag_store
 from ..tiers import service as tiers
 from . import filters, store
 from .schemas import (
@@ -79,8 +78,7 @@ def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
         dimension, value = term.value.split(":", 1)
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
-        counts = tag_store.read_counts([tag_store.tag_counter(tenant_id, term.value)])
-        size = counts[tag_store.tag_counter(tenant_id, term.value)]
+        size = tags.live_tag_counts(tenant_id, [term.value])[term.value]  # expired-but-unswept excluded
     return Base(f"tag:{term.value}", size,
                 lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
@@ -137,14 +135,19 @@ def _count(ctx: TenantContext, tree: dict[str, Any], segment_id: str | None) -> 
     base, indexed = choose_base(ctx.tenant_id, tree)
     term = filters.single_term(tree) or {}
     dimension = next((k for k in ("tier", "stage", "rfm") if k in term), None)
+    now = clock.iso(clock.now())
+
+    def exact(count: int) -> CountOut:
+        return CountOut(count=count, status="exact", counted_at=now, current=True, base=base.name,
+                        base_size=base.size)
+
     if dimension is not None:  # O(1), including the implicit "none" / "prospect_aware"
         reports = {"tier": tiers.tier_counts, "stage": tiers.stage_counts, "rfm": tiers.rfm_counts}
-        count = reports[dimension](ctx).counts.get(term[dimension], 0)
-        return CountOut(count=count, status="exact", base=base.name, base_size=base.size)
+        return exact(reports[dimension](ctx).counts.get(term[dimension], 0))
     if "tag" in term or "channel" in term:  # O(1): the base is the term's own list
-        return CountOut(count=base.size, status="exact", base=base.name, base_size=base.size)
+        return exact(base.size)
     if indexed and base.size <= INLINE_COUNT_MAX:
-        return CountOut(count=_count_inline(ctx.tenant_id, tree), status="exact", base=base.name, base_size=base.size)
+        return exact(_count_inline(ctx.tenant_id, tree))
     # One count job per saved segment version and hour: repeated GETs join it instead of
     # each walking the whole base again.
     job_id = None
@@ -152,9 +155,9 @@ def _count(ctx: TenantContext, tree: dict[str, Any], segment_id: str | None) -> 
         version = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:12]
         job_id = f"COUNT-{segment_id}-{version}-{clock.now():%Y%m%d%H}"
     job = jobs.start(COUNT_JOB, ctx.tenant_id, {"filter": tree, "segment_id": segment_id}, job_id=job_id)
-    if job.status == "succeeded":
-        return CountOut(count=job.progress.get("total"), status="exact", job_id=job.job_id, base=base.name,
-                        base_size=base.size)
+    if job.status == "succeeded":  # taken earlier this hour: say when, never "exact"
+        return CountOut(count=job.progress.get("total"), status="as_of", counted_at=job.finished_at, current=False,
+                        job_id=job.job_id, base=base.name, base_size=base.size)
     return CountOut(count=None, status="computing", job_id=job.job_id, base=base.name, base_size=base.size)
 
 
@@ -233,8 +236,8 @@ def preview(ctx: TenantContext, body: PreviewIn) -> PreviewOut:
 def count(ctx: TenantContext, segment_id: str) -> CountOut:
     item = _load(ctx, segment_id)
     result = _count(ctx, item.filter, segment_id)
-    if result.count is not None:
-        store.record_count(ctx.tenant_id, segment_id, result.count, clock.iso(clock.now()))
+    if result.status == "exact" and result.count is not None and result.counted_at is not None:
+        store.record_count(ctx.tenant_id, segment_id, result.count, result.counted_at)  # jobs record their own
     return result
 
 

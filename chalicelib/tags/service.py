@@ -4,6 +4,7 @@ member snapshots segments evaluate.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -347,6 +348,30 @@ def forget_member(delivery: Delivery) -> None:
     _retry(attempt)
 
 
+def _unswept(tenant_id: str, now: datetime) -> tuple[Counter[str], Counter[str]]:
+    """What the counters still count of expired-but-unswept tags: (holders per tag, members
+    per group who hold no live tag of it). Counters minus these agree with reads at once,
+    without waiting for the sweep; the cost is one Query per expiry shard (usually empty)
+    plus a BatchGet of the few members found."""
+    holders = store.expired_holders(tenant_id, clock.iso(now))
+    by_tag: Counter[str] = Counter()
+    by_group: Counter[str] = Counter()
+    for tagset in store.get_tagsets(tenant_id, sorted(holders)).values():
+        stored = dict(tagset.tags or {})
+        live = _live(stored, now)
+        by_tag.update(k for k in stored if k not in live)
+        by_group.update({v["g"] for v in stored.values()} - {v["g"] for v in live.values()})
+    return by_tag, by_group
+
+
+def live_tag_counts(tenant_id: str, tag_ids: list[str]) -> dict[str, int]:
+    """Members holding each tag now (expired tags excluded even before the sweep)."""
+    names = {t: store.tag_counter(tenant_id, t) for t in tag_ids}
+    counts = store.read_counts(list(names.values()))
+    expired, _ = _unswept(tenant_id, clock.now())
+    return {t: max(0, counts[name] - expired[t]) for t, name in names.items()}
+
+
 def expire_tags(tenant_id: str) -> int:
     """Remove tags whose expiry has passed (reads already hide them); the count removed."""
     removed = 0
@@ -644,13 +669,16 @@ def _lookup_query(item: dict[str, Any]) -> Any:
 def analytics(ctx: TenantContext, top: int = 10) -> TagAnalytics:
     total = members.member_count(ctx.tenant_id)
     groups: list[GroupCoverage] = []
+    expired_tags, expired_groups = _unswept(ctx.tenant_id, clock.now())
     for g in store.list_groups(ctx.tenant_id):
         tags = store.list_group_tags(ctx.tenant_id, g.group_id)
         names = [store.group_counter(ctx.tenant_id, g.group_id)] + [store.tag_counter(ctx.tenant_id, t.tag_id)
                                                                       for t in tags]
         counts = store.read_counts(names)
-        tagged = counts[names[0]]
-        ranked = sorted(((t, counts[store.tag_counter(ctx.tenant_id, t.tag_id)]) for t in tags),
+        tagged = max(0, counts[names[0]] - expired_groups[g.group_id])
+        live = {t.tag_id: max(0, counts[store.tag_counter(ctx.tenant_id, t.tag_id)] - expired_tags[t.tag_id])
+                for t in tags}
+        ranked = sorted(((t, live[t.tag_id]) for t in tags),
                         key=lambda tc: (-tc[1], tc[0].name))[:top]
         groups.append(GroupCoverage(group_id=g.group_id, name=g.name, system=False, members_tagged=tagged,
                                     coverage=round(tagged / total, 4) if total else 0.0,

@@ -229,6 +229,18 @@ def expired(tenant_id: str, now: str, limit: int = 100) -> list[tag_index.TagInd
     return found
 
 
+def expired_holders(tenant_id: str, now: str) -> set[str]:
+    """Members holding a tag whose expiry is at or before ``now`` that the sweep has not
+    removed yet (every page of every expiry shard: the backlog is what expired since the
+    last sweep)."""
+    bound = f"{now}$"  # past "<now>#<member>#<tag>": an expiry equal to now has expired, as reads see it
+    found: set[str] = set()
+    for shard in range(EXPIRY_SHARDS):
+        found |= {i.member_id for i in TableItem.gsi2.query(expiry_list(tenant_id, shard), TableItem.gsi2sk < bound)
+                  if isinstance(i, tag_index.TagIndexItem)}
+    return found
+
+
 def tag_members_page(tenant_id: str, tag_id: str, shard: int, after: str | None, limit: int) -> list[str]:
     return tag_index.members_page(tenant_id, tag_id, shard, after, limit)
 

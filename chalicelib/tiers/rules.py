@@ -115,8 +115,12 @@ class Standing:
     manual_tier: str | None = None
     manual_expires_at: str | None = None
     manual_reason: str | None = None
+    #: when the hand-assigned tier was set (kept when the same tier is set again)
+    manual_since: str | None = None
     #: granted by an active paid membership (billing sets and clears it)
     plan_tier: str | None = None
+    #: when the paid plan started granting ``plan_tier``
+    plan_since: str | None = None
     rfm: dict[str, Any] | None = None
 
     def effective_tier(self, now: datetime, program: Program | None = None) -> str | None:
@@ -248,7 +252,7 @@ def reevaluate(s: Standing, program: Program, rules: StageRules, now: datetime, 
     before_effective = s.manual_tier or Standing(tier=s.tier, plan_tier=s.plan_tier).effective_tier(now, program)
     expires = parse(s.manual_expires_at)
     if s.manual_tier and expires is not None and now >= expires:
-        s.manual_tier = s.manual_expires_at = s.manual_reason = None
+        s.manual_tier = s.manual_expires_at = s.manual_reason = s.manual_since = None
     if s.tier is not None and program.rank(s.tier) == 0:  # the tier left the program
         changes += _move_tier(s, program, qualified(s, program, now, tz), now, "program_changed")
     else:
@@ -310,10 +314,15 @@ def cutoffs(values: list[float]) -> list[float]:
 
 
 def score(value: float, bounds: list[float], higher_is_better: bool = True) -> int:
+    """1 (worst) .. 5 (best). A value equal to a cut-off counts on its better side, so equal
+    values share the best score any of them could have: when every buyer ordered today (all
+    cut-offs 0 days) they all get recency 5, not 1.
+    """
     if not bounds:
         return 3
-    quintile = bisect.bisect_right(bounds, value) + 1  # 1..5, higher value -> higher quintile
-    return quintile if higher_is_better else 6 - quintile
+    if higher_is_better:
+        return bisect.bisect_right(bounds, value) + 1  # cut-offs at or below the value
+    return 5 - bisect.bisect_left(bounds, value)  # cut-offs strictly below (fewer days is better)
 
 
 def rfm_inputs(s: Standing, now: datetime) -> tuple[float, float, float] | None:

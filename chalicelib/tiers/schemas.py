@@ -23,7 +23,7 @@ class FreeShipping(Input):
 class MonthlyCoupon(Input):
     type: Literal["monthly_coupon"]
     #: value in minor units of the tenant's currency
-    amount: int = Field(ge=1)
+    amount: int = Field(strict=True, ge=1)
     description: str | None = Field(default=None, max_length=200)
 
 
@@ -52,7 +52,7 @@ class TierIn(Input):
     id: TierId
     name: str = Field(min_length=1, max_length=100)
     #: the qualifying metric's value (minor units) at which a member reaches this tier
-    threshold: int = Field(ge=0)
+    threshold: int = Field(strict=True, ge=0)
     benefits: list[Benefit] = Field(default_factory=list, max_length=20)
 
 
@@ -152,6 +152,7 @@ class ProgressOut(Output):
 class MemberTierOut(Output):
     tier: TierOut | None
     source: Literal["earned", "manual", "plan", "none"]
+    #: when the member got this tier: earned, set by hand, or granted by a paid plan
     since: str | None
     manual_expires_at: str | None
     next_requalification_at: str | None

@@ -340,14 +340,18 @@ def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
                if nxt and prog["amount_to_next_tier"] else None)
     manual = effective is not None and effective == s.manual_tier and effective != s.tier
     granted = not manual and effective is not None and effective == s.plan_tier and effective != s.tier
+    history = _history(ctx.tenant_id, member_id, "tier")
+    since = s.manual_since if manual else s.plan_since if granted else s.tier_since
+    if since is None and (manual or granted):  # set before these fields existed: the move that made it
+        since = next((h.at for h in history if h.new == effective), None)
     return MemberTierOut(
         tier=TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits)) if tier else None,
         source="manual" if manual else "plan" if granted else ("earned" if tier else "none"),
-        since=s.tier_since if not (manual or granted) else None,
+        since=since,
         manual_expires_at=s.manual_expires_at if manual else None,
         next_requalification_at=rules.next_requalification(s, config.program),
         progress=ProgressOut(**prog, message=message),
-        history=_history(ctx.tenant_id, member_id, "tier"),
+        history=history,
     )
 
 
@@ -367,11 +371,14 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
         item = item or store.new_standing_item(ctx.tenant_id, member_id)
         after = copy.deepcopy(before) if before else Standing(stage_since=clock.iso(now))
         if body is None:
-            after = replace(after, manual_tier=None, manual_expires_at=None, manual_reason=None)
+            after = replace(after, manual_tier=None, manual_expires_at=None, manual_reason=None, manual_since=None)
         else:
+            same = (before is not None and before.manual_tier == body.tier_id
+                    and before.effective_tier(now, config.program) == body.tier_id)
             after = replace(after, manual_tier=body.tier_id,
                             manual_expires_at=clock.iso(body.expires_at) if body.expires_at else None,
-                            manual_reason=body.reason)
+                            manual_reason=body.reason,
+                            manual_since=before.manual_since if same and before else clock.iso(now))
         eff_before, eff_after = (item.tier if before else None), after.effective_tier(now, config.program)
         changes = [Change("tier", eff_before, eff_after, "manual" if body else "manual_removed")] \
             if eff_before != eff_after else []
@@ -404,7 +411,8 @@ def set_plan_tier(tenant_id: str, member_id: str, tier_id: str | None, reason: s
         if before is not None and before.plan_tier == tier_id:
             return False
         item = item or store.new_standing_item(tenant_id, member_id)
-        after = replace(copy.deepcopy(before) if before else Standing(stage_since=clock.iso(now)), plan_tier=tier_id)
+        after = replace(copy.deepcopy(before) if before else Standing(stage_since=clock.iso(now)), plan_tier=tier_id,
+                        plan_since=clock.iso(now) if tier_id else None)
         eff_before, eff_after = (item.tier if before else None), after.effective_tier(now, config.program)
         changes = [Change("tier", eff_before, eff_after, reason)] if eff_before != eff_after else []
         tx = Transaction()

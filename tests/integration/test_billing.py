@@ -85,6 +85,9 @@ def test_plans_are_products_and_prices_and_a_price_change_makes_a_new_price(http
 
 @pytest.mark.parametrize("body, field", [
     ({"amount": 0}, "amount"),
+    ({"amount": "99900"}, "amount"),
+    ({"amount": 99900.0}, "amount"),
+    ({"amount": True}, "amount"),
     ({"interval": "week"}, "interval"),
     ({"currency": "yuan"}, "currency"),
     ({"benefits": [{"type": "discount_percent", "percent": 150}]}, "benefits.0.percent"),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from tests.fixtures import run_jobs, table_items
 
 PROGRAM = {
@@ -105,6 +107,71 @@ def test_a_single_rejected_event_answers_with_its_problem(http, tenant):
     assert table_items(f"T#{tenant.id}#EV#") == []
 
 
+def test_an_event_from_the_future_beyond_clock_skew_is_a_422_and_writes_nothing(http, tenant, clock):
+    # GIVEN a member and the server's clock
+    from chalicelib.activity.schemas import MAX_CLOCK_SKEW
+
+    clock.now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    m = {"id": new_member(http, tenant)}
+    ahead = clock.now + MAX_CLOCK_SKEW + timedelta(seconds=1)
+    # WHEN an order claims to have happened later than the allowed skew (alone, and in a batch)
+    r = http.post("/v1/events", tenant.key, order("future", 10_00, m, occurred_at=ahead.isoformat()))
+    batch = send(http, tenant, order("far", 10_00, m, occurred_at="2030-01-01T00:00:00Z"),
+                 {"type": "interaction", "event_id": "later", "name": "page_view", "member": m,
+                  "occurred_at": "2030-01-01T00:00:00+08:00"})
+    # THEN it is rejected on occurred_at and nothing about it is written
+    assert r.status == 422 and r.json["field"] == "events[0].occurred_at", r
+    assert [(x["status"], x["error"]["field"]) for x in batch["results"]] == [
+        ("rejected", "events[0].occurred_at"), ("rejected", "events[1].occurred_at")]
+    assert table_items(f"T#{tenant.id}#EV#") == []
+    assert http.get(f"/v1/members/{m['id']}/timeline", tenant.key).json["data"] == []
+    assert standing(http, tenant, m["id"])["last_order_at"] is None
+    # AND a clock a little ahead of ours (within the skew) is still accepted
+    within = clock.now + MAX_CLOCK_SKEW - timedelta(seconds=1)
+    ok = send(http, tenant, order("skewed", 10_00, m, occurred_at=within.isoformat()))["results"][0]
+    assert ok["status"] == "accepted", ok
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"amount": "100"}, "amount"),
+    ({"amount": 100.0}, "amount"),
+    ({"amount": 100.5}, "amount"),
+    ({"amount": True}, "amount"),
+    ({"items": [{"sku": "a", "qty": "2", "unit_price": 50}]}, "items.0.qty"),
+    ({"items": [{"sku": "a", "qty": 2.0, "unit_price": 50}]}, "items.0.qty"),
+    ({"items": [{"sku": "a", "qty": 2, "unit_price": "50"}]}, "items.0.unit_price"),
+    ({"items": [{"sku": "a", "qty": 2, "unit_price": False}]}, "items.0.unit_price"),
+])
+def test_money_and_quantities_are_strict_integers(http, tenant, change, field):
+    # GIVEN a member; WHEN an order's money or quantity is not a JSON integer
+    m = {"id": new_member(http, tenant)}
+    r = http.post("/v1/events", tenant.key, {**order("strict", 100, m), **change})
+    # THEN it is a 422 naming the field, and nothing is written
+    assert r.status == 422 and r.json["field"] == f"events[0].{field}", r
+    assert table_items(f"T#{tenant.id}#EV#") == []
+    assert standing(http, tenant, m["id"])["lifetime_spend"] == 0
+
+
+def test_a_refund_amount_is_a_strict_integer(http, tenant):
+    m = {"id": new_member(http, tenant)}
+    send(http, tenant, order("paid", 100_00, m, order_id="A"))
+    for amount in ("10", 10.0, True):
+        r = http.post("/v1/events", tenant.key, {"type": "order.refunded", "event_id": f"r-{amount!r}", "member": m,
+                                                 "order_id": "A", "amount": amount})
+        assert r.status == 422 and r.json["field"] == "events[0].amount", r
+    assert standing(http, tenant, m["id"])["lifetime_spend"] == 100_00
+
+
+def test_the_contract_still_says_integer_for_money(http):
+    schemas = http.get("/openapi.json").json["components"]["schemas"]
+    assert schemas["OrderPaid"]["properties"]["amount"]["type"] == "integer"
+    assert schemas["OrderLine"]["properties"]["unit_price"]["type"] == "integer"
+    assert schemas["OrderLine"]["properties"]["qty"]["type"] == "integer"
+    assert schemas["OrderRefunded"]["properties"]["amount"]["type"] == "integer"
+    assert schemas["TierIn"]["properties"]["threshold"]["type"] == "integer"
+    assert schemas["PlanCreate"]["properties"]["amount"]["type"] == "integer"
+
+
 def test_refunds_subtract_and_follow_the_tier_policy(http, tenant):
     set_program(http, tenant, refund_drops_tier=True)
     m = {"id": new_member(http, tenant)}
@@ -151,6 +218,34 @@ def test_late_events_land_in_their_month_and_timeline_place(http, tenant, clock)
     assert [e["event_id"] for e in timeline["data"]] == ["now", "old"]
     rest = http.get(f"/v1/members/{m['id']}/timeline?limit=2&cursor={timeline['next_cursor']}", tenant.key).json
     assert [e["event_id"] for e in rest["data"]] == ["ancient"] and rest["next_cursor"] is None
+
+
+def walk_timeline(http, tenant, member_id, limit):
+    """Every page of the timeline, following next_cursor to the end."""
+    pages, url = [], f"/v1/members/{member_id}/timeline?limit={limit}"
+    while url:
+        r = http.get(url, tenant.key)
+        assert r.status == 200, r
+        pages.append([e["event_id"] for e in r.json["data"]])
+        nxt = r.json["next_cursor"]
+        url = f"/v1/members/{member_id}/timeline?limit={limit}&cursor={nxt}" if nxt else None
+        assert len(pages) < 20, "the cursor does not advance"
+    return pages
+
+
+def test_timeline_pages_are_full_and_each_event_appears_once_in_order(http, tenant):
+    # GIVEN 7 interactions a minute apart
+    m = {"id": new_member(http, tenant)}
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+    send(http, tenant, *[{"type": "interaction", "event_id": f"i{n}", "name": "page_view", "member": m,
+                          "occurred_at": (start + timedelta(minutes=n)).isoformat()} for n in range(7)])
+    newest_first = [f"i{n}" for n in reversed(range(7))]
+    for limit in (2, 3, 7, 8):
+        # WHEN the timeline is walked page by page
+        pages = walk_timeline(http, tenant, m["id"], limit)
+        # THEN every page but the last is full, the last has no cursor, each event comes once, in order
+        assert [e for page in pages for e in page] == newest_first, (limit, pages)
+        assert all(len(page) == limit for page in pages[:-1]) and 1 <= len(pages[-1]) <= limit, (limit, pages)
 
 
 def test_unknown_identities_create_prospects_or_are_rejected_per_tenant_setting(http, tenant, other_tenant):

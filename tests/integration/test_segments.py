@@ -112,6 +112,35 @@ def test_indexed_segments_start_from_the_smallest_index(http, tenant, population
     run_jobs()
 
 
+def test_a_background_count_says_when_it_was_taken_and_that_it_may_be_out_of_date(http, tenant, clock):
+    # GIVEN a saved segment that needs a background count (no index), counted once
+    clock.now = T0
+    buyers = [http.post("/v1/members", tenant.key, {"phone": f"1390013900{n}"}).json["id"] for n in range(3)]
+    send(http, tenant, order("first", 10_00, {"id": buyers[0]}))
+    seg = http.post("/v1/segments", tenant.key, {"name": "buyers", "filter": {"metric": "orders", "op": "gte",
+                                                                              "value": 1}}).json
+    assert http.get(f"/v1/segments/{seg['id']}/count", tenant.key).json["status"] == "computing"
+    run_jobs()
+    taken = http.get(f"/v1/segments/{seg['id']}/count", tenant.key).json
+    assert taken["count"] == 1 and taken["counted_at"] is not None
+    # WHEN members change within the hour the count job is reused for
+    clock.advance(minutes=10)
+    send(http, tenant, order("second", 10_00, {"id": buyers[1]}))
+    later = http.get(f"/v1/segments/{seg['id']}/count", tenant.key).json
+    # THEN the reused count does not claim to be exact now: it says when it was taken and that it is not current
+    assert later["count"] == 1 and later["status"] == "as_of" and later["current"] is False, later
+    assert later["counted_at"] == taken["counted_at"] and taken["counted_at"].startswith(T0.strftime("%Y-%m-%dT%H:%M"))
+    assert http.get(f"/v1/segments/{seg['id']}", tenant.key).json["counted_at"] == taken["counted_at"]
+    # AND a count taken for the request says so
+    now = http.post("/v1/segments/preview", tenant.key, {"filter": {"stage": "new_buyer"}}).json
+    assert now["status"] == "exact" and now["current"] is True and now["count"] == 2, now
+    # AND the next hour's count is fresh
+    clock.advance(hours=1)
+    assert http.get(f"/v1/segments/{seg['id']}/count", tenant.key).json["status"] == "computing"
+    run_jobs()
+    assert http.get(f"/v1/segments/{seg['id']}/count", tenant.key).json["count"] == 2
+
+
 def test_export_writes_a_downloadable_csv(http, tenant, population):
     t, truth = population["tags"], population["truth"]
     seg = http.post("/v1/segments", tenant.key, {"name": "gifts", "filter": {"tag": t["gifts"]}}).json
@@ -135,6 +164,10 @@ def test_bad_filters_are_422_naming_the_node(http, tenant):
         ({"not": {"metric": "height", "op": "gt", "value": 3}}, "filter.not.metric"),
         ({"metric": "orders", "op": "about", "value": 3}, "filter.op"),
         ({"birthday_month": 13}, "filter.birthday_month"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": "10000"}, "filter.value"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": 10000.0}, "filter.value"),
+        ({"metric": "lifetime_spend", "op": "gte", "value": True}, "filter.value"),
+        ({"metric": "orders", "op": "in", "value": [1, True]}, "filter.value[1]"),
         ({"or": [{"attribute": "skin", "op": "in", "value": "dry"}]}, "filter.or[0].value"),
         ({"not": {"not": {"not": {"not": {"not": {"not": {"tag": "x"}}}}}}}, "filter.not.not.not.not.not.not"),
     ]:

@@ -55,6 +55,11 @@ def test_bad_tier_programs_are_422_and_change_nothing(http, tenant):
         ({"tiers": [], "metric": "vibes"}, "metric"),
         ({"tiers": [], "window_months": 0}, "window_months"),
         ({"tiers": [], "downgrade": {"policy": "sometimes"}}, "downgrade.policy"),
+        ({"tiers": [{**silver, "threshold": "10000"}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "threshold": 10000.0}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "threshold": True}]}, "tiers.0.threshold"),
+        ({"tiers": [{**silver, "benefits": [{"type": "monthly_coupon", "amount": "500"}]}]},
+         "tiers.0.benefits.0.amount"),
     ]:
         r = http.call("PUT", "/v1/tier-program", tenant.key, json_body=body)
         assert r.status == 422, (body, r)
@@ -203,6 +208,28 @@ def test_manual_tier_overrides_until_it_expires(http, tenant, clock):
     past = http.call("PUT", f"/v1/members/{member_id}/tier", tenant.key,
                      json_body={"tier_id": "gold", "expires_at": "2020-01-01T00:00:00Z"})
     assert past.status == 422 and past.json["field"] == "expires_at"
+
+
+def test_a_manual_tier_says_since_when_it_was_set(http, tenant, clock):
+    # GIVEN a silver member
+    clock.now = T0
+    set_program(http, tenant)
+    m = {"id": new_member(http, tenant)}
+    send(http, tenant, order("o", 150_00, m))
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"].startswith("2026-01-10")
+    # WHEN gold is set by hand two days later
+    clock.advance(days=2)
+    r = http.call("PUT", f"/v1/members/{m['id']}/tier", tenant.key, json_body={"tier_id": "gold"})
+    # THEN since is when it was set, on the answer and on later reads
+    assert r.status == 200 and r.json["source"] == "manual", r
+    assert r.json["since"] is not None and r.json["since"].startswith("2026-01-12"), r.json
+    clock.advance(days=1)
+    again = http.call("PUT", f"/v1/members/{m['id']}/tier", tenant.key, json_body={"tier_id": "gold", "reason": "vip"})
+    assert again.json["since"] == r.json["since"]  # re-setting the same tier keeps its since
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"] == r.json["since"]
+    # AND removing it restores the earned tier with its own since
+    assert http.delete(f"/v1/members/{m['id']}/tier", tenant.key).status == 204
+    assert http.get(f"/v1/members/{m['id']}/tier", tenant.key).json["since"].startswith("2026-01-10")
 
 
 def test_removing_a_manual_tier_restores_the_earned_one(http, tenant):

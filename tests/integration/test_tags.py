@@ -142,6 +142,41 @@ def test_expired_tags_disappear_at_once_and_counts_follow_the_sweep(http, tenant
     assert not [i for i in table_items(f"T#{tenant.id}#M#{member_id}") if i["sk"]["S"] == f"TAG#{browsed['id']}"]
 
 
+def test_right_after_expiry_counts_previews_and_analytics_agree_with_reads(http, tenant, clock):
+    # GIVEN three members holding a tag of a group, two of them until an hour from now;
+    # the first also holds another tag of the same group for good
+    g = group(http, tenant)
+    short, lasting = tag(http, tenant, g["id"], "Short"), tag(http, tenant, g["id"], "Lasting")
+    members = [new_member(http, tenant, f"1370013700{n}") for n in range(3)]
+    ends = (clock.now + timedelta(hours=1)).isoformat()
+    put_tag(http, tenant, members[0], short["id"], expires_at=ends)
+    put_tag(http, tenant, members[0], lasting["id"])
+    put_tag(http, tenant, members[1], short["id"], expires_at=ends)
+    put_tag(http, tenant, members[2], short["id"])
+    saved = http.post("/v1/segments", tenant.key, {"name": "short", "filter": {"tag": short["id"]}}).json
+    assert tag_count(http, tenant, short["id"]) == 3
+    # WHEN the expiry passes and the sweep has not run yet
+    clock.advance(hours=1, seconds=1)
+    # THEN every read, preview, count and report says the same thing
+    holders = [m for m in members if short["id"] in tags_of(http, tenant, m)]
+    assert holders == [members[2]]
+    preview = http.post("/v1/segments/preview", tenant.key, {"filter": {"tag": short["id"]}}).json
+    assert preview["count"] == 1 and [m["id"] for m in preview["sample"]] == holders
+    assert http.get(f"/v1/segments/{saved['id']}/count", tenant.key).json["count"] == 1
+    assert [m["id"] for m in http.get(f"/v1/segments/{saved['id']}/members", tenant.key).json["data"]] == holders
+    both = http.post("/v1/segments/preview", tenant.key,
+                     {"filter": {"and": [{"tag": short["id"]}, {"tag_group": g["id"]}]}}).json
+    assert both["count"] == 1
+    report = next(x for x in http.get("/v1/analytics/tags", tenant.key).json["groups"] if x["group_id"] == g["id"])
+    assert report["members_tagged"] == 2  # members[0] keeps "Lasting", members[2] keeps "Short"
+    assert {t["tag_id"]: t["members"] for t in report["top_tags"]} == {short["id"]: 1, lasting["id"]: 1}
+    # AND the sweep changes none of the answers
+    assert http.schedule("tag_expiry")["removed"] == 2
+    assert tag_count(http, tenant, short["id"]) == 1
+    again = next(x for x in http.get("/v1/analytics/tags", tenant.key).json["groups"] if x["group_id"] == g["id"])
+    assert again == report
+
+
 # --- rules ---------------------------------------------------------------------------------------------
 def test_event_rules_tag_on_ingest_and_applying_twice_changes_nothing(http, tenant, clock):
     g = group(http, tenant)

@@ -127,3 +127,44 @@ def test_rfm_quintiles_and_segments():
     assert rules.rfm_segment(5, 1, 1) == "new"
     assert all(rules.rfm_segment(r, f, m) in rules.RFM_SEGMENTS
                for r in range(1, 6) for f in range(1, 6) for m in range(1, 6))
+
+
+def test_rfm_all_tied_members_score_best_on_every_dimension():
+    # GIVEN every buyer ordered today, once, for the same amount
+    bounds = {"recency": rules.cutoffs([0.0] * 50), "frequency": rules.cutoffs([1.0] * 50),
+              "monetary": rules.cutoffs([9900.0] * 50)}
+    s = Standing()
+    rules.record_order(s, 9900, T0, TZ)
+    # WHEN scored
+    rfm = rules.rfm_of(s, bounds, T0)
+    # THEN the tie is the best score everywhere, never "lost"/"hibernating"/"cant_lose"
+    assert rfm is not None and (rfm["r"], rfm["f"], rfm["m"]) == (5, 5, 5)
+    assert rfm["segment"] == "champions"
+
+
+def test_rfm_a_value_on_a_cut_off_scores_on_the_better_side():
+    bounds = [10.0, 20.0, 30.0, 40.0]
+    for k, bound in enumerate(bounds, start=1):
+        # higher is better (frequency, monetary): equal to the k-th cut-off counts above it
+        assert rules.score(bound, bounds) == k + 1
+        assert rules.score(bound - 0.5, bounds) == k
+        # lower is better (recency in days): equal to the k-th cut-off counts below it
+        assert rules.score(bound, bounds, higher_is_better=False) == 6 - k
+        assert rules.score(bound + 0.5, bounds, higher_is_better=False) == 5 - k
+    assert rules.score(0.0, bounds, higher_is_better=False) == 5
+    assert rules.score(99.0, bounds, higher_is_better=False) == 1
+
+
+def test_rfm_ties_spanning_cut_offs_get_one_score_the_best_applicable():
+    distinct = [float(v) for v in range(100)]
+    distinct_bounds = rules.cutoffs(distinct)
+    # GIVEN a run of 25 equal values placed across each cut-off in turn (ranks run_start .. run_start+24)
+    for run_start in (0, 10, 30, 50, 70, 75):
+        run = range(run_start, run_start + 25)
+        tied = [float(run_start) if v in run else v for v in distinct]
+        bounds = rules.cutoffs(tied)
+        for higher_is_better in (True, False):
+            scores = {rules.score(tied[i], bounds, higher_is_better) for i in run}
+            # THEN they share one score: the best the same ranks would get were the values distinct
+            best_untied = max(rules.score(distinct[i], distinct_bounds, higher_is_better) for i in run)
+            assert scores == {best_untied}, (run_start, higher_is_better, bounds)
