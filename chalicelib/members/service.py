@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..core import clock, observability as obs
+from ..core import clock, idempotency, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor, keys
@@ -332,6 +332,7 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
         raise NotFound("No such member.", code="member_not_found")
     for listener in _erasure_listeners:
         listener(ctx.tenant_id, member_id)
+    idempotency.forget_member(ctx.tenant_id, member_id)  # stored responses that hold the member's data
     others = [i for i in store.member_collection(ctx.tenant_id, member_id) if i.sk != keys.PROFILE_SK]
     if member.erased_at:
         for item in others:
