@@ -21,6 +21,7 @@ from typing import Any
 
 from .config import get_settings
 from .errors import Forbidden, Unauthorized
+from .ids import is_id
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPES = (READ, WRITE, ADMIN)
@@ -146,6 +147,9 @@ def authenticate(headers: dict[str, str]) -> TenantContext:
     role = claims.get("custom:role")
     if not tenant_id or role not in ROLE_PERMISSIONS:
         raise Unauthorized("The token carries no tenant or role.", code="invalid_token")
+    if not isinstance(tenant_id, str) or not is_id(tenant_id):
+        # Keys are built from it (T#<tenant>#...): only a well-formed id may reach them.
+        raise Unauthorized("The token's tenant is not a valid tenant id.", code="invalid_token")
     return TenantContext(
         tenant_id=tenant_id,
         principal_type="user",
