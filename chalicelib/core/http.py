@@ -313,12 +313,12 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
             ctx = authenticate_platform_admin(headers)
         idempotency_key = headers.get("idempotency-key")
         if idempotency_key is not None and spec.method == "POST" and ctx is not None:
-            from .idempotency import members_in, run_once
+            from .idempotency import members_in, owner_of, run_once
 
             # Validate before claiming the key, so a bad request is never remembered.
             _parse_body(spec, request)
             outcome, replayed = run_once(
-                owner=getattr(ctx, "tenant_id", None) or "PLATFORM",
+                owner=owner_of(ctx),
                 key=idempotency_key,
                 fingerprint={"method": spec.method, "path": instance or spec.path,
                              "body": (request.raw_body or b"").decode("utf-8", "replace")},

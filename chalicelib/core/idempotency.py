@@ -37,8 +37,14 @@ from .config import get_settings
 from .errors import BadRequest, Conflict, Unprocessable
 from .ids import is_id
 from .table import definition
-from .table.keys import idempotency, member_idempotency, shard_of
+from .table.keys import (
+    idempotency,
+    member_idempotency,
+    platform_idempotency_owner,
+    shard_of,
+)
 from .table.model import TableItem, boto_client
+from .tenancy import PlatformAdmin, TenantContext
 
 IDEMPOTENCY_SHARDS = 16
 KEY_MAX = 255
@@ -51,6 +57,14 @@ class IdempotencyRefItem(TableItem, discriminator="idempotency_ref"):
     """Points from a member to an idempotency record that holds the member's data."""
 
     record_pk = UnicodeAttribute()
+
+
+def owner_of(principal: TenantContext | PlatformAdmin) -> str:
+    """Whose Idempotency-Keys a request's key is among: the tenant's (its users and keys
+    share them, like Stripe's per-account keys), or one platform operator's own."""
+    if isinstance(principal, PlatformAdmin):
+        return platform_idempotency_owner(principal.subject)
+    return principal.tenant_id
 
 
 def run_once(

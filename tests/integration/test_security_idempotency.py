@@ -88,3 +88,22 @@ def test_erasing_a_member_deletes_the_idempotency_records_that_hold_their_data(h
     again = http.post("/v1/members", tenant.key, {"phone": "13800138123", "email": pii[2], "name": pii[0]},
                       headers={"Idempotency-Key": "member-1"})
     assert "idempotent-replayed" not in again.headers and again.json["id"] != member_id
+
+
+def test_platform_operators_each_have_their_own_idempotency_keys(http):
+    from tests.conftest import ISSUER
+
+    body = {"name": "Operator Brand"}
+    alice, bob = ISSUER.admin_token("operator-alice"), ISSUER.admin_token("operator-bob")
+    # GIVEN one operator provisioned a tenant with a key
+    first = http.post("/v1/admin/tenants", alice, body, headers={"Idempotency-Key": "provision-1"})
+    assert first.status == 201, first
+    # WHEN another operator uses the same key for the same request
+    other = http.post("/v1/admin/tenants", bob, body, headers={"Idempotency-Key": "provision-1"})
+    # THEN it is their own request: a new tenant, not a replay (nor a refusal) of the first
+    assert other.status == 201, other
+    assert "idempotent-replayed" not in other.headers
+    assert other.json["tenant"]["id"] != first.json["tenant"]["id"]
+    # while the first operator's own retry is still recognised
+    again = http.post("/v1/admin/tenants", alice, body, headers={"Idempotency-Key": "provision-1"})
+    assert again.status == 409 and again.json["code"] == "idempotency_secret_not_replayable"
