@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     jwks_url: str = ""
     #: The group claim that marks a platform operator.
     platform_admin_group: str = "platform-admin"
+    #: How long a process trusts the issuer's keys: a key removed from the JWKS stops
+    #: verifying within this.
+    jwks_cache_seconds: int = Field(default=300, ge=0, le=3600)
+    #: An unknown ``kid`` refetches the JWKS at most this often (a new key is picked up at
+    #: once; a flood of made-up kids cannot hammer the issuer).
+    jwks_refetch_seconds: int = Field(default=30, ge=0, le=3600)
+    #: Timeout of one JWKS fetch (connect and read), in seconds.
+    jwks_timeout_seconds: float = Field(default=3.0, gt=0, le=3.0)
 
     #: HMAC key for pagination cursors. Locally from the environment; in AWS the secret's
     #: ARN is given instead and the value is fetched through Powertools Parameters.

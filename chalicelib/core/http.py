@@ -71,6 +71,11 @@ class RouteSpec:
     also: tuple[int, ...] = ()
     #: a larger body limit than the default (bulk requests)
     max_body: int | None = None
+    #: the response shows a secret once: an idempotency record never stores it (see core.idempotency)
+    shows_secret: bool = False
+    #: the response field holding a member's id (besides ``member_id`` fields and path
+    #: parameters), so erasing the member also erases its idempotency records
+    member_field: str | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -103,6 +108,8 @@ class Api:
         also: tuple[int, ...] = (),
         errors: tuple[int, ...] = (),
         max_body: int | None = None,
+        shows_secret: bool = False,
+        member_field: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             doc = inspect.getdoc(view) or view.__name__.replace("_", " ")
@@ -122,6 +129,8 @@ class Api:
                 errors=errors,
                 also=also,
                 max_body=max_body,
+                shows_secret=shows_secret,
+                member_field=member_field,
             )
             ROUTES.append(spec)
             wants = set(inspect.signature(view).parameters)
@@ -304,17 +313,20 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
             ctx = authenticate_platform_admin(headers)
         idempotency_key = headers.get("idempotency-key")
         if idempotency_key is not None and spec.method == "POST" and ctx is not None:
-            from .idempotency import run_once
+            from .idempotency import members_in, owner_of, run_once
 
             # Validate before claiming the key, so a bad request is never remembered.
             _parse_body(spec, request)
             outcome, replayed = run_once(
-                owner=getattr(ctx, "tenant_id", None) or "PLATFORM",
+                owner=owner_of(ctx),
                 key=idempotency_key,
                 fingerprint={"method": spec.method, "path": instance or spec.path,
                              "body": (request.raw_body or b"").decode("utf-8", "replace")},
                 run=lambda: _run_view(spec, view, wants, ctx, request, path_params),
                 lambda_context=request.lambda_context,
+                shows_secret=spec.shows_secret,
+                members_of=lambda outcome: members_in(outcome.get("body"), path_params.get("member_id"),
+                                                      spec.member_field),
             )
             if replayed:
                 outcome["headers"] = {**outcome["headers"], "Idempotent-Replayed": "true"}

@@ -14,13 +14,15 @@ No header, path or body value chosen by the client ever selects the tenant.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
+from . import clock
 from .config import get_settings
 from .errors import Forbidden, Unauthorized
+from .ids import is_id
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPES = (READ, WRITE, ADMIN)
@@ -79,29 +81,69 @@ def _bearer(headers: dict[str, str]) -> str:
     return token.strip()
 
 
-@lru_cache(maxsize=4)
-def _jwks_client(url: str) -> Any:
-    import jwt
-
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600)
+#: the most a JWKS document may weigh (Cognito's is ~1 KB)
+_JWKS_MAX_BYTES = 256 * 1024
 
 
-def _signing_key(url: str, token: str) -> Any:
-    """The issuer's key for ``token``: fetched from the JWKS URL (Cognito), or read from a
-    ``file://`` JWKS (the dev stack's issuer, which has no HTTPS endpoint)."""
+@dataclass
+class _Jwks:
+    """One issuer's keys as last fetched, and when."""
+
+    keys: dict[str, Any]
+    fetched_at: float
+    refetched_at: float = float("-inf")
+
+
+_jwks: dict[str, _Jwks] = {}
+_jwks_lock = threading.Lock()
+
+
+def _fetch_jwks(url: str) -> dict[str, Any]:
+    """The issuer's signing keys by kid: from the JWKS URL (Cognito), or a ``file://``
+    JWKS (the dev stack's issuer, which has no HTTPS endpoint). One short timeout."""
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
     import jwt
 
     if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        kid = jwt.get_unverified_header(token).get("kid")
         with open(unquote(urlparse(url).path), encoding="utf-8") as fh:
-            keys = jwt.PyJWKSet.from_json(fh.read())
-        for key in keys.keys:
-            if key.key_id == kid:
-                return key
+            text = fh.read(_JWKS_MAX_BYTES)
+    else:
+        timeout = get_settings().jwks_timeout_seconds
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:
+                text = answer.read(_JWKS_MAX_BYTES).decode("utf-8")
+        except (OSError, ValueError) as exc:
+            raise jwt.PyJWKClientError(f"the JWKS could not be fetched: {exc}") from exc
+    try:
+        keys = jwt.PyJWKSet.from_json(text).keys
+    except jwt.PyJWTError as exc:
+        raise jwt.PyJWKClientError("the JWKS is not valid") from exc
+    return {key.key_id: key for key in keys if key.key_id}
+
+
+def _signing_key(url: str, token: str) -> Any:
+    """The issuer's key for ``token``'s kid. Keys are trusted for ``jwks_cache_seconds``
+    (a key the issuer removed stops verifying within that); an unknown kid refetches at
+    once, at most every ``jwks_refetch_seconds`` (a rotated-in key works immediately)."""
+    import jwt
+
+    kid = jwt.get_unverified_header(token).get("kid")
+    settings = get_settings()
+    now = clock.now().timestamp()
+    with _jwks_lock:
+        cached = _jwks.get(url)
+        if cached is None or now - cached.fetched_at >= settings.jwks_cache_seconds:
+            _jwks.pop(url, None)  # never fall back to expired keys
+            cached = _jwks[url] = _Jwks(keys=_fetch_jwks(url), fetched_at=now)
+        elif kid not in cached.keys and now - cached.refetched_at >= settings.jwks_refetch_seconds:
+            cached.refetched_at = now
+            cached.keys, cached.fetched_at = _fetch_jwks(url), now
+        key = cached.keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
         raise jwt.PyJWKClientError("no key with this kid")
-    return _jwks_client(url).get_signing_key_from_jwt(token)
+    return key
 
 
 def verify_jwt(token: str) -> dict[str, Any]:
@@ -146,6 +188,9 @@ def authenticate(headers: dict[str, str]) -> TenantContext:
     role = claims.get("custom:role")
     if not tenant_id or role not in ROLE_PERMISSIONS:
         raise Unauthorized("The token carries no tenant or role.", code="invalid_token")
+    if not isinstance(tenant_id, str) or not is_id(tenant_id):
+        # Keys are built from it (T#<tenant>#...): only a well-formed id may reach them.
+        raise Unauthorized("The token's tenant is not a valid tenant id.", code="invalid_token")
     return TenantContext(
         tenant_id=tenant_id,
         principal_type="user",

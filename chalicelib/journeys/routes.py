@@ -145,7 +145,7 @@ def put_messaging_settings(ctx: TenantContext, body: MessagingSettingsIn) -> Mes
 
 
 @api.route("/messaging/webhook-secret", "POST", permission=ADMIN, response=WebhookSecretOut, status=201,
-           errors=(401, 403))
+           errors=(401, 403, 409), shows_secret=True)
 def rotate_webhook_secret(ctx: TenantContext) -> WebhookSecretOut:
     """A new webhook signing secret, shown once (the old one stops signing at once)"""
     return service.rotate_webhook_secret(ctx)

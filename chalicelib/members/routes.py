@@ -25,7 +25,7 @@ api = Api(bp, tag="Members", prefix="/v1")
 
 
 @api.route("/members", "POST", permission=WRITE, body=MemberCreate, response=MemberOut, status=201,
-           also=(200,), errors=(401, 403, 409, 413, 422))
+           also=(200,), errors=(401, 403, 409, 413, 422), member_field="id")
 def upsert_member(ctx: TenantContext, body: MemberCreate) -> Reply:
     """Create a member, or return the member a given identity already belongs to
 

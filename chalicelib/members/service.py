@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core import clock, observability as obs
+from ..core import clock, idempotency, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Signal
@@ -327,6 +327,7 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     if member is None:
         raise NotFound("No such member.", code="member_not_found")
     MEMBER_ERASING.send_now(ctx.tenant_id, member_id, {})
+    idempotency.forget_member(ctx.tenant_id, member_id)  # stored responses that hold the member's data
     others = [i for i in store.member_collection(ctx.tenant_id, member_id) if i.sk != keys.PROFILE_SK]
     if member.erased_at:
         for item in others:

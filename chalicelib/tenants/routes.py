@@ -13,7 +13,7 @@ api = Api(bp, tag="Tenants", prefix="/v1")
 
 
 @api.route("/admin/tenants", "POST", auth=PLATFORM_ADMIN, permission=None, body=TenantCreate,
-           response=TenantCreated, status=201, errors=(401, 403, 422))
+           response=TenantCreated, status=201, errors=(401, 403, 409, 422), shows_secret=True)
 def create_tenant(admin: PlatformAdmin, body: TenantCreate) -> TenantCreated:
     """Provision a tenant and its first API key (platform operators only)
 
@@ -36,7 +36,7 @@ def update_tenant(ctx: TenantContext, body: TenantPatch) -> TenantOut:
 
 
 @api.route("/api-keys", "POST", permission=ADMIN, body=ApiKeyCreate, response=ApiKeyCreated,
-           status=201, errors=(401, 403, 422))
+           status=201, errors=(401, 403, 409, 422), shows_secret=True)
 def create_api_key(ctx: TenantContext, body: ApiKeyCreate) -> ApiKeyCreated:
     """Issue an API key; its secret is in this response only"""
     return service.create_api_key(ctx, body)

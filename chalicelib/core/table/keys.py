@@ -113,6 +113,17 @@ def idempotency(tenant_id: str) -> str:
     return f"T#{tenant_id}#IDEMPOTENCY"
 
 
+def member_idempotency(tenant_id: str, member_id: str) -> str:
+    """References to the idempotency records that hold a member's data (erasure deletes
+    them without a scan). Its own partition, so the member's collection stays its data."""
+    return f"T#{tenant_id}#M_IDEMPOTENCY#{member_id}"
+
+
+def platform_idempotency_owner(subject: str) -> str:
+    """A platform operator's idempotency owner: one per operator, never shared."""
+    return f"PLATFORM#{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+
+
 # --- billing (Stripe) ----------------------------------------------------------------
 def stripe_account_lookup(account_id: str) -> str:
     """Platform-level, like the API key lookup: a Stripe event names only its connected
@@ -139,3 +150,4 @@ def memberships_due(tenant_id: str, shard: int) -> str:
 
 def memberships_due_shards(tenant_id: str) -> list[str]:
     return [memberships_due(tenant_id, n) for n in range(LIST_SHARDS)]
+
