@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     #: Origins the SPA console is served from (comma separated); '' allows none.
     cors_allowed_origins: str = ""
 
+    #: Outbound calls to tenant URLs may reach loopback addresses (core.outbound): the dev
+    #: stack and tests only, whose webhook receivers listen on 127.0.0.1. Never deployed.
+    outbound_allow_loopback: bool = False
+
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = Field(default=65_536, ge=1024)
 

@@ -19,7 +19,7 @@ from ..core.table.transactions import TransactionCancelled
 from ..core.tenancy import TenantContext
 from . import catalog, store, triggers, validation
 from .catalog import ActiveJourney
-from .channels.webhook import check_url, private_targets_allowed
+from .channels.webhook import check_url, loopback_allowed
 from .schemas import (
     DEFINITION_FIELDS,
     EnrolIn,
@@ -310,7 +310,7 @@ def get_settings(ctx: TenantContext) -> MessagingSettingsOut:
 
 def put_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSettingsOut:
     if body.webhook_url:
-        problem = check_url(body.webhook_url, allow_private=private_targets_allowed())
+        problem = check_url(body.webhook_url, allow_loopback=loopback_allowed())
         if problem:
             raise Unprocessable(f"webhook_url: {problem}", field="webhook_url", code="invalid_webhook_url")
     item = store.get_settings(ctx.tenant_id)
