@@ -33,6 +33,7 @@ def app_environment(*, dynamodb_port: int, table_name: str, issuer: DevIssuer, s
         "ENCLAVE_CURSOR_SECRET": secret,
         "ENCLAVE_CORS_ALLOWED_ORIGINS": cors_origins,
         "ENCLAVE_JOB_DISPATCH": job_dispatch,
+        "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK": "1",  # webhook receivers on 127.0.0.1 (infra refuses it)
         # DynamoDB Local accepts any credentials; these are obviously fake.
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -103,15 +103,14 @@ STRIPE_SECRET_KEY_PLACEHOLDER = "sk_test_replace_me"
 #: Gateway stage; its URL is the output ``StripeWebhookURL``.
 STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
 #: Never in a deployed function's environment. The local stack and tests only: stripe-mock
-#: and its in-memory state; DynamoDB Local; local SES/SNS mocks; webhooks to private
-#: addresses (http://, loopback: in Lambda that reaches the runtime API on 127.0.0.1), which
-#: ``ENCLAVE_DYNAMODB_ENDPOINT`` also allows. And the Stripe keys in plain text, which would
-#: take precedence over the Stripe secret.
+#: and its in-memory state; DynamoDB Local; local SES/SNS mocks; tenant webhooks to loopback
+#: addresses (``core.outbound``; in Lambda, 127.0.0.1 is the runtime API). And the Stripe
+#: keys in plain text, which would take precedence over the Stripe secret.
 FORBIDDEN_ENVIRONMENT = frozenset({
     "ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
     "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
     "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT", "ENCLAVE_SNS_ENDPOINT",
-    "ENCLAVE_WEBHOOK_ALLOW_PRIVATE",
+    "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK",
 })
 
 
@@ -128,7 +127,7 @@ def check_environment(packaged: dict[str, Any]) -> None:
         if key.upper() in FORBIDDEN_ENVIRONMENT)
     if found:
         raise ValueError("environment variables for the local stack only (stripe-mock, "
-                         "DynamoDB Local, mocks, private webhooks) or for the Stripe secret, "
+                         "DynamoDB Local, mocks, loopback webhooks) or for the Stripe secret, "
                          "set on deployed functions: " + ", ".join(found)
                          + ". Remove them from .chalice/config.json.")
 

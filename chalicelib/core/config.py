@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     #: Origins the SPA console is served from (comma separated); '' allows none.
     cors_allowed_origins: str = ""
 
+    #: Outbound calls to tenant URLs may reach loopback addresses (core.outbound): the dev
+    #: stack and tests only, whose webhook receivers listen on 127.0.0.1. Never deployed.
+    outbound_allow_loopback: bool = False
+
+    #: SMS a tenant may send a day (UTC) unless its messaging settings say otherwise, and
+    #: the most a tenant may set: SMS are paid by the platform (toll fraud).
+    sms_daily_cap: int = Field(default=200, ge=0)
+    sms_daily_cap_max: int = Field(default=10_000, ge=0)
+
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = Field(default=65_536, ge=1024)
 

@@ -7,11 +7,12 @@ calls the channel and records the answer. A retryable failure goes back to ``que
 with a backoff (30 s, 2 min, 10 min, 1 h, 6 h; failed after 6 attempts). A deliverer that
 dies mid-send leaves ``sending`` with an expired lease: the webhook is retried (its
 receiver dedupes on the message id), SES and SNS messages are failed as
-``outcome_unknown`` rather than risk a second delivery.
+``outcome_unknown`` rather than risk a second delivery. An SMS's first claim also takes
+one of the tenant's SMS of the day (``sms_daily_cap``); over the cap it is ``blocked``.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ..core import clock, observability as obs
 from ..core.table.definition import LIST_SHARDS
@@ -21,6 +22,24 @@ from .channels import Outgoing, channel
 
 LEASE = timedelta(minutes=2)
 SWEEP_BATCH = 200
+#: the reason of a message blocked by the tenant's SMS cap
+SMS_DAILY_CAP = "sms_daily_cap"
+
+
+def sms_daily_cap(settings: store.SettingsItem) -> int:
+    from ..core.config import get_settings
+
+    return int(settings.sms_daily_cap) if settings.sms_daily_cap is not None else get_settings().sms_daily_cap
+
+
+def sms_quota(settings: store.SettingsItem, now: datetime) -> tuple[str, int, int]:
+    """The quota of ``now``'s day (UTC), the tenant's cap on it, and when its item expires.
+
+    SMS are paid per message, by the platform: a hijacked sign-up form or journey must not
+    be able to send without end (toll fraud)."""
+    day = now.astimezone(UTC).date()
+    expires = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=2)
+    return f"sms_{day.isoformat()}", sms_daily_cap(settings), int(expires.timestamp())
 
 
 def _save(message: store.MessageItem, counter: str | None = None) -> bool:
@@ -56,15 +75,27 @@ def deliver(message: store.MessageItem) -> str:
         if not sender.retry_unknown:
             _close(message, "failed", "outcome_unknown", now)
             return "failed"
+    settings = store.get_settings(message.tenant_id)
+    first_sms = message.channel == "sms" and not int(message.attempts or 0)
     message.status, message.attempts = "sending", int(message.attempts or 0) + 1
     message.lease_until = clock.iso(now + LEASE)
     message.updated_at = clock.iso(now)
     store.list_outbox(message, message.lease_until)  # found again if this deliverer dies
     try:
-        store.save_message(message)  # version-checked: one claim per attempt (no transaction needed)
+        if first_sms:  # the claim takes one of the day's SMS (retries of it take none)
+            quota, cap, expires = sms_quota(settings, now)
+            store.claim_message(message, quota, cap, expires)
+        else:
+            store.save_message(message)  # version-checked: one claim per attempt (no transaction needed)
     except StaleVersion:
         return "taken"  # another deliverer claimed this attempt
-    settings = store.get_settings(message.tenant_id)
+    except store.QuotaExhausted:
+        message.attempts = 0
+        obs.logger.warning("SMS blocked: the tenant's daily cap is reached", extra={
+            "tenant_id": message.tenant_id, "message_id": message.message_id, "sms_daily_cap": cap})
+        obs.count("JourneySmsBlocked", message.tenant_id)
+        _close(message, "blocked", SMS_DAILY_CAP, now)
+        return "blocked"
     outcome = sender.send(Outgoing(
         message_id=message.message_id, tenant_id=message.tenant_id, channel=message.channel, to=message.to,
         subject=message.subject, body=message.body, payload=dict(message.payload or {}),

@@ -431,7 +431,7 @@ class MessageOut(Output):
     #: message (to the member) or call (the tenant's webhook step)
     kind: str
     channel: str
-    #: queued, sending, sent, failed, suppressed
+    #: queued, sending, sent, failed, suppressed, blocked (the tenant's SMS cap)
     status: str
     reason: str | None = None
     attempts: int
@@ -476,6 +476,9 @@ class MessagingSettingsIn(Input):
     webhook_url: str | None = Field(default=None, max_length=500)
     #: the email sender for this tenant (an SES-verified identity); default from the stage
     email_from: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    #: SMS a day (UTC) at most, up to the platform's ceiling; default: the platform's default.
+    #: Over it an SMS is not sent (status ``blocked``, reason ``sms_daily_cap``).
+    sms_daily_cap: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class MessagingSettingsOut(Output):
@@ -485,6 +488,8 @@ class MessagingSettingsOut(Output):
     #: the first characters of the signing secret (the secret itself is shown once)
     webhook_secret_prefix: str | None = None
     email_from: str | None = None
+    #: the cap in force (the tenant's own or the platform's default)
+    sms_daily_cap: int
     updated_at: str | None = None
 
 

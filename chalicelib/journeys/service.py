@@ -17,9 +17,10 @@ from ..core.ids import is_id, new_id
 from ..core.table import cursor
 from ..core.table.transactions import TransactionCancelled
 from ..core.tenancy import TenantContext
-from . import catalog, store, triggers, validation
+from ..core.config import get_settings as platform_settings
+from . import catalog, delivery, store, triggers, validation
 from .catalog import ActiveJourney
-from .channels.webhook import check_url, private_targets_allowed
+from .channels.webhook import check_url, loopback_allowed
 from .schemas import (
     DEFINITION_FIELDS,
     EnrolIn,
@@ -301,7 +302,8 @@ def list_messages(ctx: TenantContext, query: MessageQuery) -> MessagePage:
 def _settings_out(item: store.SettingsItem) -> MessagingSettingsOut:
     return MessagingSettingsOut(quiet_hours=item.quiet_hours, frequency_cap=item.frequency_cap,
                                 webhook_url=item.webhook_url, webhook_secret_prefix=item.webhook_secret_prefix,
-                                email_from=item.email_from, updated_at=item.updated_at)
+                                email_from=item.email_from, sms_daily_cap=delivery.sms_daily_cap(item),
+                                updated_at=item.updated_at)
 
 
 def get_settings(ctx: TenantContext) -> MessagingSettingsOut:
@@ -310,13 +312,17 @@ def get_settings(ctx: TenantContext) -> MessagingSettingsOut:
 
 def put_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSettingsOut:
     if body.webhook_url:
-        problem = check_url(body.webhook_url, allow_private=private_targets_allowed())
+        problem = check_url(body.webhook_url, allow_loopback=loopback_allowed())
         if problem:
             raise Unprocessable(f"webhook_url: {problem}", field="webhook_url", code="invalid_webhook_url")
+    ceiling = platform_settings().sms_daily_cap_max
+    if body.sms_daily_cap is not None and body.sms_daily_cap > ceiling:
+        raise Unprocessable(f"sms_daily_cap: at most {ceiling}", field="sms_daily_cap", code="sms_daily_cap_too_high")
     item = store.get_settings(ctx.tenant_id)
     item.quiet_hours = body.quiet_hours.model_dump() if body.quiet_hours else None
     item.frequency_cap = body.frequency_cap.model_dump() if body.frequency_cap else None
     item.webhook_url, item.email_from = body.webhook_url, body.email_from
+    item.sms_daily_cap = body.sms_daily_cap
     item.updated_at = clock.iso(clock.now())
     store.save_settings(item)
     return _settings_out(item)

@@ -27,7 +27,14 @@ from ..core import clock
 from ..core.table import counters, keys, limits
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import Transaction, is_condition_failure, save_versioned
+from ..core.table.transactions import (
+    StaleVersion,
+    Transaction,
+    TransactionCancelled,
+    backoff,
+    is_condition_failure,
+    save_versioned,
+)
 
 MAX_JOURNEYS = 100
 SETTINGS_SK = "SETTINGS"
@@ -209,6 +216,8 @@ class SettingsItem(TableItem, discriminator="messaging_settings"):
     webhook_secret = UnicodeAttribute(null=True)
     webhook_secret_prefix = UnicodeAttribute(null=True)
     email_from = UnicodeAttribute(null=True)
+    #: SMS a day (UTC) for the tenant; None: the stage's default (``ENCLAVE_SMS_DAILY_CAP``)
+    sms_daily_cap = NumberAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
 
 
@@ -410,6 +419,31 @@ def get_message(tenant_id: str, member_id: str, sk: str) -> MessageItem | None:
 
 def save_message(message: MessageItem) -> None:
     save_versioned(message)
+
+
+class QuotaExhausted(Exception):
+    """The tenant's quota (e.g. the day's SMS) is used up: the message was not claimed."""
+
+
+def claim_message(message: MessageItem, quota: str, limit: int, expires_at: int) -> None:
+    """Save a delivery claim (version-checked) and take one unit of the tenant's quota
+    ``quota`` in one transaction: the quota counts exactly what is sent, however many
+    deliverers race. Raises :class:`StaleVersion` if another deliverer claimed the message,
+    :class:`QuotaExhausted` if ``limit`` units are in use."""
+    for attempt in range(8):
+        tx = Transaction()
+        tx.save("message", message)
+        limits.reserve(tx, message.tenant_id, quota, limit, expires_at)
+        try:
+            tx.commit()
+            return
+        except TransactionCancelled as exc:
+            if "message" in exc.failed:
+                raise StaleVersion() from exc
+            if f"quota:{quota}" in exc.failed:
+                raise QuotaExhausted(quota) from exc
+            backoff(attempt)  # a conflict with another transaction on the quota: try again
+    raise StaleVersion()
 
 
 def outbox_due(shard: int, up_to: str, limit: int) -> list[MessageItem]:

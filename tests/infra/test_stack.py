@@ -46,12 +46,12 @@ TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
             "StripeReconciliation": 60, "JourneyStep": 60, "JourneyTimers": 60,
             "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300,
             "OutboxSweeper": 300}
-#: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, private
-#: webhooks) and the plain-text Stripe keys
+#: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, webhooks to
+#: loopback addresses) and the plain-text Stripe keys
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
                          "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
                          "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT",
-                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_WEBHOOK_ALLOW_PRIVATE"}
+                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"}
 #: the context values of the synth, and what every function's environment gets from them
 EMAIL_FROM = "Brand <news@brand.example>"
 JOURNEY_ENVIRONMENT = {"ENCLAVE_TIMERS": "stepfunctions", "ENCLAVE_EMAIL_FROM": EMAIL_FROM,
@@ -410,6 +410,21 @@ def test_synth_refuses_stripe_mock_settings_on_deployed_functions() -> None:
         variables[key] = "x"
         with pytest.raises(ValueError, match=f"APIHandler: {key}"):
             check_environment(packaged)
+
+
+def test_synth_refuses_the_dev_stacks_loopback_webhooks() -> None:
+    """The dev stack lets tenant webhooks reach 127.0.0.1 (its receivers); in Lambda that is
+    the runtime API, so the setting that allows it never reaches a deployed function."""
+    from devstack.env import app_environment
+    from infra.stack import check_environment
+    from tests.conftest import ISSUER
+
+    local = app_environment(dynamodb_port=1, table_name="t", issuer=ISSUER, secret="s")
+    assert local["ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"] == "1"
+    packaged = {"Resources": {"JourneyStep": {"Type": "AWS::Serverless::Function", "Properties": {
+        "Environment": {"Variables": {"ENCLAVE_OUTBOUND_ALLOW_LOOPBACK": "1"}}}}}}
+    with pytest.raises(ValueError, match="JourneyStep: ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"):
+        check_environment(packaged)
 
 
 def test_webhook_url_output_is_the_public_stripe_route(synth: Synth) -> None:

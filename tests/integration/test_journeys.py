@@ -82,7 +82,7 @@ def test_follow_up_sequence_at_0h_2h_4h_is_stopped_by_an_order_at_3h(http, tenan
     assert [s["by_step"][k]["sent"] for k in ("m1", "m2", "m3")] == [2, 2, 1]
     log = messages(http, tenant, member_id=lin)
     assert [(m["step_id"], m["status"], m["attempts"]) for m in log] == [("m2", "sent", 1), ("m1", "sent", 1)]
-    assert log[0]["provider_response"].startswith("200")
+    assert log[0]["provider_response"].startswith("HTTP 200")
 
 
 def test_branch_sees_an_order_since_enrolment(http, tenant, clock, receiver):

@@ -168,10 +168,10 @@ def test_webhook_signatures_like_stripes():
             verify_signature(tampered, header, secret, now=now)
     with pytest.raises(SignatureError):
         verify_signature(body, "garbage", "whsec_x")
-    assert check_url("https://hooks.brand.example/enclave", allow_private=False) is None
-    assert check_url("http://hooks.brand.example", allow_private=False) is not None
-    assert check_url("https://169.254.169.254/latest", allow_private=False) is not None
-    assert check_url("http://127.0.0.1:9000/h", allow_private=True) is None
+    assert check_url("https://hooks.brand.example/enclave", allow_loopback=False) is None
+    assert check_url("http://hooks.brand.example", allow_loopback=False) is not None
+    assert check_url("https://169.254.169.254/latest", allow_loopback=False) is not None
+    assert check_url("http://127.0.0.1:9000/h", allow_loopback=True) is None
 
 
 def test_the_state_machine_and_execution_names():

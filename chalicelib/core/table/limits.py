@@ -19,12 +19,15 @@ class QuotaItem(TableItem, discriminator="quota"):
     used = NumberAttribute(default=0)
 
 
-def reserve(tx: Transaction, tenant_id: str, name: str, limit: int) -> None:
+def reserve(tx: Transaction, tenant_id: str, name: str, limit: int, expires_at: int | None = None) -> None:
     """Take one unit of quota ``name``; the transaction fails with label ``quota:<name>``
-    when ``limit`` units are in use."""
+    when ``limit`` units are in use. ``expires_at`` (epoch seconds): a quota of a period
+    (a day's sends) that DynamoDB's TTL removes once the period is over."""
     item = QuotaItem(quota_pk(tenant_id, name), QUOTA_SK)
-    tx.update(f"quota:{name}", item,
-              actions=[QuotaItem.used.add(1), QuotaItem.item_type.set(QuotaItem)],
+    actions = [QuotaItem.used.add(1), QuotaItem.item_type.set(QuotaItem)]
+    if expires_at is not None:
+        actions.append(QuotaItem.ttl.set(expires_at))
+    tx.update(f"quota:{name}", item, actions=actions,
               condition=QuotaItem.used.does_not_exist() | (QuotaItem.used < limit))
 
 

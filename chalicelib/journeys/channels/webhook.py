@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
-import urllib.error
-import urllib.request
-from urllib.parse import urlparse
 
+from ...core import outbound
 from .base import Channel, Outcome, Outgoing
 
 SIGNATURE_HEADER = "Enclave-Signature"
-TIMEOUT_SECONDS = 5.0
 USER_AGENT = "Enclave-Webhooks/1"
 
 
@@ -54,68 +49,60 @@ def verify_signature(payload: bytes, header: str, secret: str, tolerance: int = 
         raise SignatureError("timestamp outside the tolerance")
 
 
-def private_targets_allowed() -> bool:
-    """http:// and loopback receivers only where the table itself is local (the dev stack
-    and tests, which point ``ENCLAVE_DYNAMODB_ENDPOINT`` at DynamoDB Local), or where
-    ``ENCLAVE_WEBHOOK_ALLOW_PRIVATE=1`` says so. Never in AWS by default."""
-    import os
-
+def loopback_allowed() -> bool:
+    """Receivers on 127.0.0.1: the dev stack and tests only (``ENCLAVE_OUTBOUND_ALLOW_LOOPBACK``)."""
     from ...core.config import get_settings
 
-    return bool(get_settings().dynamodb_endpoint) or os.environ.get("ENCLAVE_WEBHOOK_ALLOW_PRIVATE") == "1"
+    return get_settings().outbound_allow_loopback
 
 
-def check_url(url: str, allow_private: bool) -> str | None:
-    """Why ``url`` cannot be a webhook target, or None. HTTPS to a public host, except in
-    the dev stack (``allow_private``), where http://127.0.0.1 receivers are fine."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("https", "http") or not parsed.hostname:
-        return "use an https:// URL"
-    if allow_private:
-        return None
-    if parsed.scheme != "https":
-        return "use an https:// URL"
+def check_url(url: str, allow_loopback: bool) -> str | None:
+    """Why ``url`` cannot be a webhook target, or None: HTTPS to a host that may be called
+    (``core.outbound``), except that the dev stack's loopback receivers may use http://."""
     try:
-        address = ipaddress.ip_address(parsed.hostname)
-    except ValueError:
-        return None if not parsed.hostname.endswith((".internal", ".local", "localhost")) else "use a public host"
-    return "use a public host" if not address.is_global else None
+        target = outbound.parse(url, allow_loopback)
+    except outbound.Refused as exc:
+        return str(exc)
+    local = allow_loopback and target.literal is not None and target.literal.is_loopback
+    if target.scheme != "https" and not local:
+        return "use an https:// URL"
+    return None
 
 
-def _private_target(url: str) -> bool:
-    """At send time, whether the host resolves to a non-public address (DNS rebinding)."""
-    host = urlparse(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the send itself fails and is retried
-    return any(not ipaddress.ip_address(info[4][0]).is_global for info in infos)
+#: answers that mean "not now" (the rest of 4xx, and 3xx, mean "not like this")
+RETRY_STATUSES = frozenset({408, 409, 425, 429})
 
 
 class WebhookChannel(Channel):
     retry_unknown = True  # receivers dedupe by Idempotency-Key
 
-    def __init__(self, allow_private: bool = False) -> None:
-        self.allow_private = allow_private
+    def __init__(self, allow_loopback: bool = False, resolve: outbound.Resolver | None = None) -> None:
+        self.allow_loopback = allow_loopback
+        self.resolve = resolve
 
     def send(self, message: Outgoing) -> Outcome:
+        """One POST through ``core.outbound``: no redirect followed, private addresses refused;
+        the log keeps the receiver's status code, never its body."""
         if not message.webhook_url or not message.webhook_secret:
             return Outcome.of("failed", "no webhook URL or secret is configured (PUT /v1/messaging/settings)")
-        if not self.allow_private and _private_target(message.webhook_url):
-            return Outcome.of("failed", "the webhook host resolves to a private address")
+        problem = check_url(message.webhook_url, self.allow_loopback)
+        if problem:
+            return Outcome.of("failed", f"refused: {problem}")
         body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
-        request = urllib.request.Request(message.webhook_url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(body, message.webhook_secret), "Idempotency-Key": message.message_id})
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
+                   SIGNATURE_HEADER: sign(body, message.webhook_secret), "Idempotency-Key": message.message_id}
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - URL checked
-                answer = response.read(300).decode("utf-8", "replace")
-                return Outcome.of("sent", f"{response.status} {answer}".strip())
-        except urllib.error.HTTPError as exc:
-            answer = f"{exc.code} {exc.read(300).decode('utf-8', 'replace')}".strip()
-            retry = exc.code >= 500 or exc.code in (408, 409, 425, 429)
-            return Outcome.of("retry" if retry else "failed", answer)
-        except (TimeoutError, socket.timeout) as exc:
-            return Outcome.of("unknown", f"no answer within {TIMEOUT_SECONDS:g} s ({exc})")
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            answer = outbound.post(message.webhook_url, body, headers, allow_loopback=self.allow_loopback,
+                                   resolve=self.resolve)
+        except outbound.Refused as exc:
+            return Outcome.of("failed", f"refused: {exc}")
+        except outbound.Unreachable as exc:
             return Outcome.of("retry", f"could not reach the webhook: {exc}")
+        except outbound.NoAnswer as exc:
+            return Outcome.of("unknown", f"no answer: {exc}")
+        if 200 <= answer.status < 300:
+            return Outcome.of("sent", answer.summary())
+        if 300 <= answer.status < 400:
+            return Outcome.of("failed", f"{answer.summary()}: redirects are not followed")
+        retry = answer.status >= 500 or answer.status in RETRY_STATUSES
+        return Outcome.of("retry" if retry else "failed", answer.summary())
