@@ -85,9 +85,11 @@ def _stage_counts(tx: Transaction, item: store.MembershipItem, snap: Snapshot) -
             if mrr and currency:
                 store.add_counter(tx, store.mrr_counter(t, currency), seed, mrr)
         item.counted_mrr_x12, item.counted_currency = mrr, currency
-    if snap.status in state.ENTITLED and not item.activated_at:
-        item.activated_at = clock.iso(state.from_epoch(snap.observed_at))  # type: ignore[arg-type]
-        store.add_counter(tx, store.new_counter(t, _month(snap.observed_at, t)), seed, +1)
+    # counted once, in the month Stripe's fields give, whichever observation comes first
+    # (a membership first seen canceled or renewed was still activated, back then)
+    if snap.ever_activated and not item.activated_at:
+        item.activated_at = clock.iso(state.from_epoch(snap.activated_at))  # type: ignore[arg-type]
+        store.add_counter(tx, store.new_counter(t, _month(snap.activated_at, t)), seed, +1)
     if snap.terminal and item.activated_at and not item.churn_counted:
         ended = snap.ended_at or snap.canceled_at or snap.observed_at
         store.add_counter(tx, store.churn_counter(t, _month(int(ended), t)), seed, +1)
@@ -106,7 +108,8 @@ def _same_state(a: Snapshot, b: Snapshot | None) -> bool:
     if b is None:
         return False
     left, right = a.to_dict(), b.to_dict()
-    left.pop("observed_at"), right.pop("observed_at")
+    for moment in ("observed_at", "revision"):
+        left.pop(moment), right.pop(moment)
     return left == right
 
 
@@ -133,15 +136,17 @@ def _stage_claim(tx: Transaction, tenant_id: str, claim: Claim, outcome: str,
                       membership_id=item.membership_id if item else None)
 
 
-def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim | None = None) -> Applied:
-    """Apply one observation of a Stripe subscription (``obj``) seen at ``observed_at``."""
+def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim | None = None,
+                       revision: int = 0) -> Applied:
+    """Apply one observation of a Stripe subscription (``obj``) seen at ``observed_at``
+    (Stripe's time; ``revision`` orders our own writes' answers within it, see ``state``)."""
     owner = state.enclave_owner(obj)
     if owner is None or owner[0] != tenant_id:
         return Applied("ignored", reason="not_an_enclave_subscription")
     _, member_id, plan_id = owner
     if not is_id(member_id):
         return Applied("ignored", reason="unknown_member")
-    snap = state.snapshot(obj, observed_at)
+    snap = state.snapshot(obj, observed_at, revision)
     for attempt in range(MAX_ATTEMPTS):
         item = store.get_membership(tenant_id, member_id, snap.subscription_id)
         # a membership exists only for a live member (erasure deletes it): check the member once
@@ -166,7 +171,7 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         pending += [{"type": e.type, "event_id": e.event_id, "occurred_at": e.occurred_at, "data": e.data}
                     for e in events]
         if was_entitled != (snap.status in state.ENTITLED) and not any(p["type"] == TIER_SYNC for p in pending):
-            pending.append({"type": TIER_SYNC, "event_id": f"{TIER_SYNC}:{snap.subscription_id}:{snap.observed_at}"})
+            pending.append({"type": TIER_SYNC, "event_id": f"{TIER_SYNC}:{snap.subscription_id}:{snap.moment_id}"})
         target.pending_events = pending
         store.place_due(target, _due(snap))
         store.stage_membership(tx, target)

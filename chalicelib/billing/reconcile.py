@@ -7,7 +7,8 @@ Reconciliation, per connected account, re-reads from Stripe:
   list, minus nothing: it also lists the events whose webhooks were lost), and
 * every live membership whose period end or scheduled end has passed (the "due" list),
 
-applies each read as an observation made now, brings each due member's plan tier up to
+applies each read as an observation at the latest moment Stripe proves (the newest listed
+event about it, or the subscription's own fields; never our clock), brings each due member's plan tier up to
 date (a scheduled end that passed ends the tier even if Stripe's event is late), and
 retries archiving replaced prices. So a dropped webhook is repaired within the hour.
 """
@@ -44,23 +45,24 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
         return {"read": 0, "repaired": 0, "due": 0}
     gw = gateway()
     since = int(account.reconciled_until) if account.reconciled_until else state.epoch(now - FIRST_LOOKBACK)
-    wanted: dict[str, None] = {}
+    #: subscription -> the newest listed event about it (our read comes after it)
+    wanted: dict[str, int] = {}
     for event in gw.list_events(account.account_id, created_after=since - int(OVERLAP.total_seconds()),
                                 types=EVENT_TYPES):
         sub = subscription_id(str(event.get("type")), (event.get("data") or {}).get("object") or {})
         if sub:
-            wanted[sub] = None
+            wanted[sub] = max(wanted.get(sub, 0), int(event.get("created") or 0))
     due = store.due_memberships(tenant_id, None, clock.iso(now))
     for item in due:
-        wanted[item.membership_id] = None
+        wanted.setdefault(item.membership_id, 0)
     repaired = 0
-    for sub in wanted:
+    for sub, listed in wanted.items():
         try:
             current = gw.retrieve_subscription(account.account_id, sub)
         except GatewayError:
             obs.logger.warning("reconciliation could not read a subscription", extra={"subscription": sub})
             continue
-        result = apply.apply_subscription(tenant_id, current, state.epoch(now))
+        result = apply.apply_subscription(tenant_id, current, max(listed, state.moment_of(current)))
         repaired += result.outcome == "applied"
     for item in due:  # a scheduled end that passed ends the plan tier now
         apply.sync_plan_tier(tenant_id, item.member_id)

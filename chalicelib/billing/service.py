@@ -335,7 +335,7 @@ def cancel(ctx: TenantContext, member_id: str, membership_id: str, body: CancelI
     else:
         answer = stripe_call(gw.cancel_subscription_now, account, membership_id,
                              idempotency_key=_key(ctx, membership_id, "cancel_now", f"v{item.version}"))
-    return _after_change(ctx, item, answer, now)
+    return _after_change(ctx, item, answer)
 
 
 def resume(ctx: TenantContext, member_id: str, membership_id: str) -> MembershipOut:
@@ -348,13 +348,16 @@ def resume(ctx: TenantContext, member_id: str, membership_id: str) -> Membership
         raise Conflict("The membership is not set to end.", code="not_canceling")
     answer = stripe_call(gateway().set_cancel_at_period_end, _account(ctx), membership_id, False,
                          idempotency_key=_key(ctx, membership_id, "resume", f"v{item.version}"))
-    return _after_change(ctx, item, answer, now)
+    return _after_change(ctx, item, answer)
 
 
-def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject, now) -> MembershipOut:  # type: ignore[no-untyped-def]
-    """Apply Stripe's answer (the subscription after the change), observed now."""
+def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject) -> MembershipOut:
+    """Apply Stripe's answer (the subscription after the change) as newer than the state
+    the change was made against, in Stripe's time (``state.after_write``): Stripe's own
+    event for the change, or a later one, still applies; an older one does not."""
     if answer.get("id") == item.membership_id:
-        apply.apply_subscription(ctx.tenant_id, answer, state.epoch(now))
+        observed_at, revision = state.after_write(answer, Snapshot.from_dict(item.state))
+        apply.apply_subscription(ctx.tenant_id, answer, observed_at, revision=revision)
     fresh = store.get_membership(ctx.tenant_id, item.member_id, item.membership_id) or item
     return membership_out(fresh, state.epoch(clock.now()))
 

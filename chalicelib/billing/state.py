@@ -3,18 +3,22 @@ observations is newer, what a change means (domain events, counters), and what a
 is entitled to at a given moment. No I/O: the service feeds it Stripe objects and a clock.
 
 Ordering. Stripe delivers events late, twice, out of order, and a re-read may race another
-handler. Every observation of a subscription carries ``observed_at``: the ``created`` of
-the event that triggered the read (a lower bound of the read's moment), or our clock for
-reads of our own (the answer to a cancel, reconciliation). An observation replaces the
-stored one only if its key is greater:
+handler. Every observation of a subscription carries ``observed_at``, always in Stripe's
+time, never our clock (ours may run ahead of Stripe's and would hide the next event): the
+``created`` of the event that triggered the read (a lower bound of the read's moment), or,
+for reads of our own (the answer to a cancel or resume, reconciliation), the latest moment
+Stripe's own fields prove (:func:`moment_of`). The answer to our own write is newer than
+the observation it was made against, so it gets that observation's moment at least and,
+on a tie, the next ``revision`` (:func:`after_write`). An observation replaces the stored
+one only if its key is greater:
 
-    (terminal, observed_at, current_period_end, status rank)
+    (terminal, observed_at, revision, current_period_end, status rank)
 
 * terminal first: a canceled (or incomplete_expired) subscription never changes again;
 * then time: a later observation is newer;
-* then, for observations within one second, the later billing period, then the status
-  that comes later in Stripe's lifecycle (incomplete < trialing < active < past_due <
-  unpaid/paused);
+* then, within one second, the answer to our own write over what it was made against;
+* then the later billing period, then the status that comes later in Stripe's lifecycle
+  (incomplete < trialing < active < past_due < unpaid/paused);
 * a full tie keeps what is stored (a replay changes nothing).
 
 So any interleaving of duplicated and reordered observations ends on the greatest key,
@@ -29,6 +33,8 @@ from typing import Any
 TERMINAL = frozenset({"canceled", "incomplete_expired"})
 #: statuses whose member keeps the plan's benefits (past_due: Stripe is still retrying)
 ENTITLED = frozenset({"trialing", "active", "past_due"})
+#: statuses a subscription only has before its first payment (or trial) went through
+NEVER_ACTIVATED = frozenset({"incomplete", "incomplete_expired"})
 #: statuses counted in MRR (Stripe's own definition: paying or being retried)
 RECURRING = frozenset({"active", "past_due"})
 STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "unpaid", "paused", "canceled")
@@ -68,14 +74,35 @@ class Snapshot:
     trial_end: int | None = None
     created: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: orders observations of one second: the answer to our own write over what it followed
+    revision: int = 0
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
     @property
-    def key(self) -> tuple[int, int, int, int]:
-        return (int(self.terminal), self.observed_at, self.current_period_end or 0, STATUS_RANK.get(self.status, 0))
+    def key(self) -> tuple[int, int, int, int, int]:
+        return (int(self.terminal), self.observed_at, self.revision, self.current_period_end or 0,
+                STATUS_RANK.get(self.status, 0))
+
+    @property
+    def moment_id(self) -> str:
+        """The observation's place in the order, for ids of the events it causes."""
+        return str(self.observed_at) if not self.revision else f"{self.observed_at}.{self.revision}"
+
+    @property
+    def ever_activated(self) -> bool:
+        """Whether the subscription was paid (or trialing) at some point: every status but
+        the two of a first payment that never went through. A membership first seen
+        canceled (its earlier events late or lost) was a member all the same."""
+        return self.status not in NEVER_ACTIVATED
+
+    @property
+    def activated_at(self) -> int:
+        """When it became a membership, from Stripe's fields (whatever order we saw it in):
+        the subscription's creation (checkout pays, or a trial starts, at once)."""
+        return int(self.created or self.current_period_start or self.observed_at)
 
     @property
     def ends_at(self) -> int | None:
@@ -111,12 +138,33 @@ def newer(candidate: Snapshot, stored: Snapshot | None) -> bool:
     return candidate.key > stored.key
 
 
+def moment_of(obj: dict[str, Any]) -> int:
+    """The latest moment a subscription object proves it was read after, in Stripe's time:
+    the greatest of its past timestamps (created, start, current period start, the last
+    cancel request, the end). Future ones (period end, ``cancel_at``) prove nothing."""
+    item = _item(obj)
+    fields = (obj.get("created"), obj.get("start_date"), obj.get("current_period_start"),
+              item.get("current_period_start"), obj.get("canceled_at"), obj.get("ended_at"), obj.get("trial_start"))
+    return max((int(v) for v in fields if isinstance(v, int)), default=0)
+
+
+def after_write(answer: dict[str, Any], before: Snapshot | None) -> tuple[int, int]:
+    """``(observed_at, revision)`` of Stripe's answer to our own write made against the
+    stored observation ``before``: at least as new as ``before`` (the write followed it)
+    and never labelled with our clock, so Stripe's next event (its ``created`` a moment
+    later, or the same second) is never older than it."""
+    moment = moment_of(answer)
+    if before is None or moment > before.observed_at:
+        return moment, 0
+    return before.observed_at, before.revision + 1
+
+
 def _item(obj: dict[str, Any]) -> dict[str, Any]:
     items = ((obj.get("items") or {}).get("data")) or [{}]
     return items[0] or {}
 
 
-def snapshot(obj: dict[str, Any], observed_at: int) -> Snapshot:
+def snapshot(obj: dict[str, Any], observed_at: int, revision: int = 0) -> Snapshot:
     """A Stripe subscription object (API 2025+: periods live on its items; older versions
     keep them on the subscription) as a :class:`Snapshot`."""
     item = _item(obj)
@@ -143,6 +191,7 @@ def snapshot(obj: dict[str, Any], observed_at: int) -> Snapshot:
         trial_end=obj.get("trial_end"),
         created=obj.get("created"),
         metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+        revision=int(revision),
     )
 
 
@@ -201,9 +250,9 @@ def domain_events(before: Snapshot | None, after: Snapshot, activated_before: bo
         events.append(DomainEvent("membership.canceled", f"membership.canceled:{sub}:ended", at,
                                   {**base, "ended": True, "ends_at": after.ends_at}))
     elif not after.terminal and after.ends_at is not None and had_end is None:
-        events.append(DomainEvent("membership.canceled", f"membership.canceled:{sub}:scheduled:{at}", at,
+        events.append(DomainEvent("membership.canceled", f"membership.canceled:{sub}:scheduled:{after.moment_id}", at,
                                   {**base, "ended": False, "ends_at": after.ends_at,
                                    "at_period_end": after.cancel_at_period_end}))
     elif not after.terminal and after.ends_at is None and had_end is not None:
-        events.append(DomainEvent("membership.resumed", f"membership.resumed:{sub}:{at}", at, base))
+        events.append(DomainEvent("membership.resumed", f"membership.resumed:{sub}:{after.moment_id}", at, base))
     return events

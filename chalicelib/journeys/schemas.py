@@ -82,8 +82,12 @@ class StageTrigger(Input):
 
 
 class MembershipTrigger(Input):
+    """Billing's domain events ``membership.<event>`` (optionally of one plan): bought,
+    renewed (a new period paid), past due, canceled (scheduled or ended), resumed (a
+    scheduled cancellation undone), renewal upcoming (7 days before)."""
+
     type: Literal["membership"]
-    event: Literal["activated", "past_due", "canceled", "renewal_upcoming"]
+    event: Literal["activated", "renewed", "past_due", "canceled", "resumed", "renewal_upcoming"]
     plan_id: str | None = Field(default=None, pattern=ULID_PATTERN)
 
 

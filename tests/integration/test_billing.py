@@ -227,6 +227,78 @@ def test_resume_undoes_a_scheduled_cancellation(http, tenant, world, clock):
     assert again.status == 409 and again.json["code"] == "not_canceling"
 
 
+def _purchased(world, member, plan, t0):
+    h = world.lifecycle(member, plan, t0)
+    world.remember(h, upto=4)
+    for evt in h.events[:4]:
+        assert world.deliver(evt).json["outcome"] in ("applied", "unchanged")
+    return h
+
+
+def test_cancel_and_resume_through_the_api_take_effect_and_stripes_events_of_the_same_second_agree(
+        http, tenant, world, clock):
+    """The dev stack: nothing scripted as "what Stripe answers"; Stripe applies our write
+    and its event for it arrives in the same second."""
+    plan = world.plan()
+    member = world.member()
+    t0 = clock.now
+    h = _purchased(world, member, plan, t0)
+    clock.now = t0 + timedelta(seconds=10)
+    r = http.post(f"/v1/members/{member}/memberships/{h.sub_id}/cancel", tenant.key, {"at_period_end": True})
+    assert r.status == 200 and r.json["cancel_at_period_end"] is True and r.json["ends_at"] is not None, r
+    period = (t0, t0 + YEAR)
+    canceling = world.sub(member, plan, status="active", start=period[0], end=period[1], created=t0, sub_id=h.sub_id,
+                          cancel_at_period_end=True, canceled_at=epoch(clock.now))
+    r = world.deliver(world.event("customer.subscription.updated", canceling, clock.now))
+    assert r.json["outcome"] == "unchanged", r  # the same state, not discarded as stale
+    assert world.memberships(member)[0]["cancel_at_period_end"] is True
+    r = http.post(f"/v1/members/{member}/memberships/{h.sub_id}/resume", tenant.key)
+    assert r.status == 200 and r.json["cancel_at_period_end"] is False and r.json["ends_at"] is None, r
+    resumed = world.sub(member, plan, status="active", start=period[0], end=period[1], created=t0, sub_id=h.sub_id)
+    r = world.deliver(world.event("customer.subscription.updated", resumed, clock.now))
+    assert r.json["outcome"] == "unchanged", r
+    assert world.memberships(member)[0]["cancel_at_period_end"] is False
+    types = timeline_types(http, tenant, member)
+    assert (types.count("membership.canceled"), types.count("membership.resumed")) == (1, 1), types
+
+
+def test_the_answer_to_our_cancel_never_hides_stripes_next_event_when_our_clock_runs_ahead(
+        http, tenant, world, clock):
+    plan = world.plan()
+    member = world.member()
+    t0 = clock.now
+    h = _purchased(world, member, plan, t0)
+    stripe_now = t0 + timedelta(days=1)
+    canceling = world.sub(member, plan, status="active", start=t0, end=t0 + YEAR, created=t0, sub_id=h.sub_id,
+                          cancel_at_period_end=True, canceled_at=epoch(stripe_now))
+    gateway().record(canceling, epoch(stripe_now))  # Stripe applied our cancel at its own time
+    clock.now = stripe_now + timedelta(seconds=30)  # our clock is 30 s ahead of Stripe's
+    assert http.post(f"/v1/members/{member}/memberships/{h.sub_id}/cancel", tenant.key).json["cancel_at_period_end"]
+    # WHEN the member resumes in Stripe's portal a second later (Stripe's time)
+    resumed = world.sub(member, plan, status="active", start=t0, end=t0 + YEAR, created=t0, sub_id=h.sub_id)
+    r = world.deliver(world.event("customer.subscription.updated", resumed, stripe_now + timedelta(seconds=1)))
+    # THEN it applies: our answer was placed by Stripe's fields, not by our clock
+    assert r.json["outcome"] == "applied", r
+    assert world.memberships(member)[0]["cancel_at_period_end"] is False
+
+
+def test_a_membership_first_seen_canceled_counts_as_new_and_as_churned_once(http, tenant, world, clock):
+    plan = world.plan()
+    member = world.member()
+    t0 = clock.now
+    h = world.lifecycle(member, plan, t0)
+    world.remember(h)
+    # GIVEN the first delivered event is the end (the earlier ones late)
+    assert world.deliver(h.events[-1]).json["outcome"] == "applied"
+    for evt in h.events[:-1]:
+        world.deliver(evt)
+    report = http.get("/v1/analytics/memberships", tenant.key).json
+    assert report["new_this_month"] == 1, report  # activated back then, whatever the order
+    clock.now = t0 + 2 * YEAR
+    report = http.get("/v1/analytics/memberships", tenant.key).json
+    assert (report["churned_this_month"], report["new_this_month"]) == (1, 0), report
+
+
 def test_cancel_now_ends_the_membership_and_its_plan_tier_at_once(http, tenant, world, clock):
     http.call("PUT", "/v1/tier-program", tenant.key, json_body=PROGRAM)
     run_jobs()
@@ -328,6 +400,8 @@ def test_100_random_orderings_with_duplicates_end_on_the_true_state(http, tenant
     plan = world.plan()
     rng = random.Random(20261123)
     finals = set()
+    activated = churned = 0
+    t0 = clock.now
     for round_ in range(100):
         member = world.member(f"1390000{round_:04d}")
         h = world.lifecycle(member, plan, clock.now)
@@ -341,7 +415,18 @@ def test_100_random_orderings_with_duplicates_end_on_the_true_state(http, tenant
         [m] = world.memberships(member)
         expect(m, truth)
         finals.add((truth["status"], truth["cancel_at_period_end"]))
+        # the truth: a member since the first paid state, churned if it ended
+        activated += any(h.state_after(n)["status"] in ("trialing", "active", "past_due") for n in range(1, cut + 1))
+        churned += truth["status"] == "canceled"
     assert len(finals) >= 5, finals
+    # new and churned members converge too, whatever the delivery order (all began now, ended in 2 years)
+    report = http.get("/v1/analytics/memberships", tenant.key).json
+    assert (report["new_this_month"], report["churned_this_month"]) == (activated, 0), (report, activated)
+    clock.now = t0 + 2 * YEAR
+    ended = http.get("/v1/analytics/memberships", tenant.key).json
+    assert (ended["new_this_month"], ended["churned_this_month"]) == (0, churned), (ended, churned)
+    assert churned > 0 and activated > churned
+    clock.now = t0
     # the counters equal a recount of the memberships
     report = http.get("/v1/analytics/memberships", tenant.key).json
     items = [i for i in billing_items(tenant.id) if i["item_type"]["S"] == "membership"]

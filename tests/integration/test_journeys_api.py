@@ -286,3 +286,38 @@ def test_settings_secret_is_shown_once_and_urls_are_checked(http, tenant):
     assert got["webhook_secret_prefix"] == secret["prefix"] and secret["secret"] not in str(got)
     analyst = tenant.user_token(role="marketer")
     assert http.post("/v1/messaging/webhook-secret", analyst).status == 403
+
+
+def test_renewed_and_resumed_memberships_trigger_journeys(http, tenant, clock):
+    """Billing's ``membership.renewed`` and ``membership.resumed`` are membership triggers
+    (of one plan), delivered through Stripe's signed events and the API's resume."""
+    from datetime import timedelta
+
+    from tests.integration.test_billing_support import YEAR, World
+
+    world = World(http, tenant)
+    plan, other_plan = world.plan(), world.plan(name="Other")
+    wait = {"start": "w", "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}
+    renewed = create_journey(http, tenant, {"trigger": {"type": "membership", "event": "renewed",
+                                                        "plan_id": plan["id"]}, **wait})
+    resumed = create_journey(http, tenant, {"trigger": {"type": "membership", "event": "resumed"}, **wait})
+    elsewhere = create_journey(http, tenant, {"trigger": {"type": "membership", "event": "renewed",
+                                                          "plan_id": other_plan["id"]}, **wait})
+    member = world.member()
+    t0 = clock.now
+    h = world.lifecycle(member, plan, t0)
+    world.remember(h, upto=8)
+    for evt in h.events[:8]:  # purchase, failed renewal, paid retry: renewed
+        world.deliver(evt)
+    assert {e["journey_id"] for e in enrolments(http, tenant, member)} == {renewed["id"]}
+    clock.now = t0 + YEAR + timedelta(days=10)
+    world.remember(h, upto=9)
+    assert http.post(f"/v1/members/{member}/memberships/{h.sub_id}/cancel", tenant.key).status == 200
+    clock.now = t0 + YEAR + timedelta(days=20)
+    world.remember(h, upto=10)
+    assert http.post(f"/v1/members/{member}/memberships/{h.sub_id}/resume", tenant.key).status == 200
+    assert {e["journey_id"] for e in enrolments(http, tenant, member)} == {renewed["id"], resumed["id"]}
+    assert elsewhere["id"] not in str(enrolments(http, tenant, member))
+    bad = http.post("/v1/journeys", tenant.key, {"name": "x", "trigger": {"type": "membership", "event": "renewing"},
+                                                 **wait})
+    assert bad.status == 422 and bad.json["field"] == "trigger.event", bad

@@ -116,3 +116,36 @@ def test_snapshots_round_trip_through_storage():
     for s in (snap(1), snap(2, status="canceled", ended_at=3), snap(4, cancel_at_period_end=True)):
         assert Snapshot.from_dict(s.to_dict()) == s
     assert set(state.STATUSES) == set(state.STATUS_RANK)
+
+
+def test_our_own_writes_answer_is_placed_in_stripes_time_after_what_it_followed():
+    """The answer to a cancel/resume is labelled from Stripe's fields, never our clock:
+    Stripe's next event (its ``created`` a second later) must outrank it."""
+    stored = snap(T0 + 100)
+    canceling = sub(cancel_at_period_end=True, canceled_at=T0 + 90)  # Stripe's request time
+    assert state.after_write(canceling, stored) == (T0 + 100, 1)  # not older than what it followed
+    assert state.after_write(sub(cancel_at_period_end=True, canceled_at=T0 + 200), stored) == (T0 + 200, 0)
+    resumed = state.snapshot(sub(), *state.after_write(sub(), stored))
+    assert state.newer(resumed, stored)  # same second, our answer follows what it was made against
+    assert state.newer(snap(T0 + 101, cancel_at_period_end=True), resumed)  # Stripe's next event wins
+    replay = snap(T0 + 100)
+    assert not state.newer(replay, resumed)  # an older event of that second does not undo it
+    assert state.moment_of(sub(start=T0 + YEAR, end=T0 + 2 * YEAR)) == T0 + YEAR  # a period start proves a moment
+    assert state.moment_of(sub(status="canceled", ended_at=T0 + 2 * YEAR)) == T0 + 2 * YEAR
+
+
+def test_a_membership_first_seen_canceled_or_renewed_was_activated_at_its_creation():
+    assert snap(T0 + 2 * YEAR, status="canceled", ended_at=T0 + 2 * YEAR).ever_activated
+    assert snap(T0 + YEAR, status="past_due", start=T0 + YEAR, end=T0 + 2 * YEAR).activated_at == T0
+    assert not snap(T0, status="incomplete").ever_activated
+    assert not snap(T0, status="incomplete_expired").ever_activated
+
+
+def test_events_of_two_changes_in_one_second_have_distinct_ids():
+    canceling = snap(T0 + 100, cancel_at_period_end=True)
+    resumed = state.snapshot(sub(), T0 + 100, revision=1)
+    again = state.snapshot(sub(cancel_at_period_end=True, canceled_at=T0 + 100), T0 + 100, revision=2)
+    [r] = state.domain_events(canceling, resumed, True, T0 + YEAR, "P")
+    [c] = state.domain_events(resumed, again, True, T0 + YEAR, "P")
+    first = state.domain_events(snap(T0 + 50), canceling, True, T0 + YEAR, "P")[0]
+    assert len({r.event_id, c.event_id, first.event_id}) == 3 and r.type == "membership.resumed"

@@ -6,7 +6,9 @@ bought. This adapter sends EVERY call to stripe-mock through the real Stripe ada
 each request's path, parameters, account header and idempotency key are checked), and then
 answers reads of subscriptions, accounts and event lists with state Stripe itself gave us:
 the objects of verified (signed) events, or states a test recorded as "what Stripe holds".
-It never invents a state transition; it only remembers.
+It never invents a state transition: it only remembers, and applies the one a write of
+ours asks for (a cancel or resume), as Stripe would, at the app's clock (Stripe's "now"
+in the dev stack and the tests).
 
 A read ``as_of`` a moment answers the newest state recorded at or before it, the stalest
 answer a real re-read could give after that moment, so the webhook logic is tested
@@ -71,16 +73,48 @@ class StatelessMockGateway(BillingGateway):
         answer = self.inner.retrieve_subscription(account, subscription_id)
         return self._state(subscription_id, as_of) or answer
 
+    def _write(self, subscription_id: str, change: Any) -> StripeObject | None:
+        """Stripe's subscription after our write: the remembered state with ``change``
+        applied (recorded from now on), or None if nothing is remembered."""
+        from ...core import clock
+
+        with self._lock:
+            states = self._states.get(subscription_id, [])
+            if not states:
+                return None
+            newest = max(at for at, _ in states)
+            current = [obj for at, obj in states if at == newest][-1]
+            now = max(int(clock.now().timestamp()), newest)
+            after = change(dict(current), now)
+            if after != current:
+                states.append((now, after))
+            return after
+
     def set_cancel_at_period_end(self, account: str, subscription_id: str, cancel: bool, *,
                                  idempotency_key: str) -> StripeObject:
         answer = self.inner.set_cancel_at_period_end(account, subscription_id, cancel,
                                                      idempotency_key=idempotency_key)
-        return self._state(subscription_id, None) or answer
+
+        def change(sub: StripeObject, now: int) -> StripeObject:
+            if sub.get("status") in ("canceled", "incomplete_expired") or bool(sub.get("cancel_at_period_end")) == cancel:
+                return sub
+            item = ((sub.get("items") or {}).get("data") or [{}])[0] or {}
+            end = sub.get("current_period_end") or item.get("current_period_end")
+            return {**sub, "cancel_at_period_end": cancel, "cancel_at": end if cancel else None,
+                    "canceled_at": now if cancel else None}
+
+        return self._write(subscription_id, change) or answer
 
     def cancel_subscription_now(self, account: str, subscription_id: str, *,
                                 idempotency_key: str) -> StripeObject:
         answer = self.inner.cancel_subscription_now(account, subscription_id, idempotency_key=idempotency_key)
-        return self._state(subscription_id, None) or answer
+
+        def change(sub: StripeObject, now: int) -> StripeObject:
+            if sub.get("status") in ("canceled", "incomplete_expired"):
+                return sub
+            return {**sub, "status": "canceled", "canceled_at": now, "ended_at": now}
+
+        return self._write(subscription_id, change) or answer
 
     def list_events(self, account: str, *, created_after: int, types: list[str]) -> Iterator[StripeObject]:
         fixtures = list(self.inner.list_events(account, created_after=created_after, types=types))
