@@ -42,9 +42,9 @@ POOL = 10
 #: an order count reaches, and 5 + ~26 orders of 19.99 stay below the first tier
 PRIME_ORDERS = 5
 AMOUNT = 1999
-#: API key, event claim, profile, tier config (one Query), standing, the transaction, then the
-#: tag-rules Query of the after-commit listener
-EVENT_CALLS = ["GetItem"] * 3 + ["Query", "GetItem", "TransactWriteItems", "Query"]
+#: API key, event claim, profile, tier config (one Query), standing, the transaction (with its
+#: outbox item), the tag-rules Query of the tagging receiver, then the outbox item's delete
+EVENT_CALLS = ["GetItem"] * 3 + ["Query", "GetItem", "TransactWriteItems", "Query", "DeleteItem"]
 
 NIGHTLY_MEMBERS = 2000
 BATCH = 100
