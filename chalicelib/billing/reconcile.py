@@ -43,7 +43,7 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
     account = store.get_account(tenant_id)
     if account is None:
         return {"read": 0, "repaired": 0, "due": 0}
-    gw = gateway()
+    gw = gateway(tenants.tenant_settings(tenant_id).livemode)
     since = int(account.reconciled_until) if account.reconciled_until else state.epoch(now - FIRST_LOOKBACK)
     #: subscription -> the newest listed event about it (our read comes after it)
     wanted: dict[str, int] = {}

@@ -16,6 +16,7 @@ from ..core.table import cursor
 from ..core.table.transactions import StaleVersion
 from ..core.tenancy import TenantContext
 from ..members import service as members
+from ..tenants import service as tenants
 from ..tiers import service as tiers
 from . import apply, state, store
 from .gateway import GatewayError, GatewayRejected, StripeObject, gateway
@@ -78,7 +79,7 @@ def stripe_status(ctx: TenantContext) -> StripeStatusOut:
 
 def connect(ctx: TenantContext, body: ConnectIn) -> ConnectOut:
     """The tenant's connected account (created once) and a fresh onboarding link."""
-    gw = gateway()
+    gw = gateway(ctx.livemode)
     item = store.get_account(ctx.tenant_id)
     if item is None:
         account = stripe_call(gw.create_account, metadata=_meta(ctx), country=body.country, email=body.email,
@@ -130,7 +131,7 @@ def _load_plan(ctx: TenantContext, plan_id: str) -> store.PlanItem:
 def create_plan(ctx: TenantContext, body: PlanCreate) -> PlanOut:
     _check_tier(ctx, body.tier_id)
     account = _account(ctx)
-    gw = gateway()
+    gw = gateway(ctx.livemode)
     plan_id = new_id()
     meta = _meta(ctx, plan_id=plan_id)
     product = stripe_call(gw.create_product, account, name=body.name, description=body.description, metadata=meta,
@@ -173,7 +174,7 @@ def update_plan(ctx: TenantContext, plan_id: str, patch: PlanPatch) -> PlanOut:
     if "tier_id" in given:
         _check_tier(ctx, patch.tier_id)
     account = _account(ctx)
-    gw = gateway()
+    gw = gateway(ctx.livemode)
     meta = _meta(ctx, plan_id=plan_id)
     amount = patch.amount if patch.amount is not None else int(item.amount)
     currency = (patch.currency or item.currency).upper()
@@ -225,10 +226,10 @@ def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) 
     if not pending:
         return
     left = []
+    gw = gateway(tenants.tenant_settings(tenant_id).livemode)
     for price_id in pending:
         try:
-            gateway().archive_price(account, price_id,
-                                    idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
+            gw.archive_price(account, price_id, idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
         except GatewayError:
             left.append(price_id)
     item.archive_pending = left
@@ -258,7 +259,7 @@ def checkout(ctx: TenantContext, member_id: str, body: CheckoutIn) -> CheckoutOu
                            membership_id=m.membership_id)
     customer = _customer(ctx, member.id, member.name, member.email, account)
     session = stripe_call(
-        gateway().create_checkout_session, account, customer=customer, price_id=plan.stripe_price_id,
+        gateway(ctx.livemode).create_checkout_session, account, customer=customer, price_id=plan.stripe_price_id,
         success_url=body.success_url, cancel_url=body.cancel_url, trial_days=int(plan.trial_days),
         client_reference_id=member.id, metadata=_meta(ctx, member_id=member.id, plan_id=plan.plan_id),
         idempotency_key=_key(ctx, "checkout", member.id, plan.plan_id, new_id()))
@@ -272,7 +273,7 @@ def _customer(ctx: TenantContext, member_id: str, name: str | None, email: str |
     item = store.get_customer(ctx.tenant_id, member_id)
     if item is not None:
         return item.customer_id
-    customer = stripe_call(gateway().create_customer, account, name=name, email=email,
+    customer = stripe_call(gateway(ctx.livemode).create_customer, account, name=name, email=email,
                            metadata=_meta(ctx, member_id=member_id),
                            idempotency_key=_key(ctx, "customer", member_id))
     return store.create_customer(ctx.tenant_id, member_id, customer["id"], clock.iso(clock.now()))
@@ -284,7 +285,7 @@ def portal(ctx: TenantContext, member_id: str, body: PortalIn) -> PortalOut:
     if item is None:
         raise Conflict("The member has no Stripe customer yet (nothing bought).", code="no_customer")
     account = _account(ctx)
-    session = stripe_call(gateway().create_portal_session, account, customer=item.customer_id,
+    session = stripe_call(gateway(ctx.livemode).create_portal_session, account, customer=item.customer_id,
                           return_url=body.return_url, idempotency_key=_key(ctx, "portal", member_id, new_id()))
     return PortalOut(id=session["id"], url=session["url"])
 
@@ -328,7 +329,7 @@ def cancel(ctx: TenantContext, member_id: str, membership_id: str, body: CancelI
     if state.effective_status(s, state.epoch(now)) in state.TERMINAL:
         raise Conflict("The membership has ended.", code="membership_ended")
     account = _account(ctx)
-    gw = gateway()
+    gw = gateway(ctx.livemode)
     if body.at_period_end:
         answer = stripe_call(gw.set_cancel_at_period_end, account, membership_id, True,
                              idempotency_key=_key(ctx, membership_id, "cancel_at_period_end", f"v{item.version}"))
@@ -346,7 +347,7 @@ def resume(ctx: TenantContext, member_id: str, membership_id: str) -> Membership
         raise Conflict("The membership has ended; buy the plan again.", code="membership_ended")
     if s.ends_at is None:
         raise Conflict("The membership is not set to end.", code="not_canceling")
-    answer = stripe_call(gateway().set_cancel_at_period_end, _account(ctx), membership_id, False,
+    answer = stripe_call(gateway(ctx.livemode).set_cancel_at_period_end, _account(ctx), membership_id, False,
                          idempotency_key=_key(ctx, membership_id, "resume", f"v{item.version}"))
     return _after_change(ctx, item, answer)
 

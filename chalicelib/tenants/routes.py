@@ -6,7 +6,15 @@ from chalice import Blueprint
 from ..core.http import PLATFORM_ADMIN, Api, Reply
 from ..core.tenancy import ADMIN, READ, PlatformAdmin, TenantContext
 from . import service
-from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, TenantCreate, TenantCreated, TenantOut, TenantPatch
+from .schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    TenantCreate,
+    TenantCreated,
+    TenantOut,
+    TenantPatch,
+)
 
 bp = Blueprint(__name__)
 api = Api(bp, tag="Tenants", prefix="/v1")

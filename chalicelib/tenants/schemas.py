@@ -78,11 +78,17 @@ class TenantOut(Output):
     created_at: str
     updated_at: str
     version: int
+    #: false for the sandbox twin that test keys (``ek_test_``) act as
+    livemode: bool = True
+
+
+def _default_scopes() -> list[Scope]:
+    return ["read", "write"]
 
 
 class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[Scope] = Field(default_factory=lambda: ["read", "write"], min_length=1)
+    scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1)
     mode: Literal["live", "test"] = "live"
 
     @field_validator("scopes")

@@ -1,20 +1,36 @@
-"""Tenants and their API keys: provisioning, settings, key issue/verify/revoke."""
+"""Tenants and their API keys: provisioning, settings, key issue/verify/revoke.
+
+Test keys (``ek_test_``) act as the tenant's sandbox twin, a tenant of its own (its own id,
+so its own keys) made with the first test key: nothing a test key does reads or writes
+live data, and the context says ``livemode=False`` (billing then uses test-mode Stripe).
+See docs/decisions/0009-test-mode-sandbox-tenant.md.
+"""
 from __future__ import annotations
 
 import hashlib
 import secrets
 import time
 from datetime import datetime, timedelta
+from typing import cast
 
-
-from ..core import clock, observability as obs
-from ..core.errors import Conflict, NotFound, Unauthorized
+from ..core import clock
+from ..core import observability as obs
+from ..core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..core.ids import is_id, new_id
 from ..core.table import keys
 from ..core.table.transactions import StaleVersion, TransactionCancelled
-from ..core.tenancy import ADMIN, READ, WRITE, TenantContext
+from ..core.tenancy import TenantContext
 from . import store
-from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantCreated, TenantOut, TenantPatch
+from .schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Scope,
+    TenantCreate,
+    TenantCreated,
+    TenantOut,
+    TenantPatch,
+)
 
 #: a key's use is written back at most this often (one write per key per minute, not per request)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -31,20 +47,22 @@ def _tenant_out(item: store.TenantItem) -> TenantOut:
         id=item.tenant_id, name=item.name, timezone=item.timezone, currency=item.currency,
         default_country=item.default_country, unknown_identity=item.unknown_identity or "create",
         created_at=item.created_at,
-        updated_at=item.updated_at, version=item.version,
+        updated_at=item.updated_at, version=item.version, livemode=item.live_tenant_id is None,
     )
 
 
 def _key_out(item: store.ApiKeyItem) -> ApiKeyOut:
     return ApiKeyOut(
-        id=item.key_id, name=item.name, prefix=item.prefix, mode=item.mode, scopes=list(item.scopes),
+        id=item.key_id, name=item.name, prefix=item.prefix, mode="live" if item.mode == "live" else "test",
+        scopes=cast("list[Scope]", list(item.scopes)),
         created_at=item.created_at, created_by=item.created_by,
         last_used_at=item.last_used_at, revoked_at=item.revoked_at,
     )
 
 
-def _new_key(tenant_id: str, spec: ApiKeyCreate, created_by: str, now: str
+def _new_key(tenant_id: str, spec: ApiKeyCreate, created_by: str, now: str, sandbox_of: str | None = None
              ) -> tuple[store.ApiKeyItem, store.ApiKeyLookupItem, str]:
+    """A key acting as ``tenant_id`` (for a test key: the sandbox twin of ``sandbox_of``)."""
     secret = f"ek_{spec.mode}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     digest = _hash(secret)
     key_id = new_id()
@@ -55,7 +73,7 @@ def _new_key(tenant_id: str, spec: ApiKeyCreate, created_by: str, now: str
     )
     lookup = store.ApiKeyLookupItem(
         keys.api_key_lookup(digest), "APIKEY", tenant_id=tenant_id, key_id=key_id,
-        mode=spec.mode, scopes=list(spec.scopes),
+        mode=spec.mode, scopes=list(spec.scopes), sandbox_of=sandbox_of,
     )
     return key, lookup, secret
 
@@ -74,7 +92,7 @@ def create_tenant(spec: TenantCreate, created_by: str) -> TenantCreated:
         unknown_identity=spec.unknown_identity, created_at=now, updated_at=now,
     )
     key, lookup, secret = _new_key(
-        tenant_id, ApiKeyCreate(name="Initial key", scopes=[READ, WRITE, ADMIN]), created_by, now
+        tenant_id, ApiKeyCreate(name="Initial key", scopes=["read", "write", "admin"]), created_by, now
     )
     store.create_tenant(tenant, key, lookup)
     obs.count("TenantCreated", tenant_id)
@@ -134,9 +152,41 @@ def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
     return _tenant_out(item)
 
 
+def _sandbox_of(live_tenant_id: str) -> str:
+    """The live tenant's sandbox twin, made on first use (settings copied, its own id)."""
+    for _ in range(3):
+        live = _load_tenant(live_tenant_id)
+        if live.sandbox_tenant_id:
+            return live.sandbox_tenant_id
+        now, sandbox_id = clock.iso(clock.now()), new_id()
+        sandbox = store.TenantItem(
+            keys.tenant(sandbox_id), keys.TENANT_SK, tenant_id=sandbox_id, name=f"{live.name} (test mode)",
+            timezone=live.timezone, currency=live.currency, default_country=live.default_country, unknown_identity=live.unknown_identity,
+            created_at=now, updated_at=now, live_tenant_id=live_tenant_id,
+        )
+        try:
+            store.create_sandbox(live, sandbox)
+        except (TransactionCancelled, StaleVersion):
+            continue  # made concurrently, or the tenant changed: read again
+        obs.logger.info("sandbox tenant created", extra={"sandbox_tenant_id": sandbox.tenant_id})
+        return sandbox.tenant_id
+    raise Conflict("The tenant changed meanwhile; try again.", code="concurrent_update")
+
+
+def _sandbox(tenant_id: str) -> str | None:
+    return _load_tenant(tenant_id).sandbox_tenant_id
+
+
 def create_api_key(ctx: TenantContext, spec: ApiKeyCreate) -> ApiKeyCreated:
     now = clock.iso(clock.now())
-    key, lookup, secret = _new_key(ctx.tenant_id, spec, ctx.actor, now)
+    acting, sandbox_of = ctx.tenant_id, None
+    if not ctx.livemode:
+        if spec.mode == "live":
+            raise Forbidden("A test-mode credential cannot create live keys.", field="mode", code="livemode_required")
+        sandbox_of = _load_tenant(ctx.tenant_id).live_tenant_id
+    elif spec.mode == "test":
+        acting, sandbox_of = _sandbox_of(ctx.tenant_id), ctx.tenant_id
+    key, lookup, secret = _new_key(acting, spec, ctx.actor, now, sandbox_of=sandbox_of)
     try:
         store.add_api_key(key, lookup)
     except TransactionCancelled as exc:
@@ -147,12 +197,25 @@ def create_api_key(ctx: TenantContext, spec: ApiKeyCreate) -> ApiKeyCreated:
     return _created(key, secret)
 
 
+def _key_tenants(ctx: TenantContext) -> list[str]:
+    """Whose keys a caller manages: a live tenant also its sandbox's (test) keys; a test
+    credential only the sandbox's."""
+    if not ctx.livemode:
+        return [ctx.tenant_id]
+    sandbox = _sandbox(ctx.tenant_id)
+    return [ctx.tenant_id, sandbox] if sandbox else [ctx.tenant_id]
+
+
 def list_api_keys(ctx: TenantContext) -> list[ApiKeyOut]:
-    return [_key_out(k) for k in store.list_api_keys(ctx.tenant_id)]
+    return [_key_out(k) for tenant_id in _key_tenants(ctx) for k in store.list_api_keys(tenant_id)]
 
 
 def revoke_api_key(ctx: TenantContext, key_id: str) -> None:
-    key = store.get_api_key(ctx.tenant_id, key_id) if is_id(key_id) else None
+    key = None
+    for tenant_id in _key_tenants(ctx) if is_id(key_id) else []:
+        key = store.get_api_key(tenant_id, key_id)
+        if key is not None:
+            break
     if key is None:
         raise NotFound("No such API key.", code="api_key_not_found")
     if key.revoked_at:
@@ -171,11 +234,14 @@ def verify_api_key(secret: str) -> TenantContext:
     lookup = store.find_active_key(_hash(secret))
     if lookup is None:
         raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
+    if lookup.mode != "live" and not lookup.sandbox_of:
+        # a test key issued before sandboxes acted as the live tenant: it must be re-issued
+        raise Unauthorized("This test key predates test-mode sandboxes; create a new one.", code="invalid_api_key")
     now = clock.now()
     last = lookup.last_used_at
-    if last is None or datetime.fromisoformat(last.replace("Z", "+00:00")) <= now - LAST_USED_RESOLUTION:
+    if last is None or datetime.fromisoformat(last) <= now - LAST_USED_RESOLUTION:
         store.touch_api_key(lookup, clock.iso(now))
     return TenantContext(
         tenant_id=lookup.tenant_id, principal_type="api_key", principal_id=lookup.key_id,
-        permissions=frozenset(lookup.scopes), livemode=lookup.mode == "live",
+        permissions=frozenset(cast("list[str]", lookup.scopes)), livemode=lookup.mode == "live",
     )

@@ -20,6 +20,10 @@ class TenantItem(TableItem, discriminator="tenant"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = VersionAttribute()
+    #: on a live tenant: its sandbox twin, made with its first test key (docs/decisions/0009)
+    sandbox_tenant_id = UnicodeAttribute(null=True)
+    #: on a sandbox tenant: the live tenant it is the twin of (unset: a live tenant)
+    live_tenant_id = UnicodeAttribute(null=True)
 
 
 class TenantRegistryItem(TableItem, discriminator="tenant_registry"):
@@ -55,6 +59,8 @@ class ApiKeyLookupItem(TableItem, discriminator="api_key_lookup"):
     mode = UnicodeAttribute()
     scopes = ListAttribute(of=UnicodeAttribute)
     last_used_at = UnicodeAttribute(null=True)
+    #: a test key's live tenant; ``tenant_id`` is then the sandbox twin it acts as
+    sandbox_of = UnicodeAttribute(null=True)
 
 
 def get_tenant(tenant_id: str) -> TenantItem | None:
@@ -70,6 +76,17 @@ def create_tenant(tenant: TenantItem, key: ApiKeyItem, lookup: ApiKeyLookupItem)
     tx.save("registry", TenantRegistryItem(REGISTRY_PK, tenant.tenant_id, created_at=tenant.created_at))
     tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
     tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
+    tx.commit()
+
+
+def create_sandbox(live: TenantItem, sandbox: TenantItem) -> None:
+    """Link a new sandbox twin to its live tenant; fails (TransactionCancelled) if the live
+    tenant changed meanwhile, e.g. a concurrent request made the twin first."""
+    tx = Transaction()
+    tx.update("live", live, actions=[TenantItem.sandbox_tenant_id.set(sandbox.tenant_id)],
+              condition=TenantItem.pk.exists() & TenantItem.sandbox_tenant_id.does_not_exist())
+    tx.save("sandbox", sandbox, condition=TenantItem.pk.does_not_exist())
+    tx.save("registry", TenantRegistryItem(REGISTRY_PK, sandbox.tenant_id, created_at=sandbox.created_at))
     tx.commit()
 
 

@@ -63,7 +63,7 @@ def test_responses_without_secrets_still_replay(http, tenant):
 
 def test_erasing_a_member_deletes_the_idempotency_records_that_hold_their_data(http, admin_token):
     tenant = make_tenant(http, admin_token)
-    pii = ["Lin Xiaomei", "+8613800138123", "lin.xiaomei@example.com"]
+    pii = ["Lin Xiaomei", "+8613800138123", "lin.xiaomei@example.com", "Lin Renamed"]
     # GIVEN a member created, and an event about them sent, with Idempotency-Keys
     created = http.post("/v1/members", tenant.key, {"phone": "13800138123", "email": pii[2], "name": pii[0]},
                         headers={"Idempotency-Key": "member-1"})
@@ -73,6 +73,9 @@ def test_erasing_a_member_deletes_the_idempotency_records_that_hold_their_data(h
              "amount": 100_00, "currency": "CNY"}
     sent = http.post("/v1/events", tenant.key, {"events": [event]}, headers={"Idempotency-Key": "events-1"})
     assert sent.status == 200 and sent.json["results"][0]["member_id"] == member_id, sent
+    patched = http.patch(f"/v1/members/{member_id}", tenant.key, {"version": created.json["version"], "name": pii[3]},
+                         headers={"Idempotency-Key": "patch-1"})
+    assert patched.status == 200, patched
     # and another member's record, which erasure must leave alone
     other = http.post("/v1/members", tenant.key, {"phone": "13900139000"}, headers={"Idempotency-Key": "member-2"})
     before = raw(idempotency_items(tenant.id))

@@ -31,6 +31,14 @@ class GatewayRejected(GatewayError):
         self.code = code
 
 
+class GatewayModeMismatch(GatewayRejected):
+    """The adapter's secret key is of the other mode than the tenant context (a live key
+    for a sandbox, or a test key for a live tenant): refused before anything is sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="livemode_mismatch")
+
+
 class SignatureInvalid(GatewayError):
     """A webhook's signature is missing, wrong, or its timestamp is outside the tolerance."""
 

@@ -13,18 +13,42 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .base import BillingGateway, GatewayRejected, GatewayUnavailable, SignatureInvalid, StripeObject
+from .base import (
+    BillingGateway,
+    GatewayModeMismatch,
+    GatewayRejected,
+    GatewayUnavailable,
+    SignatureInvalid,
+    StripeObject,
+)
 
 if TYPE_CHECKING:
     import stripe as stripe_sdk
 
 #: events read per account and reconciliation run (the checkpoint carries on from there)
 MAX_EVENTS = 1000
+_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+_LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
+
+def mode_error(secret_key: str, livemode: bool, *, mock: bool) -> str | None:
+    """Why ``secret_key`` may not serve a context of this mode, or None. A sandbox needs a
+    test-mode key; a live context a live key, except against stripe-mock (``mock``: the
+    dev stack, where no live Stripe exists)."""
+    if not livemode and not secret_key.startswith(_TEST_KEY_PREFIXES):
+        return "a test-mode (sandbox) context needs a test-mode Stripe key (sk_test_...); none is configured"
+    if livemode and not mock and not secret_key.startswith(_LIVE_KEY_PREFIXES):
+        return "a live context needs a live Stripe key (sk_live_...)"
+    return None
 
 
 class StripeGateway(BillingGateway):
     def __init__(self, secret_key: str, webhook_secret: str, *, api_base: str | None = None,
-                 timeout: float = 5.0, max_network_retries: int = 2, tolerance: int = 300) -> None:
+                 timeout: float = 5.0, max_network_retries: int = 2, tolerance: int = 300,
+                 livemode: bool = True) -> None:
+        #: the mode of the contexts this adapter serves; a key of the other mode refuses every call
+        self.livemode = livemode
+        self._mode_error = mode_error(secret_key, livemode, mock=api_base is not None)
         self._secret_key = secret_key
         self._webhook_secret = webhook_secret
         self._api_base = api_base
@@ -52,6 +76,8 @@ class StripeGateway(BillingGateway):
     def _call(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> StripeObject:
         import stripe
 
+        if self._mode_error:
+            raise GatewayModeMismatch(self._mode_error)
         self.calls[name] += 1
         try:
             result = fn(*args, **kwargs)
