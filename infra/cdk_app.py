@@ -7,8 +7,9 @@ Context: ``stage`` (default ``dev``; the stack's construct id and the Chalice st
 ``cors_origins`` (the console's origins, comma separated; default none), and the
 journeys' delivery settings: ``email_from`` (the SES-verified sender for tenants without
 their own; default none), ``sms_type`` (``Promotional``, the default, or
-``Transactional``) and ``sms_sender_id`` (default none). Not called ``app.py``: on
-``sys.path`` that name would shadow the Chalice app module.
+``Transactional``), ``sms_sender_id`` (default none) and ``sender_domains`` (comma
+separated: the only domains email may be sent From, besides ``email_from``'s).
+Not called ``app.py``: on ``sys.path`` that name would shadow the Chalice app module.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def build(app: cdk.App) -> EnclaveStack:
     return EnclaveStack(app, stage, cors_origins=context("cors_origins") or "",
                         email_from=context("email_from") or "",
                         sms_type=context("sms_type") or "Promotional",
-                        sms_sender_id=context("sms_sender_id") or "")
+                        sms_sender_id=context("sms_sender_id") or "",
+                        sender_domains=context("sender_domains") or "")
 
 
 def _context_from_argv(argv: list[str]) -> dict[str, str]:

@@ -164,6 +164,24 @@ def _delivery_settings(email_from: str, sms_type: str, sms_sender_id: str) -> di
     }
 
 
+#: a sender domain of the stage (context ``sender_domains``)
+SENDER_DOMAIN = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _sender_domains(sender_domains: str, email_from: str) -> list[str]:
+    """The domains the stage's functions may send email from (the ``ses:FromAddress``
+    condition): the context value ``sender_domains`` (comma separated: the platform's and
+    the onboarded tenants' domains) plus the domain of ``email_from``. Tenants choose among
+    their own verified domains in the app; this is the ceiling no code path can pass."""
+    domains = {d.strip().lower() for d in sender_domains.split(",") if d.strip()}
+    if email_from:
+        domains.add(email_from.strip().rstrip(">").rsplit("@", 1)[-1].lower())
+    bad = sorted(d for d in domains if not SENDER_DOMAIN.fullmatch(d))
+    if bad:
+        raise ValueError(f"sender_domains: {', '.join(bad)} is not a domain (e.g. mail.brand.example)")
+    return sorted(domains)
+
+
 class IsolatedChalice(Chalice):
     """``chalice.cdk.Chalice`` that leaves the synthesizing process as it found it.
 
@@ -221,6 +239,7 @@ class EnclaveStack(cdk.Stack):
 
     def __init__(self, scope: Construct, stage: str, *, cors_origins: str = "",
                  email_from: str = "", sms_type: str = "Promotional", sms_sender_id: str = "",
+                 sender_domains: str = "",
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  **kwargs: Any) -> None:
         kwargs.setdefault("stack_name", f"{SERVICE_NAME}-{stage}")
@@ -244,6 +263,7 @@ class EnclaveStack(cdk.Stack):
             service="states", resource="stateMachine", resource_name=self.state_machine_name,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
         self.delivery_settings = _delivery_settings(email_from, sms_type, sms_sender_id)
+        self.sender_domains = _sender_domains(sender_domains, email_from)
         self.table = self._table()
         self.cursor_secret = secretsmanager.Secret(
             self, "CursorSecret",
@@ -435,13 +455,24 @@ class EnclaveStack(cdk.Stack):
         ))
         # SES authorizes a send on the sender's identity (an address or its domain; in the
         # sandbox the recipients' too): any verified identity of this account and region,
-        # since each tenant may send from its own.
+        # since each tenant may send from its own, but only From an address on the stage's
+        # sender domains (none listed: no email at all). The app lets a tenant use only
+        # its own verified domains; this keeps any code path from sending as anyone else.
+        if self.sender_domains:
+            self.role.add_to_policy(iam.PolicyStatement(
+                sid="SendJourneyEmail",
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[self.format_arn(
+                    service="ses", resource="identity", resource_name="*",
+                    arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)],
+                conditions={"StringLike": {"ses:FromAddress": [f"*@{d}" for d in self.sender_domains]}},
+            ))
+        # Tenants register sender domains (the app starts SES's verification and reads
+        # its state); these SES actions have no resource to scope them to.
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="SendJourneyEmail",
-            actions=["ses:SendEmail", "ses:SendRawEmail"],
-            resources=[self.format_arn(
-                service="ses", resource="identity", resource_name="*",
-                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)],
+            sid="VerifySenderDomains",
+            actions=["ses:VerifyDomainIdentity", "ses:GetIdentityVerificationAttributes"],
+            resources=["*"],
         ))
         # A Publish to a phone number has no ARN to grant on and SNS has no condition key
         # for it (sns:Protocol and sns:Endpoint apply to Subscribe only), so the Allow is

@@ -214,7 +214,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, allow_loopback: b
     :class:`NoAnswer` (sent, no complete answer within ``timeout`` / ``read_max``)."""
     target = parse(url, allow_loopback)
     deadline = time.monotonic() + timeout
-    addresses = resolve_checked(target, resolve or system_resolver, allow_loopback)
+    addresses = _within(deadline, lambda: resolve_checked(target, resolve or system_resolver, allow_loopback))
     sock = _connect(addresses, target.port, deadline)
     watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
     watchdog.daemon = True
@@ -236,6 +236,26 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, allow_loopback: b
     finally:
         watchdog.cancel()
         _close(sock)
+
+
+def _within(deadline: float, work: Callable[[], list[_IPAddress]]) -> list[_IPAddress]:
+    """``work()`` (the name lookup, which has no timeout of its own) within the deadline."""
+    outcome: list[list[_IPAddress] | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not outcome:
+        raise Unreachable("the host did not resolve in time")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _connect(addresses: Iterable[_IPAddress], port: int, deadline: float) -> socket.socket:

@@ -21,6 +21,9 @@ from .schemas import (
     MessageQuery,
     MessagingSettingsIn,
     MessagingSettingsOut,
+    SenderDomainIn,
+    SenderDomainList,
+    SenderDomainOut,
     VersionList,
     WebhookSecretOut,
 )
@@ -142,6 +145,22 @@ def get_messaging_settings(ctx: TenantContext) -> MessagingSettingsOut:
 def put_messaging_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSettingsOut:
     """Set quiet hours (tenant time zone), the frequency cap, the webhook URL and email sender"""
     return service.put_settings(ctx, body)
+
+
+@api.route("/messaging/sender-domains", "POST", permission=ADMIN, body=SenderDomainIn, response=SenderDomainOut,
+           status=201, errors=(401, 403, 409, 422))
+def register_sender_domain(ctx: TenantContext, body: SenderDomainIn) -> SenderDomainOut:
+    """Register a domain to send email from (SES verifies it: publish the DNS record shown)
+
+    ``email_from`` may use an address on it once it is ``verified``. One account per domain:
+    a domain registered by another account is a 409."""
+    return service.register_sender_domain(ctx, body)
+
+
+@api.route("/messaging/sender-domains", "GET", permission=READ, response=SenderDomainList, errors=(401, 403))
+def list_sender_domains(ctx: TenantContext) -> SenderDomainList:
+    """The account's sender domains and their verification state (from SES)"""
+    return service.list_sender_domains(ctx)
 
 
 @api.route("/messaging/webhook-secret", "POST", permission=ADMIN, response=WebhookSecretOut, status=201,

@@ -497,6 +497,33 @@ class MessagingSettingsOut(Output):
     updated_at: str | None = None
 
 
+class SenderDomainIn(Input):
+    """A domain the tenant sends email from: SES verifies it (a TXT record the tenant
+    publishes); ``email_from`` may then use an address on it."""
+
+    domain: str = Field(min_length=4, max_length=253,
+                        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+class DnsRecord(Output):
+    type: str
+    name: str
+    value: str
+
+
+class SenderDomainOut(Output):
+    domain: str
+    #: pending (publish ``dns_record``), verified (email_from may use it), failed
+    status: Literal["pending", "verified", "failed"]
+    #: publish it in the domain's DNS for SES to verify the domain
+    dns_record: DnsRecord | None = None
+    created_at: str
+
+
+class SenderDomainList(Output):
+    data: list[SenderDomainOut]
+
+
 class WebhookSecretOut(Output):
     #: shown once: sign-check each webhook with it (``Enclave-Signature`` header)
     secret: str

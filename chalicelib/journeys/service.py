@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from ..core import clock, jobs, observability as obs
-from ..core.errors import Conflict, NotFound, Unprocessable
+from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor
 from ..core.table.transactions import TransactionCancelled
@@ -23,6 +23,7 @@ from .catalog import ActiveJourney
 from .channels.webhook import check_url, loopback_allowed
 from .schemas import (
     DEFINITION_FIELDS,
+    DnsRecord,
     EnrolIn,
     EnrolmentList,
     EnrolmentOut,
@@ -39,6 +40,9 @@ from .schemas import (
     MessageQuery,
     MessagingSettingsIn,
     MessagingSettingsOut,
+    SenderDomainIn,
+    SenderDomainList,
+    SenderDomainOut,
     StepStats,
     VersionList,
     VersionOut,
@@ -315,6 +319,8 @@ def put_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSett
         problem = check_url(body.webhook_url, allow_loopback=loopback_allowed())
         if problem:
             raise Unprocessable(f"webhook_url: {problem}", field="webhook_url", code="invalid_webhook_url")
+    if body.email_from:
+        _check_sender(ctx, body.email_from)
     ceiling = platform_settings().sms_daily_cap_max
     if body.sms_daily_cap is not None and body.sms_daily_cap > ceiling:
         raise Unprocessable(f"sms_daily_cap: at most {ceiling}", field="sms_daily_cap", code="sms_daily_cap_too_high")
@@ -326,6 +332,84 @@ def put_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSett
     item.updated_at = clock.iso(clock.now())
     store.save_settings(item)
     return _settings_out(item)
+
+
+#: SES's verification states, as the API shows them
+_DOMAIN_STATUS = {"Success": "verified", "Failed": "failed"}
+MAX_SENDER_DOMAINS = 20
+
+
+class _SesAdapter:
+    """The SES channel adapter's domain calls; an SES failure is a 503 (nothing decided)."""
+
+    def __init__(self) -> None:
+        from .channels import channel
+
+        self.channel: Any = channel("email")  # the SES adapter: it owns the SES client
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.channel, name)(*args)
+        except Exception as exc:  # any SES failure: the caller may try again
+            obs.logger.warning("SES call failed", extra={"call": name, "error": type(exc).__name__})
+            raise Problem("SES did not answer; try again", status=503, code="ses_unavailable",
+                          title="Service unavailable") from exc
+
+    def register_domain(self, domain: str) -> str:
+        return str(self._call("register_domain", domain))
+
+    def verification_status(self, domains: list[str]) -> dict[str, str]:
+        return dict(self._call("verification_status", domains))
+
+
+def _ses() -> _SesAdapter:
+    return _SesAdapter()
+
+
+def _check_sender(ctx: TenantContext, email_from: str) -> None:
+    """An email_from only on one of the tenant's sender domains that SES has verified: the
+    platform's SES identities must not send as another brand."""
+    domain = email_from.rsplit("@", 1)[1].lower()
+    if store.get_sender_domain(ctx.tenant_id, domain) is None:
+        raise Unprocessable(f"email_from: {domain} is not one of your sender domains "
+                            "(POST /v1/messaging/sender-domains)", field="email_from", code="sender_domain_unknown")
+    if _ses().verification_status([domain]).get(domain) != "Success":
+        raise Unprocessable(f"email_from: {domain} is not verified yet (publish its DNS record)",
+                            field="email_from", code="sender_domain_unverified")
+
+
+def _domain_out(item: store.SenderDomainItem, ses_status: str) -> SenderDomainOut:
+    status = _DOMAIN_STATUS.get(ses_status, "pending")
+    record = (DnsRecord(type="TXT", name=f"_amazonses.{item.domain}", value=item.verification_token)
+              if item.verification_token and status != "verified" else None)
+    return SenderDomainOut(domain=item.domain, status=status, dns_record=record,  # type: ignore[arg-type]
+                           created_at=item.created_at)
+
+
+def register_sender_domain(ctx: TenantContext, body: SenderDomainIn) -> SenderDomainOut:
+    """Claim the domain for this tenant (one tenant per domain) and start SES's verification."""
+    domain = body.domain.lower()
+    item = store.get_sender_domain(ctx.tenant_id, domain)
+    if item is None:
+        if len(store.sender_domains(ctx.tenant_id)) >= MAX_SENDER_DOMAINS:
+            raise Unprocessable(f"at most {MAX_SENDER_DOMAINS} sender domains", field="domain",
+                                code="too_many_sender_domains")
+        item = store.SenderDomainItem(store.settings_pk(ctx.tenant_id), store.sender_domain_sk(domain),
+                                      domain=domain, created_at=clock.iso(clock.now()))
+        try:
+            store.add_sender_domain(ctx.tenant_id, item)
+        except store.DomainTaken as exc:
+            raise Conflict(f"{domain} is registered by another account", field="domain",
+                           code="sender_domain_taken") from exc
+    item.verification_token = _ses().register_domain(domain)
+    store.save_sender_domain(item)
+    return _domain_out(item, _ses().verification_status([domain]).get(domain, "NotStarted"))
+
+
+def list_sender_domains(ctx: TenantContext) -> SenderDomainList:
+    items = store.sender_domains(ctx.tenant_id)
+    states = _ses().verification_status([i.domain for i in items]) if items else {}
+    return SenderDomainList(data=[_domain_out(i, states.get(i.domain, "NotStarted")) for i in items])
 
 
 def rotate_webhook_secret(ctx: TenantContext) -> WebhookSecretOut:

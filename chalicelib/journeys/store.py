@@ -13,6 +13,9 @@ the schedules read, which name the tenant inside).
   messages awaiting delivery (GSI2 ``PLATFORM#JOUTBOX#<n>`` by next attempt); live
   enrolments by timer due time (GSI2 ``PLATFORM#JDUE#<n>``: the timer outbox the sweeper
   repairs from); local timers by due time (GSI1 ``PLATFORM#JTIMERS#<n>``).
+* Messaging settings ``T#<t>#JSETTINGS`` / ``SETTINGS``, and beside them the tenant's
+  sender domains ``SENDER#<domain>``; each domain claimed platform-wide by one tenant
+  (``PLATFORM#SENDER_DOMAIN#<domain>`` / ``CLAIM``).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from ..core.table.transactions import (
 
 MAX_JOURNEYS = 100
 SETTINGS_SK = "SETTINGS"
+CLAIM_SK = "CLAIM"
 CAP_SK = "JCAP"
 TIMER_SK = "TIMER"
 SCHEDULED_PK = "PLATFORM#JSCHEDULED"
@@ -72,6 +76,16 @@ def enrolment_sk(enrolment_id: str) -> str:
 
 def message_sk(enrolment_id: str, seq: int, step_id: str) -> str:
     return f"JMSG#{enrolment_id}#{seq:05d}#{step_id}"
+
+
+def sender_domain_sk(domain: str) -> str:
+    return f"SENDER#{domain}"
+
+
+def sender_domain_claim_pk(domain: str) -> str:
+    """Platform-wide: one tenant per sender domain (SES verifies a domain for the whole
+    account, so a second tenant must not ride on the first one's verification)."""
+    return f"PLATFORM#SENDER_DOMAIN#{domain}"
 
 
 def settings_pk(tenant_id: str) -> str:
@@ -219,6 +233,18 @@ class SettingsItem(TableItem, discriminator="messaging_settings"):
     #: SMS a day (UTC) for the tenant; None: the stage's default (``ENCLAVE_SMS_DAILY_CAP``)
     sms_daily_cap = NumberAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+
+
+class SenderDomainItem(TableItem, discriminator="sender_domain"):
+    """A tenant's sender domain, beside its messaging settings."""
+
+    domain = UnicodeAttribute()
+    verification_token = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class SenderDomainClaimItem(TableItem, discriminator="sender_domain_claim"):
+    tenant_id = UnicodeAttribute()
 
 
 class LocalTimerItem(TableItem, discriminator="journey_timer"):
@@ -503,6 +529,41 @@ def get_settings(tenant_id: str) -> SettingsItem:
 
 def save_settings(item: SettingsItem) -> None:
     item.save()
+
+
+class DomainTaken(Exception):
+    """Another tenant has registered this sender domain."""
+
+
+def add_sender_domain(tenant_id: str, item: SenderDomainItem) -> None:
+    """Claim the domain for the tenant (platform-wide, once) and keep it in its list."""
+    claim = SenderDomainClaimItem(sender_domain_claim_pk(item.domain), CLAIM_SK, tenant_id=tenant_id)
+    tx = Transaction()
+    tx.save("claim", claim, condition=SenderDomainClaimItem.pk.does_not_exist()
+            | (SenderDomainClaimItem.tenant_id == tenant_id))
+    tx.save("domain", item)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "claim" in exc.failed:
+            raise DomainTaken(item.domain) from exc
+        raise
+
+
+def get_sender_domain(tenant_id: str, domain: str) -> SenderDomainItem | None:
+    try:
+        return SenderDomainItem.get(settings_pk(tenant_id), sender_domain_sk(domain), consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def save_sender_domain(item: SenderDomainItem) -> None:
+    item.save(condition=SenderDomainItem.pk.exists())  # registered by add_sender_domain
+
+
+def sender_domains(tenant_id: str) -> list[SenderDomainItem]:
+    return list(SenderDomainItem.query(settings_pk(tenant_id), SenderDomainItem.sk.startswith("SENDER#"),
+                                       consistent_read=True))
 
 
 # --- counters -----------------------------------------------------------------------------------------------

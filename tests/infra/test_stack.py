@@ -54,6 +54,8 @@ FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MO
                          "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"}
 #: the context values of the synth, and what every function's environment gets from them
 EMAIL_FROM = "Brand <news@brand.example>"
+#: the stage's sender domains (context), besides EMAIL_FROM's
+SENDER_DOMAINS = " Mail.Enclave.example,brand2.example"
 JOURNEY_ENVIRONMENT = {"ENCLAVE_TIMERS": "stepfunctions", "ENCLAVE_EMAIL_FROM": EMAIL_FROM,
                        "ENCLAVE_SMS_TYPE": "Transactional", "ENCLAVE_SMS_SENDER_ID": ""}
 LEFTOVERS = [ROOT / "chalice.out", ROOT / "cdk.out", ROOT / "infra" / "chalice.out",
@@ -104,7 +106,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
     cwd_before = set(os.listdir("."))
     app = cdk.App(outdir=str(outdir), context={
         "stage": "dev", "cors_origins": CORS_ORIGINS, "email_from": EMAIL_FROM,
-        "sms_type": "Transactional"})
+        "sms_type": "Transactional", "sender_domains": SENDER_DOMAINS})
     stack = build(app)
     template = Template.from_stack(stack).to_json()
     result = Synth(template, outdir, new_in_cwd=set(os.listdir(".")) - cwd_before,
@@ -704,12 +706,19 @@ def test_the_role_starts_and_stops_journey_timers_of_its_state_machine_only(
 def test_the_role_sends_email_from_the_accounts_identities_and_sms_only(
         journeys: Synth) -> None:
     statements = _role_statements(journeys, _app_role(journeys))
-    ses = [st for st in statements if any(a.startswith("ses:") for a in _as_list(st["Action"]))]
+    ses = [st for st in statements if any(a.startswith("ses:Send") for a in _as_list(st["Action"]))]
     assert len(ses) == 1 and ses[0]["Effect"] == "Allow"
     assert sorted(_as_list(ses[0]["Action"])) == ["ses:SendEmail", "ses:SendRawEmail"]
     assert _as_list(ses[0]["Resource"]) == [{"Fn::Join": ["", [
         "arn:", {"Ref": "AWS::Partition"}, ":ses:", {"Ref": "AWS::Region"}, ":",
         {"Ref": "AWS::AccountId"}, ":identity/*"]]}]
+    # only From the stage's sender domains (and email_from's): no tenant sends as another brand
+    assert ses[0]["Condition"] == {"StringLike": {"ses:FromAddress": [
+        "*@brand.example", "*@brand2.example", "*@mail.enclave.example"]}}
+    verify = [st for st in statements if any(a.startswith("ses:") for a in _as_list(st["Action"]))
+              and st not in ses]
+    assert [(st["Effect"], sorted(_as_list(st["Action"])), st["Resource"]) for st in verify] == [
+        ("Allow", ["ses:GetIdentityVerificationAttributes", "ses:VerifyDomainIdentity"], "*")]
     sns = [st for st in statements if any(a.startswith("sns:") for a in _as_list(st["Action"]))]
     # a Publish to a phone number has no ARN: allowed on "*", then every SNS ARN (topics,
     # mobile endpoints) denied, which leaves SMS
@@ -719,10 +728,12 @@ def test_the_role_sends_email_from_the_accounts_identities_and_sms_only(
         ("Deny", ["sns:Publish"], json.dumps({"Fn::Join": ["", [
             "arn:", {"Ref": "AWS::Partition"}, ":sns:*:*:*"]]})),
     ]
-    # nothing else of the role uses "*" but the X-Ray writes and that SMS publish
+    # nothing else of the role uses "*" but the X-Ray writes, that SMS publish and the
+    # sender domains' verification (actions without a resource)
     wildcard = sorted(a for st in statements if "*" in _as_list(st["Resource"])
                       for a in _as_list(st["Action"]))
-    assert wildcard == ["sns:Publish", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    assert wildcard == ["ses:GetIdentityVerificationAttributes", "ses:VerifyDomainIdentity", "sns:Publish",
+                        "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
 
 
 def test_synth_checks_the_delivery_settings() -> None:
@@ -736,6 +747,17 @@ def test_synth_checks_the_delivery_settings() -> None:
                 ("", "Promotional", "TooLongSender"), ("", "Promotional", "12345")):
         with pytest.raises(ValueError):
             _delivery_settings(*bad)
+
+
+def test_synth_checks_the_sender_domains() -> None:
+    from infra.stack import _sender_domains
+
+    assert _sender_domains("", "") == []
+    assert _sender_domains("B.example, a.example", "Brand <news@c.example>") == ["a.example", "b.example",
+                                                                                 "c.example"]
+    for bad in ("brand", "*.brand.example", "brand.example/x", "a@brand.example", "127.0.0.1"):
+        with pytest.raises(ValueError, match="sender_domains"):
+            _sender_domains(bad, "")
 
 
 # -- alarms and outputs ------------------------------------------------------------------

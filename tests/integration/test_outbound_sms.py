@@ -38,12 +38,15 @@ def _enrol(http, tenant, jid: str, members: list[str]) -> None:
     assert r.status == 200 and {x["status"] for x in r.json["results"]} == {"enrolled"}, r
 
 
-def test_an_sms_over_the_daily_cap_is_blocked_and_the_next_day_sends_again(http, tenant, clock):
+def test_an_sms_over_the_daily_cap_is_blocked_and_the_next_day_sends_again(http, tenant, clock, caplog):
     clock.now = T0
     _cap(http, tenant, 2)
     jid = create_journey(http, tenant, SMS)["id"]
     _enrol(http, tenant, jid, _members(http, tenant, 3))
+    caplog.clear()
     tick(http)
+    assert [(r.levelname, r.tenant_id, r.sms_daily_cap) for r in caplog.records if "SMS blocked" in r.getMessage()] \
+        == [("WARNING", tenant.id, 2)]
     log = messages(http, tenant, journey_id=jid)
     assert sorted((m["status"], m["reason"]) for m in log) == [
         ("blocked", "sms_daily_cap"), ("sent", None), ("sent", None)]

@@ -90,6 +90,17 @@ def test_resolved_once_and_connected_to_the_checked_address(monkeypatch) -> None
     assert connects == [(PUBLIC, 443)]
 
 
+def test_a_slow_name_lookup_counts_against_the_deadline() -> None:
+    def slow(host: str, port: int) -> list[str]:
+        time.sleep(3)
+        return [PUBLIC]
+
+    started = time.monotonic()
+    with pytest.raises(outbound.Unreachable, match="in time"):
+        outbound.post("https://hooks.brand.example/", b"{}", {}, resolve=slow, timeout=0.5)
+    assert time.monotonic() - started < 1.0
+
+
 def test_address_problem_names_each_kind() -> None:
     problem = outbound.address_problem
     ip = ipaddress.ip_address

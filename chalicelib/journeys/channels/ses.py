@@ -1,6 +1,7 @@
-"""Email through Amazon SES (``SendEmail``). The sender is the tenant's ``email_from`` or
-the stage's ``ENCLAVE_EMAIL_FROM`` (an SES-verified identity); ``ENCLAVE_SES_ENDPOINT``
-points it elsewhere (a local mock)."""
+"""Email through Amazon SES (``SendEmail``). The sender is the tenant's ``email_from`` (on
+one of its sender domains, verified in SES) or the stage's ``ENCLAVE_EMAIL_FROM``;
+``ENCLAVE_SES_ENDPOINT`` points it elsewhere (a local mock). Sender domains are registered
+and their verification state read here too (``VerifyDomainIdentity``)."""
 from __future__ import annotations
 
 import os
@@ -24,6 +25,21 @@ class SesChannel(Channel):
 
         return boto3.client("ses", region_name=get_settings().region, config=sdk_config(),
                             endpoint_url=os.environ.get("ENCLAVE_SES_ENDPOINT") or None)
+
+    def register_domain(self, domain: str) -> str:
+        """Start (or repeat) SES's verification of ``domain``: the token to publish as the TXT
+        record ``_amazonses.<domain>``."""
+        return str(self.client.verify_domain_identity(Domain=domain)["VerificationToken"])
+
+    def verification_status(self, domains: list[str]) -> dict[str, str]:
+        """SES's state of each domain: Success, Pending, Failed, TemporaryFailure, NotStarted."""
+        found: dict[str, str] = {}
+        for start in range(0, len(domains), 100):  # the API's limit per call
+            batch = domains[start:start + 100]
+            answer = self.client.get_identity_verification_attributes(Identities=batch)
+            attributes = answer.get("VerificationAttributes", {})
+            found.update({d: str(attributes.get(d, {}).get("VerificationStatus", "NotStarted")) for d in batch})
+        return found
 
     def send(self, message: Outgoing) -> Outcome:
         sender = message.email_from or os.environ.get("ENCLAVE_EMAIL_FROM")
