@@ -7,6 +7,7 @@ behind. Every server start prints ``Serving on http://...``: a restart is one mo
 """
 from __future__ import annotations
 
+import http.client
 import signal
 import threading
 import time
@@ -64,7 +65,7 @@ def _writes(stack: Stack) -> tuple[Counter[str], list[str]]:
     return outcomes, samples
 
 
-def test_200_concurrent_writes_no_connection_error_no_restart_then_sigterm_to_make_stops_all(stacks: Stacks):
+def test_200_concurrent_writes_no_connection_error_no_restart_then_sigterm_to_make_stops_all(stacks: Stacks) -> None:
     stack = stacks.start()
     assert stack.server_starts() == 1
 
@@ -79,7 +80,7 @@ def test_200_concurrent_writes_no_connection_error_no_restart_then_sigterm_to_ma
     assert took < 10
 
 
-def test_sigint_to_the_process_group_stops_every_process_within_10_s(stacks: Stacks):
+def test_sigint_to_the_process_group_stops_every_process_within_10_s(stacks: Stacks) -> None:
     stack = stacks.start()
     pids = stack.processes()
     assert len(pids) >= 4, pids  # make, the API/devstack process, DynamoDB Local, stripe-mock
@@ -92,7 +93,7 @@ def test_sigint_to_the_process_group_stops_every_process_within_10_s(stacks: Sta
     assert "Stopped" in stack.output()
 
 
-def test_writes_under_local_never_restart_the_api(stacks: Stacks):
+def test_writes_under_local_never_restart_the_api(stacks: Stacks) -> None:
     stack = stacks.start()
     data = stack.local / "dynamodb-data"
     assert data.is_dir()
@@ -106,7 +107,7 @@ def test_writes_under_local_never_restart_the_api(stacks: Stacks):
     assert stack.restarts() == 0, "a write under .local restarted the API"
 
 
-def test_gateway_answers_are_problem_json_with_cors_over_real_http(stacks: Stacks):
+def test_gateway_answers_are_problem_json_with_cors_over_real_http(stacks: Stacks) -> None:
     stack = stacks.start()
     origin = {"Origin": "http://localhost:5173"}  # the dev stack's allowed SPA origin
 
@@ -128,7 +129,25 @@ def test_gateway_answers_are_problem_json_with_cors_over_real_http(stacks: Stack
     assert foreign.status_code == 404 and "Access-Control-Allow-Origin" not in foreign.headers
 
 
-def test_two_stacks_run_side_by_side(stacks: Stacks):
+def test_one_keep_alive_connection_serves_answers_errors_and_head_in_a_row(stacks: Stacks) -> None:
+    stack = stacks.start()
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=10)
+    statuses, sockets = [], set()
+    for method, path, body in [("GET", "/openapi.json", None), ("TRACE", "/v1/members", None),
+                               ("POST", "/v1/no-such-thing", b'{"a": 1}'), ("HEAD", "/v1/members", None),
+                               ("POST", "/v1/members", b'{"phone": "13800138000"}'), ("GET", "/docs", None)]:
+        conn.request(method, path, body=body, headers={**stack.auth(), "Content-Type": "application/json"})
+        answer = conn.getresponse()
+        answer.read()
+        statuses.append(answer.status)
+        sockets.add(id(conn.sock))
+        assert answer.getheader("Connection") != "close"
+
+    assert statuses == [200, 405, 404, 405, 201, 200]
+    assert len(sockets) == 1, "the connection was not kept alive"
+
+
+def test_two_stacks_run_side_by_side(stacks: Stacks) -> None:
     first, second = stacks.start(), stacks.start()
 
     assert first.dev()["dynamodb_endpoint"] != second.dev()["dynamodb_endpoint"]

@@ -9,7 +9,7 @@ import requests
 from tests.e2e.stack import Stacks
 
 
-def test_make_run_stack_serves_keeps_data_and_reuses_the_demo_tenant(stacks: Stacks):
+def test_make_run_stack_serves_keeps_data_and_reuses_the_demo_tenant(stacks: Stacks) -> None:
     stack = stacks.start()
     dev = stack.dev()
     assert dev["base_url"] == f"http://127.0.0.1:{stack.port}"

@@ -29,13 +29,13 @@ def expected_statuses(script: str) -> list[int]:
     return [int(m.group(1)) for line in script.splitlines() for m in [_EXPECTED.search(line)] if m]
 
 
-def test_every_curl_of_the_walkthrough_says_what_status_to_expect():
+def test_every_curl_of_the_walkthrough_says_what_status_to_expect() -> None:
     script = walkthrough((ROOT / "README.md").read_text())
 
     assert len(_CURL.findall(script)) == len(expected_statuses(script)) > 20
 
 
-def test_the_readme_walkthrough_runs_as_written_on_a_fresh_stack(stacks: Stacks):
+def test_the_readme_walkthrough_runs_as_written_on_a_fresh_stack(stacks: Stacks) -> None:
     stack = stacks.start()
     script = walkthrough((stack.checkout / "README.md").read_text())
     expected = expected_statuses(script)

@@ -6,7 +6,7 @@ import io
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -23,7 +23,7 @@ def _make_job(stack: Stack, name: str) -> subprocess.CompletedProcess[str]:
 
 
 def _utc_day() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d")
+    return datetime.now(UTC).strftime("%Y%m%d")
 
 
 def test_make_run_fires_the_schedules_and_make_job_runs_one_now(stacks: Stacks):
