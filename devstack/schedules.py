@@ -15,8 +15,8 @@ Handler code is what was imported at start: restart ``make run`` after editing i
 from __future__ import annotations
 
 import importlib
-import math
 import json
+import math
 import os
 import re
 import sys
@@ -26,7 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,7 +92,7 @@ def scheduled_event(name: str) -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:123456789012:rule/enclave-local-{name}"],
         "detail": {},

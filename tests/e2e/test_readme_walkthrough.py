@@ -46,7 +46,8 @@ def test_the_readme_walkthrough_runs_as_written_on_a_fresh_stack(stacks: Stacks)
     answered = [int(s) for s in _ANSWERED.findall(ran.stderr)]
     steps = list(zip(answered, expected))
     first_wrong = next((i for i, (got, want) in enumerate(steps) if got != want), None)
-    detail = f"statuses {answered}\nexpected {expected}\n--- stdout\n{ran.stdout[-4000:]}\n--- stderr\n{ran.stderr[-3000:]}"
+    detail = (f"statuses {answered}\nexpected {expected}\n"
+              f"--- stdout\n{ran.stdout[-4000:]}\n--- stderr\n{ran.stderr[-3000:]}")
     assert first_wrong is None, f"call #{first_wrong + 1} answered {answered[first_wrong]}\n{detail}"
     assert ran.returncode == 0, detail
     assert answered == expected, detail
