@@ -93,6 +93,16 @@ def test_sigint_to_the_process_group_stops_every_process_within_10_s(stacks: Sta
     assert "Stopped" in stack.output()
 
 
+def test_when_make_dies_without_passing_a_signal_on_the_stack_stops_too(stacks: Stacks) -> None:
+    stack = stacks.start()
+    pids = stack.processes()
+
+    took, left = stack.stop(signal.SIGKILL)  # make cannot pass anything on: the API notices its parent is gone
+
+    assert not left, f"still running 10 s after make died: {left}"
+    assert "The process that started the stack is gone" in stack.output() and took < 10, pids
+
+
 def test_writes_under_local_never_restart_the_api(stacks: Stacks) -> None:
     stack = stacks.start()
     data = stack.local / "dynamodb-data"
