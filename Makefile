@@ -11,7 +11,9 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 .PHONY: run job test bench synth setup dynamodb-local clean stripe-mock stripe-event
 
 ## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
-## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never)
+## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never).
+## No reloader: restart it after editing code. Ctrl-C or SIGTERM (to make) stops everything.
+## DYNAMODB_PORT=N (8123) for DynamoDB Local; a free port is used when it is taken.
 run: setup
 	$(PY) -m devstack run --port $(PORT)
 

@@ -2,10 +2,11 @@
 
 Starts DynamoDB Local on 127.0.0.1 with data under ``.local/``, creates the table from the
 definition infra/ deploys, seeds the demo tenant, writes ``.local/dev.json`` (base URL,
-tokens, demo key), prints how to call the API, and serves it with ``chalice local`` on
-127.0.0.1:$PORT (8000). It also fires the app's schedules, which ``chalice local`` never
-does (see ``schedules.py``; ``SCHEDULE_INTERVAL=N`` runs each at least every N seconds).
-Ctrl-C stops every process it started.
+tokens, demo key), prints how to call the API, and serves it on 127.0.0.1:$PORT (8000)
+with its own threaded dev server (``server.py``: Chalice's local gateway, no reloader,
+docs/decisions/0008-dev-server.md). It also fires the app's schedules from a thread
+(``schedules.py``; ``SCHEDULE_INTERVAL=N`` runs each at least every N seconds).
+Ctrl-C, SIGTERM, or the end of the ``make`` that started it stops every process it started.
 
 ``python -m devstack job NAME`` (``make job NAME=nightly``): run one schedule or lambda
 function now against the running stack (see ``job.py``).
@@ -18,13 +19,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from . import dynamodb_local
-from . import stripe_mock
+from . import dynamodb_local, stripe_mock
 from .env import app_environment, cursor_secret, stripe_environment
 from .jwt_issuer import DevIssuer
-from .schedules import Scheduler, load_app, parse_interval
+from .schedules import Scheduler, parse_interval
+from .server import ApiServer, load
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,32 +43,32 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
-        schedule_interval: float | None = None) -> int:
+def run(port: int, dynamodb_port: int, local_dir: Path, schedule_interval: float | None = None) -> int:
     """``schedule_interval``: None fires each schedule at its own rate, N > 0 at most N
-    seconds apart, 0 not at all."""
+    seconds apart, 0 not at all. Serves until SIGINT, SIGTERM or SIGHUP, or until the
+    process that started it (``make``) is gone."""
+    stopping = _StopSignals()
     local_dir.mkdir(parents=True, exist_ok=True)
     if not _port_free(port):
         print(f"Port {port} is taken; set PORT=... to serve elsewhere.", file=sys.stderr)
         return 1
     if not _port_free(dynamodb_port):
-        dynamodb_port = dynamodb_local.free_port()
+        taken, dynamodb_port = dynamodb_port, dynamodb_local.free_port()
+        print(f"DynamoDB Local: port {taken} is taken (another stack?); using {dynamodb_port}.", flush=True)
     issuer = DevIssuer(local_dir / "jwt")
     env = app_environment(dynamodb_port=dynamodb_port, table_name="enclave", issuer=issuer,
                           secret=cursor_secret(local_dir))
     stripe_mock.install()
-    stripe_proc, stripe_base = stripe_mock.start(local_dir / "stripe-mock.log")
-    env.update(stripe_environment(stripe_base, local_dir))
-    os.environ.update(env)
-    try:
-        ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data",
-                                   log=local_dir / "dynamodb.log")
-    except BaseException:
-        stripe_mock.stop(stripe_proc)
-        raise
-    server: subprocess.Popen[bytes] | None = None
+    stripe_proc: subprocess.Popen[bytes] | None = None
+    ddb: subprocess.Popen[bytes] | None = None
+    server: ApiServer | None = None
     scheduler: Scheduler | None = None
     try:
+        stripe_proc, stripe_base = stripe_mock.start(local_dir / "stripe-mock.log")
+        env.update(stripe_environment(stripe_base, local_dir))
+        os.environ.update(env)
+        ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data",
+                                   log=local_dir / "dynamodb.log")
         import boto3
 
         from .tables import ensure_table
@@ -90,31 +92,60 @@ def run(port: int, dynamodb_port: int, local_dir: Path, autoreload: bool,
         }
         dev_json.write_text(json.dumps(info, indent=2))
         dev_json.chmod(0o600)
+        app, config = load(ROOT, stage="dev")  # after the environment is set: chalicelib reads it on import
         print(_banner(info, dev_json, schedule_interval), flush=True)
-        chalice = [sys.executable, "-m", "devstack.chalice_local"]  # re-runnable by chalice's reloader
-        args = [*chalice, "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "dev"]
-        if not autoreload:
-            args.append("--no-autoreload")
-        server = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        server = ApiServer(app, config, "127.0.0.1", port).start()
         if schedule_interval != 0:
-            # a thread of this process, with the environment set above (os.environ)
-            scheduler = Scheduler(lambda: load_app(ROOT), ROOT, cap=schedule_interval).start()
-        return server.wait()
+            # a thread of this process: its jobs run on this process's dispatcher, like the API's
+            scheduler = Scheduler(lambda: app, ROOT, cap=schedule_interval).start()
+        stopping.wait()
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:
+        stopping.ignore()  # a second Ctrl-C must not cut the clean-up short
+        if server is not None:
+            server.stop()
         if scheduler is not None:
-            scheduler.stop()
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-        dynamodb_local.stop(ddb)
-        stripe_mock.stop(stripe_proc)
+            scheduler.stop(timeout=3)
+        if ddb is not None:
+            dynamodb_local.stop(ddb, timeout=4)
+        if stripe_proc is not None:
+            stripe_mock.stop(stripe_proc, timeout=2)
         print("Stopped the API, DynamoDB Local and stripe-mock.", flush=True)
+
+
+class _StopSignals:
+    """SIGINT, SIGTERM and SIGHUP stop the stack, and so does the death of the parent.
+
+    Handlers are installed explicitly: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored. GNU make need not pass SIGTERM on to
+    its recipe, so the parent (make) is watched too: when it is gone, we stop.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._serving = False
+        self._parent = os.getppid()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self._stop.set()
+        if not self._serving:
+            raise KeyboardInterrupt  # still starting: unwind through run()'s clean-up
+
+    def wait(self) -> None:
+        self._serving = True
+        while not self._stop.wait(0.25):
+            if os.getppid() != self._parent:
+                print("The process that started the stack is gone; stopping.", flush=True)
+                return
+
+    def ignore(self) -> None:
+        self._serving = True
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _banner(info: dict[str, str], dev_json: Path, schedule_interval: float | None = None) -> str:
@@ -151,7 +182,6 @@ def main() -> int:
     run_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     run_cmd.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("DYNAMODB_PORT", "8123")))
     run_cmd.add_argument("--local-dir", type=Path, default=Path(os.environ.get("ENCLAVE_LOCAL_DIR", ROOT / ".local")))
-    run_cmd.add_argument("--no-autoreload", action="store_true")
     run_cmd.add_argument("--schedule-interval", type=_interval, default=os.environ.get("SCHEDULE_INTERVAL"),
                          metavar="SECONDS", help="fire each schedule at least this often (default: $SCHEDULE_INTERVAL, "
                          "else each at its own rate; 0 = never)")
@@ -165,8 +195,7 @@ def main() -> int:
         from .job import run_now
 
         return run_now(args.name, args.local_dir, args.payload, ROOT)
-    return run(args.port, args.dynamodb_port, args.local_dir, autoreload=not args.no_autoreload,
-               schedule_interval=args.schedule_interval)
+    return run(args.port, args.dynamodb_port, args.local_dir, schedule_interval=args.schedule_interval)
 
 
 def _interval(text: str | None) -> float | None:

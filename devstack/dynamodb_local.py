@@ -49,14 +49,19 @@ def start(port: int, data_dir: Path | None = None, log: Path | None = None) -> s
         args.append(str(data_dir))
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    _wait_until_listening(port, proc, timeout=60)
+    try:
+        _wait_until_listening(port, proc, timeout=60)
+    except BaseException:  # incl. a Ctrl-C while it starts: never leave it running
+        stop(proc, timeout=2)
+        raise
     return proc
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()

@@ -1,5 +1,6 @@
-"""The app's schedules in the dev stack: ``chalice local`` serves HTTP only and never fires
-``@app.schedule``, so ``python -m devstack run`` fires them itself from a thread.
+"""The app's schedules in the dev stack: the dev server (like ``chalice local``) serves
+HTTP only and never fires ``@app.schedule``, so ``python -m devstack run`` fires them itself
+from a thread.
 
 Schedules are discovered from the app (``app.event_sources``) and invoked the way Lambda
 would, through ``chalice.test.Client(app).lambda_.invoke(name, event)``. Each runs at its
@@ -7,13 +8,15 @@ own rate (``Rate``; a ``Cron`` runs daily here), at most ``cap`` seconds apart w
 is set (``SCHEDULE_INTERVAL=N``). A failing schedule is logged, never fatal.
 
 Jobs a schedule starts are dispatched by this process's dispatcher (``ENCLAVE_JOB_DISPATCH
-=local``: a daemon thread of the devstack process), exactly as the API server's are.
+=local``: a daemon thread of the devstack process), the same one that runs the API's: the
+API is served from this process too (``server.py``).
 Handler code is what was imported at start: restart ``make run`` after editing it.
 """
 from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import re
 import sys
@@ -23,7 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,7 +48,7 @@ def parse_interval(text: str | None) -> float | None:
     if text is None or not text.strip():
         return None
     value = float(text)  # ValueError for junk
-    if value < 0 or value != value or value == float("inf"):
+    if value < 0 or not math.isfinite(value):
         raise ValueError(f"not a number of seconds >= 0: {text!r}")
     return value
 
@@ -89,7 +92,7 @@ def scheduled_event(name: str) -> dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "123456789012",
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:123456789012:rule/enclave-local-{name}"],
         "detail": {},

@@ -56,6 +56,14 @@ def start(log: Path, port: int | None = None, timeout: float = 30.0) -> tuple[su
         [str(BINARY), "-http-addr", f"127.0.0.1:{port or ''}", "-https-addr", "127.0.0.1:"],
         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     out.close()
+    try:
+        return proc, _wait_for_address(proc, log, offset, timeout)
+    except BaseException:  # incl. a Ctrl-C while it starts: never leave it running
+        stop(proc, timeout=2)
+        raise
+
+
+def _wait_for_address(proc: subprocess.Popen[bytes], log: Path, offset: int, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -64,17 +72,17 @@ def start(log: Path, port: int | None = None, timeout: float = 30.0) -> tuple[su
             fh.seek(offset)
             found = _LISTENING.search(fh.read().decode("utf-8", "replace"))
         if found:
-            return proc, f"http://{found.group(1)}"
+            return f"http://{found.group(1)}"
         time.sleep(0.05)
-    stop(proc)
     raise RuntimeError(f"stripe-mock did not start within {timeout}s; see {log}")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
 

@@ -166,6 +166,12 @@ def _cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
     }
 
 
+def cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
+    """CORS headers for a request whose ``origin`` (lower-case key) is allowed, else none.
+    Public for answers given outside any route (the dev server's 404/405)."""
+    return _cors_headers(request_headers)
+
+
 def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
     def preflight(**_: str) -> Response:
         headers = _cors_headers(dict(blueprint.current_request.headers))

@@ -1,91 +1,63 @@
 """The app's schedules in the dev stack: ``make run`` fires them (``chalice local`` never
-does) and ``make job NAME=...`` runs one now against the running stack. The stack runs as
-``make run`` runs it, with chalice's auto-reloader."""
+did) and ``make job NAME=...`` runs one now against the running stack."""
 from __future__ import annotations
 
 import io
-import json
-import os
+import signal
 import subprocess
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import boto3
 import pytest
-import requests
 from chalice import Chalice, Cron, Rate
 
-from devstack.dynamodb_local import free_port
 from devstack.schedules import Scheduler, discover, parse_interval, period_seconds
-from tests.conftest import ROOT
-from tests.e2e.test_local_stack import stop_stack
+from tests.e2e.stack import Stack, Stacks
 
 
-def start_stack(local_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    """test_local_stack's start_stack, without --no-autoreload (as ``make run``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack", "run", "--port", str(port), "--dynamodb-port", str(free_port()),
-         "--local-dir", str(local_dir)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"stack exited: {proc.stdout.read().decode()[-3000:]}")  # type: ignore[union-attr]
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    proc.kill()
-    raise AssertionError("the stack did not serve in time")
-
-
-def _devstack_job(local_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
-    return subprocess.run([sys.executable, "-m", "devstack", "job", name, "--local-dir", str(local_dir)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+def _make_job(stack: Stack, name: str) -> subprocess.CompletedProcess[str]:
+    """``make job NAME=...`` in the stack's checkout, as the README says."""
+    return subprocess.run(["make", "--no-print-directory", "job", f"NAME={name}"], cwd=stack.checkout,
+                          env=stack.environment(), capture_output=True, text=True, timeout=120, check=False)
 
 
 def _utc_day() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d")
+    return datetime.now(UTC).strftime("%Y%m%d")
 
 
-def test_make_run_fires_the_schedules_and_make_job_runs_one_now(tmp_path, monkeypatch):
-    monkeypatch.setenv("SCHEDULE_INTERVAL", "2")
+def test_make_run_fires_the_schedules_and_make_job_runs_one_now(stacks: Stacks):
     days = {_utc_day()}
-    proc = start_stack(tmp_path, free_port())
-    try:
-        dev = json.loads((tmp_path / "dev.json").read_text())
-        ddb = boto3.client("dynamodb", endpoint_url=dev["dynamodb_endpoint"], region_name="us-east-1")
-        job = None
-        deadline = time.monotonic() + 20
-        while job is None and time.monotonic() < deadline:
-            days.add(_utc_day())
-            for day in days:
-                item = ddb.get_item(TableName=dev["table_name"], ConsistentRead=True,
-                                    Key={"pk": {"S": f"PLATFORM#JOB#NIGHTLY-{day}"}, "sk": {"S": "JOB"}}).get("Item")
-                if item and item["status"]["S"] == "succeeded":
-                    job = item
-            time.sleep(0.5)
-        assert job is not None, "the nightly schedule did not run (or its job did not succeed) within 20 s"
-        assert job["kind"]["S"] == "nightly"
+    stack = stacks.start(env={"SCHEDULE_INTERVAL": "2"})
+    dev = stack.dev()
+    ddb = boto3.client("dynamodb", endpoint_url=dev["dynamodb_endpoint"], region_name="us-east-1",
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    job = None
+    deadline = time.monotonic() + 30
+    while job is None and time.monotonic() < deadline:
+        days.add(_utc_day())
+        for day in days:
+            item = ddb.get_item(TableName=dev["table_name"], ConsistentRead=True,
+                                Key={"pk": {"S": f"PLATFORM#JOB#NIGHTLY-{day}"}, "sk": {"S": "JOB"}}).get("Item")
+            if item and item["status"]["S"] == "succeeded":
+                job = item
+        time.sleep(0.5)
+    assert job is not None, "the nightly schedule did not run (or its job did not succeed) within 30 s"
+    assert job["kind"]["S"] == "nightly"
 
-        ran = _devstack_job(tmp_path, "nightly")
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert f"job {job['job_id']['S']} (nightly): succeeded" in ran.stdout
-        assert "progress" in ran.stdout
-    finally:
-        output = stop_stack(proc)
+    ran = _make_job(stack, "nightly")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert f"job {job['job_id']['S']} (nightly): succeeded" in ran.stdout
+    assert "progress" in ran.stdout
+    _, left = stack.stop(signal.SIGTERM)
+    assert not left
+    output = stack.output()
     assert "[schedules] nightly ->" in output and "[schedules] job_sweeper ->" in output, output[-3000:]
     assert "[schedules] nightly failed" not in output and "[schedules] job_sweeper failed" not in output
     assert "Stopped" in output
 
-    stopped = _devstack_job(tmp_path, "nightly")
-    assert stopped.returncode == 1 and "not running" in stopped.stderr and "make run" in stopped.stderr
+    stopped = _make_job(stack, "nightly")
+    assert stopped.returncode != 0 and "not running" in stopped.stderr and "make run" in stopped.stderr
 
 
 def test_schedules_run_at_their_rates_capped_and_a_failing_one_is_logged_not_fatal(tmp_path):
