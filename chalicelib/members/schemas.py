@@ -172,7 +172,7 @@ class MemberExport(Output):
     exported_at: str
     member: MemberOut
     identities: list[IdentityOut]
-    #: every other record kept in the member's item collection, by type
+    #: every other record kept in the member's item collection, each with its ``record_type``
     records: list[dict[str, Any]]
 
 

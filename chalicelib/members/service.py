@@ -351,13 +351,7 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
 def export_member(ctx: TenantContext, member_id: str) -> MemberExport:
     """Everything stored about the member (data-subject access)."""
     member = _load(ctx, member_id)
-    records = []
-    for item in store.member_collection(ctx.tenant_id, member_id):
-        if item.sk == keys.PROFILE_SK:
-            continue
-        values = {k: v for k, v in item.attribute_values.items()
-                  if k not in {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"}}
-        records.append(json.loads(json.dumps(values, default=str)))
+    records = [json.loads(json.dumps(r, default=str)) for r in store.export_records(ctx.tenant_id, member_id)]
     return MemberExport(
         exported_at=clock.iso(clock.now()),
         member=to_out(member),

@@ -91,6 +91,25 @@ def member_collection(tenant_id: str, member_id: str) -> list[TableItem]:
     return list(TableItem.query(keys.member(tenant_id, member_id), consistent_read=True))
 
 
+#: bookkeeping every item carries (keys, index keys, type, version, expiry): not data about the member
+_INTERNAL = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "item_type", "version", "revision",
+                       "ttl"})
+#: machinery that only points at other records (pending deliveries, dedupe claims)
+_MACHINERY = ("OUTBOX#", "JTRIG#")
+
+
+def export_records(tenant_id: str, member_id: str) -> list[dict[str, Any]]:
+    """The member's records besides the profile, for a data-subject export: each as
+    ``{**its data, "record_type": <item type>}``, without the table's bookkeeping."""
+    records = []
+    for item in member_collection(tenant_id, member_id):
+        if item.sk == keys.PROFILE_SK or item.sk.startswith(_MACHINERY):
+            continue
+        data = {k: v for k, v in item.attribute_values.items() if k not in _INTERNAL}
+        records.append({**data, "record_type": TableItem.item_type.serialize(type(item))})
+    return records
+
+
 @dataclass
 class ListPage:
     items: list[MemberItem]

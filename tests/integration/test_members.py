@@ -276,3 +276,18 @@ def test_channel_list_pages(http, tenant):
     second = http.get(f"/v1/channels?limit=3&cursor={first['next_cursor']}", tenant.key).json
     assert [c["code"] for c in first["data"] + second["data"]] == [f"ch-{n}" for n in range(5)]
     assert second["next_cursor"] is None
+
+
+def test_export_lists_each_record_by_type_without_the_tables_bookkeeping(http, tenant):
+    # a regression: records carried item_type as "<class 'chalicelib...'>", keys and versions
+    m = create(http, tenant, phone=PHONE)
+    order = {"type": "order.paid", "event_id": "e-exp", "member": {"id": m["id"]}, "order_id": "o-exp",
+             "amount": 39900, "currency": "CNY"}
+    assert http.post("/v1/events", tenant.key, {"events": [order]}).json["results"][0]["status"] == "accepted"
+    records = http.get(f"/v1/members/{m['id']}/export", tenant.key).json["records"]
+    by_type = {r["record_type"]: r for r in records}
+    assert {"timeline", "order", "standing"} <= set(by_type), records
+    assert by_type["order"]["order_id"] == "o-exp" and by_type["order"]["amount"] == 39900
+    assert by_type["timeline"]["event_id"] == "e-exp"
+    internal = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "item_type", "version", "ttl"}
+    assert not [r for r in records if internal & set(r) or "<class" in str(r)], records
