@@ -180,7 +180,7 @@ def update_tag(ctx: TenantContext, group_id: str, tag_id: str, body: TagPatch) -
 def delete_tag(ctx: TenantContext, group_id: str, tag_id: str) -> None:
     _load_group(ctx, group_id)
     tag = _load_tag(ctx, group_id, tag_id)
-    holders = store.read_counts([store.tag_counter(ctx.tenant_id, tag_id)])[store.tag_counter(ctx.tenant_id, tag_id)]
+    holders = live_tag_counts(ctx.tenant_id, [tag_id])[tag_id]  # expired holders do not block (the sweep drops them)
     if holders:
         raise Conflict(f"{holders} members hold this tag; remove it from them first (bulk remove).",
                        code="tag_in_use", members=holders)
