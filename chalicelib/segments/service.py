@@ -71,7 +71,7 @@ class Base:
         return list(heapq.merge(*runs))[:limit]
 
 
-def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
+def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]) -> Base:
     if term.kind == "channel":
         return Base(f"channel:{term.value}", members.channel_member_count(tenant_id, term.value),
                     lambda shard, after, limit: members.member_ids_page(tenant_id, term.value, shard, after, limit))
@@ -79,14 +79,19 @@ def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
         dimension, value = term.value.split(":", 1)
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
-        size = tags.live_tag_counts(tenant_id, [term.value])[term.value]  # expired-but-unswept excluded
+        size = tag_sizes[term.value]
     return Base(f"tag:{term.value}", size,
                 lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
 
 def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
     """(the base to walk, whether it is an index narrower than all members)."""
-    candidates = [_base_for(tenant_id, t) for t in filters.index_terms(tree)]
+    terms = filters.index_terms(tree)
+    user_tags = [t.value for t in terms
+                 if t.kind == "tag" and t.value.split(":", 1)[0] not in ("tier", "stage", "rfm")]
+    # one read of the counters and of the expired-but-unswept tags for all the filter's tags
+    tag_sizes = tags.live_tag_counts(tenant_id, user_tags) if user_tags else {}
+    candidates = [_base_for(tenant_id, t, tag_sizes) for t in terms]
     if candidates:
         return min(candidates, key=lambda b: b.size), True
     return Base("all_members", members.member_count(tenant_id),
