@@ -159,6 +159,8 @@ def test_purchase_renewal_failure_cancel_at_period_end_under_duplicates_and_reor
     assert m["entitled"] is True and m["plan_id"] == plan["id"]
     benefits = http.get(f"/v1/members/{member}/benefits", tenant.key).json
     assert benefits["tier_id"] == "black" and benefits["tier_source"] == "plan"
+    granted = http.get(f"/v1/members/{member}/tier", tenant.key).json
+    assert granted["source"] == "plan" and granted["since"] is not None  # when the plan started granting it
     assert {(b["source"]["kind"], b["benefit"]["type"]) for b in benefits["benefits"]} == {
         ("tier", "discount_percent"), ("plan", "free_shipping"), ("plan", "monthly_coupon")}
     assert timeline_types(http, tenant, member).count("membership.activated") == 1
