@@ -68,6 +68,9 @@ def test_plans_are_products_and_prices_and_a_price_change_makes_a_new_price(http
     assert (plan["amount"], plan["currency"], plan["interval"], plan["tier_id"], plan["active"], plan["version"]) == (
         99900, "CNY", "year", "black", True, 1)
     assert http.get(f"/v1/plans/{plan['id']}", tenant.key).json == plan
+    for amount in ("129900", 129900.0, True):
+        bad = http.patch(f"/v1/plans/{plan['id']}", tenant.key, {"version": 1, "amount": amount})
+        assert bad.status == 422 and bad.json["field"] == "amount", (amount, bad)
     calls = gateway().inner.calls.copy()
     r = http.patch(f"/v1/plans/{plan['id']}", tenant.key, {"version": 1, "amount": 129900, "name": "Black Card+"})
     assert r.status == 200, r
