@@ -10,7 +10,6 @@ from typing import Any
 
 from ..core.errors import NotFound, Problem, Unprocessable
 from ..core.tenancy import TenantContext
-from ..segments import filters
 from ..tiers import rules as tier_rules
 from . import engine, templates
 
@@ -107,7 +106,9 @@ def _check_wait(step: dict[str, Any], where: str) -> None:
 def _check_condition(ctx: TenantContext, tree: Any, where: str) -> None:
     """The filter language's own checks, then the things a term names must exist."""
     expanded = expand_condition(tree, _PLACEHOLDER_TIME)
-    filters.validate(expanded, where)
+    from ..segments import service as segments
+
+    segments.check_filter(ctx, expanded, where)  # the filter language's own checks, unknown ids included
     for node, path in _terms(expanded, where):
         if "tag" in node:
             prefix, _, value = str(node["tag"]).partition(":")

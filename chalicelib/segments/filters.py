@@ -132,6 +132,21 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
         raise _fail(f"{where}.{term}", f"{term} takes an id or name")
 
 
+#: terms whose value names something of the tenant's (or a fixed vocabulary) that must exist
+NAMING_TERMS = ("tag", "tag_group", "tier", "stage", "rfm", "channel", "plan")
+
+
+def named_terms(tree: Any, path: str = "filter") -> list[tuple[str, str, str]]:
+    """``(term, value, field path)`` of every naming term of a validated filter, in the order
+    a reader meets them, e.g. ``("tag", "01H...", "filter.and[1].tag")``."""
+    for key in ("and", "or"):
+        if key in tree:
+            return [t for i, child in enumerate(tree[key]) for t in named_terms(child, f"{path}.{key}[{i}]")]
+    if "not" in tree:
+        return named_terms(tree["not"], f"{path}.not")
+    return [(term, str(tree[term]), f"{path}.{term}") for term in NAMING_TERMS if term in tree]
+
+
 def _strict_int(value: Any) -> bool:
     """A JSON integer: not a bool (Python's bools are ints), a float or a numeric string."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import clock, jobs, observability as obs
-from ..core.errors import NotFound
+from ..core.errors import NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor
 from ..core.table.definition import LIST_SHARDS
@@ -35,6 +35,7 @@ from ..core.tenancy import TenantContext
 from ..billing import service as billing
 from ..members import service as members
 from ..tags import service as tags
+from ..tiers import rules as tier_rules
 from ..tiers import service as tiers
 from . import filters, store
 from .schemas import (
@@ -70,7 +71,7 @@ class Base:
         return list(heapq.merge(*runs))[:limit]
 
 
-def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
+def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]) -> Base:
     if term.kind == "channel":
         return Base(f"channel:{term.value}", members.channel_member_count(tenant_id, term.value),
                     lambda shard, after, limit: members.member_ids_page(tenant_id, term.value, shard, after, limit))
@@ -78,14 +79,19 @@ def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
         dimension, value = term.value.split(":", 1)
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
-        size = tags.live_tag_counts(tenant_id, [term.value])[term.value]  # expired-but-unswept excluded
+        size = tag_sizes[term.value]
     return Base(f"tag:{term.value}", size,
                 lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
 
 def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
     """(the base to walk, whether it is an index narrower than all members)."""
-    candidates = [_base_for(tenant_id, t) for t in filters.index_terms(tree)]
+    terms = filters.index_terms(tree)
+    user_tags = [t.value for t in terms
+                 if t.kind == "tag" and t.value.split(":", 1)[0] not in ("tier", "stage", "rfm")]
+    # one read of the counters and of the expired-but-unswept tags for all the filter's tags
+    tag_sizes = tags.live_tag_counts(tenant_id, user_tags) if user_tags else {}
+    candidates = [_base_for(tenant_id, t, tag_sizes) for t in terms]
     if candidates:
         return min(candidates, key=lambda b: b.size), True
     return Base("all_members", members.member_count(tenant_id),
@@ -173,6 +179,48 @@ def _count_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[
     return jobs.Step(checkpoint={"position": position, "count": count}, processed=examined)
 
 
+# --- validation -------------------------------------------------------------------------------------------
+def _unknown(field: str, message: str, code: str) -> Unprocessable:
+    return Unprocessable(message, field=field, code=code)
+
+
+def check_filter(ctx: TenantContext, tree: Any, path: str = "filter") -> None:
+    """The filter language's checks, then that every id a term names exists for this tenant
+    (another tenant's tag does not): a 422 naming the first term that fails. Every place that
+    accepts a filter (segments, tag rules' member conditions, journeys) calls this."""
+    filters.validate(tree, path)
+    named = filters.named_terms(tree, path)
+    tags_named = [v for t, v, _ in named if t == "tag" and v.split(":", 1)[0] not in tags.SYSTEM_GROUPS]
+    known_tags = tags.existing_tags(ctx.tenant_id, tags_named)
+    known_groups = tags.existing_groups(ctx.tenant_id, [v for t, v, _ in named if t == "tag_group"])
+    program = tiers.load_config(ctx.tenant_id).program if any(t in ("tier", "tag") for t, _, _ in named) else None
+    for term, value, field in named:
+        if term == "tag" and value.split(":", 1)[0] in tags.SYSTEM_GROUPS:
+            term, value = value.split(":", 1)  # a system tag: tier:gold, stage:loyal, rfm:champions
+        if term == "tag" and value not in known_tags:
+            raise _unknown(field, "No tag with this id.", "unknown_tag")
+        if term == "tag_group" and value not in known_groups:
+            raise _unknown(field, "No tag group with this id (system groups: use the tier, stage or rfm terms).",
+                           "unknown_tag_group")
+        if term == "tier" and value != tier_rules.NO_TIER and (program is None or program.tier(value) is None):
+            raise _unknown(field, "No tier with this id in the tier program (or 'none').", "unknown_tier")
+        if term == "stage" and value not in tier_rules.STAGES:
+            raise _unknown(field, f"Stages are {', '.join(tier_rules.STAGES)}.", "unknown_stage")
+        if term == "rfm" and value not in (*tier_rules.RFM_SEGMENTS, tier_rules.NO_RFM):
+            raise _unknown(field, f"RFM segments are {', '.join(tier_rules.RFM_SEGMENTS)} (or 'none').",
+                           "unknown_rfm_segment")
+        if term == "channel":
+            try:
+                members.get_channel(ctx, value)
+            except NotFound as exc:
+                raise _unknown(field, "No channel with this code.", "unknown_channel") from exc
+        if term == "plan":
+            try:
+                billing.get_plan(ctx, value)
+            except NotFound as exc:
+                raise _unknown(field, "No plan with this id.", "unknown_plan") from exc
+
+
 # --- saved segments ----------------------------------------------------------------------------------------
 def _out(item: store.SegmentItem, tenant_id: str) -> SegmentOut:
     _, indexed = choose_base(tenant_id, item.filter)
@@ -189,7 +237,7 @@ def _load(ctx: TenantContext, segment_id: str) -> store.SegmentItem:
 
 
 def create(ctx: TenantContext, body: SegmentCreate) -> SegmentOut:
-    filters.validate(body.filter)
+    check_filter(ctx, body.filter)
     now = clock.iso(clock.now())
     segment_id = new_id()
     item = store.SegmentItem(store.segments_pk(ctx.tenant_id), f"S#{segment_id}", segment_id=segment_id,
@@ -211,7 +259,7 @@ def update(ctx: TenantContext, segment_id: str, body: SegmentPatch) -> SegmentOu
     item = _load(ctx, segment_id)
     given = body.model_dump(exclude_unset=True)
     if given.get("filter") is not None:
-        filters.validate(given["filter"])
+        check_filter(ctx, given["filter"])
         item.filter, item.last_count, item.counted_at = given["filter"], None, None
     if given.get("name") is not None:
         item.name = given["name"]
@@ -227,7 +275,7 @@ def delete(ctx: TenantContext, segment_id: str) -> None:
 
 
 def preview(ctx: TenantContext, body: PreviewIn) -> PreviewOut:
-    filters.validate(body.filter)
+    check_filter(ctx, body.filter)
     count = _count(ctx, body.filter, None)
     found, _, _ = evaluate_page(ctx.tenant_id, body.filter, None, body.sample_size)
     return PreviewOut(**count.model_dump(), sample=[s.profile for s in found])

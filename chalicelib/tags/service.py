@@ -181,7 +181,7 @@ def update_tag(ctx: TenantContext, group_id: str, tag_id: str, body: TagPatch) -
 def delete_tag(ctx: TenantContext, group_id: str, tag_id: str) -> None:
     _load_group(ctx, group_id)
     tag = _load_tag(ctx, group_id, tag_id)
-    holders = store.read_counts([store.tag_counter(ctx.tenant_id, tag_id)])[store.tag_counter(ctx.tenant_id, tag_id)]
+    holders = live_tag_counts(ctx.tenant_id, [tag_id])[tag_id]  # expired holders do not block (the sweep drops them)
     if holders:
         raise Conflict(f"{holders} members hold this tag; remove it from them first (bulk remove).",
                        code="tag_in_use", members=holders)
@@ -348,6 +348,16 @@ def forget_member(delivery: Delivery) -> None:
     _retry(attempt)
 
 
+def existing_tags(tenant_id: str, tag_ids: list[str]) -> set[str]:
+    """Those of ``tag_ids`` that are this tenant's live (not deleted) tags; one BatchGet."""
+    return {k for k, t in store.get_tags(tenant_id, tag_ids).items() if not t.deleted}
+
+
+def existing_groups(tenant_id: str, group_ids: list[str]) -> set[str]:
+    """Those of ``group_ids`` that are this tenant's live tag groups."""
+    return {g for g in dict.fromkeys(group_ids) if store.get_group(tenant_id, g) is not None}
+
+
 def _unswept(tenant_id: str, now: datetime) -> tuple[Counter[str], Counter[str]]:
     """What the counters still count of expired-but-unswept tags: (holders per tag, members
     per group who hold no live tag of it). Counters minus these agree with reads at once,
@@ -430,15 +440,17 @@ def _rule_out(r: store.TagRuleItem) -> TagRuleOut:
                       backfill_job_id=r.backfill_job_id)
 
 
-def _check_when(when: dict[str, Any]) -> None:
+def _check_when(ctx: TenantContext, when: dict[str, Any]) -> None:
     if when.get("member") is not None:
-        filters.validate(when["member"], "when.member")
+        from ..segments import service as segments
+
+        segments.check_filter(ctx, when["member"], "when.member")  # the language's checks, unknown ids included
 
 
 def create_rule(ctx: TenantContext, body: TagRuleCreate) -> TagRuleOut:
     _user_tag(ctx, body.tag_id)
     when = body.when.model_dump(exclude_none=True)
-    _check_when(when)
+    _check_when(ctx, when)
     now = clock.iso(clock.now())
     rule_id = new_id()
     rule = store.TagRuleItem(store.rules_pk(ctx.tenant_id), f"R#{rule_id}", rule_id=rule_id, name=body.name,
@@ -485,7 +497,7 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
     given = body.model_dump(exclude_unset=True)
     if "when" in given and body.when is not None:
         rule.when = body.when.model_dump(exclude_none=True)
-        _check_when(rule.when)
+        _check_when(ctx, rule.when)
     for name in ("name", "expires_after_days", "enabled"):
         if name in given and (given[name] is not None or name == "expires_after_days"):
             setattr(rule, name, given[name])

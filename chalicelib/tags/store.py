@@ -223,8 +223,9 @@ def _stage_moves(tx: Transaction, tagset: TagSetItem, before: dict[str, Any], af
 def expired(tenant_id: str, now: str, limit: int = 100) -> list[tag_index.TagIndexItem]:
     """Tag index entries whose expiry has passed (a Query per shard, no scan)."""
     found: list[tag_index.TagIndexItem] = []
+    bound = f"{now}$"  # an expiry equal to now has expired (as reads see it)
     for shard in range(EXPIRY_SHARDS):
-        found += [i for i in TableItem.gsi2.query(expiry_list(tenant_id, shard), TableItem.gsi2sk < now, limit=limit)
+        found += [i for i in TableItem.gsi2.query(expiry_list(tenant_id, shard), TableItem.gsi2sk < bound, limit=limit)
                   if isinstance(i, tag_index.TagIndexItem)]
     return found
 

@@ -68,6 +68,9 @@ def test_plans_are_products_and_prices_and_a_price_change_makes_a_new_price(http
     assert (plan["amount"], plan["currency"], plan["interval"], plan["tier_id"], plan["active"], plan["version"]) == (
         99900, "CNY", "year", "black", True, 1)
     assert http.get(f"/v1/plans/{plan['id']}", tenant.key).json == plan
+    for amount in ("129900", 129900.0, True):
+        bad = http.patch(f"/v1/plans/{plan['id']}", tenant.key, {"version": 1, "amount": amount})
+        assert bad.status == 422 and bad.json["field"] == "amount", (amount, bad)
     calls = gateway().inner.calls.copy()
     r = http.patch(f"/v1/plans/{plan['id']}", tenant.key, {"version": 1, "amount": 129900, "name": "Black Card+"})
     assert r.status == 200, r
@@ -159,6 +162,8 @@ def test_purchase_renewal_failure_cancel_at_period_end_under_duplicates_and_reor
     assert m["entitled"] is True and m["plan_id"] == plan["id"]
     benefits = http.get(f"/v1/members/{member}/benefits", tenant.key).json
     assert benefits["tier_id"] == "black" and benefits["tier_source"] == "plan"
+    granted = http.get(f"/v1/members/{member}/tier", tenant.key).json
+    assert granted["source"] == "plan" and granted["since"] is not None  # when the plan started granting it
     assert {(b["source"]["kind"], b["benefit"]["type"]) for b in benefits["benefits"]} == {
         ("tier", "discount_percent"), ("plan", "free_shipping"), ("plan", "monthly_coupon")}
     assert timeline_types(http, tenant, member).count("membership.activated") == 1

@@ -176,6 +176,50 @@ def test_bad_filters_are_422_naming_the_node(http, tenant):
     assert http.get("/v1/segments", tenant.key).json["data"] == []
 
 
+UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def test_filters_naming_unknown_ids_are_422_naming_the_term_and_write_nothing(http, tenant, other_tenant):
+    # GIVEN a tenant with a tag, a group, a channel and a tier program; and another tenant's tag
+    set_program(http, tenant)
+    http.post("/v1/channels", tenant.key, {"code": "mall", "name": "Mall"})
+    g = group(http, tenant, "Interests")
+    t = tag(http, tenant, g["id"], "Candles")
+    foreign = tag(http, other_tenant, group(http, other_tenant, "Theirs")["id"], "Theirs")
+    good = {"and": [{"tag": t["id"]}, {"tag_group": g["id"]}, {"tier": "gold"}, {"channel": "mall"},
+                    {"not": {"tag": "stage:loyal"}}, {"tier": "none"}, {"rfm": "none"}, {"tag": "tier:silver"}]}
+    seg = http.post("/v1/segments", tenant.key, {"name": "good", "filter": good})
+    assert seg.status == 201, seg
+    assert http.post("/v1/segments/preview", tenant.key, {"filter": good}).status == 200
+    for tree, field, code in [
+        ({"tag": UNKNOWN_ID}, "filter.tag", "unknown_tag"),
+        ({"and": [{"tag": t["id"]}, {"tag": foreign["id"]}]}, "filter.and[1].tag", "unknown_tag"),
+        ({"or": [{"tag_group": UNKNOWN_ID}]}, "filter.or[0].tag_group", "unknown_tag_group"),
+        ({"tag_group": foreign["group_id"]}, "filter.tag_group", "unknown_tag_group"),
+        ({"not": {"tier": "platinum"}}, "filter.not.tier", "unknown_tier"),
+        ({"tag": "tier:platinum"}, "filter.tag", "unknown_tier"),
+        ({"channel": "nowhere"}, "filter.channel", "unknown_channel"),
+        ({"stage": "sleepy"}, "filter.stage", "unknown_stage"),
+        ({"rfm": "vip"}, "filter.rfm", "unknown_rfm_segment"),
+        ({"plan": UNKNOWN_ID}, "filter.plan", "unknown_plan"),
+    ]:
+        # WHEN the filter is saved, previewed or patched in
+        created = http.post("/v1/segments", tenant.key, {"name": "bad", "filter": tree})
+        previewed = http.post("/v1/segments/preview", tenant.key, {"filter": tree})
+        patched = http.patch(f"/v1/segments/{seg.json['id']}", tenant.key, {"filter": tree})
+        # THEN each is a 422 naming the term
+        for r in (created, previewed, patched):
+            assert r.status == 422 and (r.json["field"], r.json["code"]) == (field, code), (tree, r)
+    # AND nothing was written
+    assert [(x["id"], x["filter"]) for x in http.get("/v1/segments", tenant.key).json["data"]] == [
+        (seg.json["id"], good)]
+    # AND tag rules with member conditions check the same way
+    rule = http.post("/v1/tag-rules", tenant.key, {"name": "r", "tag_id": t["id"],
+                                                   "when": {"member": {"and": [{"tag": foreign["id"]}]}}})
+    assert rule.status == 422 and rule.json["field"] == "when.member.and[0].tag", rule
+    assert http.get("/v1/tag-rules", tenant.key).json["data"] == []
+
+
 def test_segment_crud_and_cursor_binding(http, tenant, other_tenant):
     seg = http.post("/v1/segments", tenant.key, {"name": "a", "filter": {"stage": "loyal"}}).json
     assert seg["indexed"] is True

@@ -177,6 +177,20 @@ def test_right_after_expiry_counts_previews_and_analytics_agree_with_reads(http,
     assert again == report
 
 
+def test_a_tag_whose_holders_all_expired_can_be_deleted_before_the_sweep(http, tenant, clock):
+    g = group(http, tenant)
+    brief = tag(http, tenant, g["id"], "Brief")
+    member_id = new_member(http, tenant)
+    put_tag(http, tenant, member_id, brief["id"], expires_at=(clock.now + timedelta(minutes=5)).isoformat())
+    assert http.delete(f"/v1/tag-groups/{g['id']}/tags/{brief['id']}", tenant.key).json["code"] == "tag_in_use"
+    clock.advance(minutes=5)
+    # reads say nobody holds it, so deleting it is not blocked by a holder nobody can see
+    assert tags_of(http, tenant, member_id) == {}
+    assert http.delete(f"/v1/tag-groups/{g['id']}/tags/{brief['id']}", tenant.key).status == 204
+    assert http.schedule("tag_expiry")["removed"] == 1
+    assert tags_of(http, tenant, member_id) == {}
+
+
 # --- rules ---------------------------------------------------------------------------------------------
 def test_event_rules_tag_on_ingest_and_applying_twice_changes_nothing(http, tenant, clock):
     g = group(http, tenant)
