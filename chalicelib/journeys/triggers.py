@@ -64,11 +64,11 @@ def _safely(what: str, action: Any) -> None:
 
 # --- events ---------------------------------------------------------------------------------
 def on_event(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> None:
-    if not catalog.may_have_enrolments(tenant_id):
-        return  # the common case for a tenant without journeys: no read at all
-    journeys = catalog.active_journeys(tenant_id)
+    known = catalog.current(tenant_id, member_id)  # one small read: journeys activated a moment ago count
+    if not known.ever_activated:
+        return  # the common case for a tenant without journeys: nothing more is read
     _end_by_event(tenant_id, member_id, event)
-    for journey in journeys:
+    for journey in known.active:
         spec = engine.trigger_event(journey.definition["trigger"])
         if spec is not None and engine.event_matches(spec, event):
             _safely(journey.journey_id, lambda j=journey: try_enrol(tenant_id, member_id, j, trigger_fields(event)))
@@ -103,7 +103,7 @@ def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any]) -> None
 
 def on_standing_change(tenant_id: str, member_id: str, changes: list[Any]) -> None:
     """Tier and stage moves (``tiers.rules.Change``)."""
-    journeys = [j for j in catalog.active_journeys(tenant_id)
+    journeys = [j for j in catalog.active_journeys(tenant_id, member_id)
                 if j.definition["trigger"]["type"] in ("tier_changed", "stage_changed")]
     if not journeys:
         return
@@ -127,7 +127,7 @@ def on_standing_change(tenant_id: str, member_id: str, changes: list[Any]) -> No
 
 def on_tag_change(tenant_id: str, member_id: str, tag_id: str, added: bool) -> None:
     kind = "tag_added" if added else "tag_removed"
-    for journey in catalog.active_journeys(tenant_id):
+    for journey in catalog.active_journeys(tenant_id, member_id):
         trigger = journey.definition["trigger"]
         if trigger["type"] == kind and trigger["tag_id"] == tag_id:
             _safely(journey.journey_id,
