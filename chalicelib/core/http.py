@@ -71,10 +71,26 @@ class RouteSpec:
     also: tuple[int, ...] = ()
     #: a larger body limit than the default (bulk requests)
     max_body: int | None = None
+    _empty_body_valid: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def path_params(self) -> list[str]:
         return _PATH_PARAM.findall(self.path)
+
+    @property
+    def body_optional(self) -> bool:
+        """Whether the route takes no body as "all defaults": only a POST action whose body
+        may be empty (e.g. cancel, with its default). A PUT or PATCH without a body is a
+        422, never a reset of what it replaces or a no-op update."""
+        if self.body is None or self.method != "POST":
+            return False
+        if self._empty_body_valid is None:
+            try:
+                self.body.model_validate({})
+                self._empty_body_valid = True
+            except ValidationError:
+                self._empty_body_valid = False
+        return self._empty_body_valid
 
 
 #: Every route registered through :class:`Api`, for the OpenAPI document.
@@ -235,8 +251,12 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if raw and content_type and content_type != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
+    if not raw.strip():
+        if not spec.body_optional:
+            raise Unprocessable("This request needs a JSON body.", field="body", code="body_required")
+        raw = b"{}"
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(raw)
     except ValueError as exc:
         raise BadRequest("The body is not valid JSON.", code="malformed_json") from exc
     if not isinstance(data, dict):

@@ -72,7 +72,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
     if params:
         op["parameters"] = params
     if spec.body is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": not spec.body_optional,
                              "content": {"application/json": {"schema": refs[(spec.body, "validation")]}}}
     responses: dict[str, Any] = {}
     for status in (spec.status, *spec.also):

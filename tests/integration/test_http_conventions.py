@@ -203,3 +203,28 @@ def test_preflight_and_responses_allow_only_configured_origins(http, tenant):
     assert got.headers["access-control-allow-origin"] == "https://console.example.test"
     denied = http.get("/v1/tenant", tenant.user_token(), headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in denied.headers
+
+
+# --- a body that is required ---------------------------------------------------------------
+@pytest.mark.parametrize("raw", [b"", b"  \n"], ids=["empty", "blank"])
+def test_a_put_or_patch_without_a_body_is_a_422_and_resets_nothing(http, tenant, raw):
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000", "name": "Lin"}).json
+    assert http.call("PUT", "/v1/messaging/settings", tenant.key, json_body={
+        "webhook_url": "https://brand.example/hook", "frequency_cap": {"per_24_hours": 2},
+        "quiet_hours": {"start": "21:00", "end": "09:00"}}).status == 200
+    assert http.call("PUT", "/v1/stage-rules", tenant.key, json_body={"loyal_after_orders": 7}).status == 200
+    assert http.patch("/v1/tenant", tenant.key, {"timezone": "Europe/Paris"}).status == 200
+    reads = {"/v1/messaging/settings": "/v1/messaging/settings", "/v1/stage-rules": "/v1/stage-rules",
+             "/v1/tenant": "/v1/tenant", f"/v1/members/{member['id']}": f"/v1/members/{member['id']}",
+             "/v1/tier-program": "/v1/tier-program"}
+    before = {path: http.get(read, tenant.key).json for path, read in reads.items()}
+    for method, path in [("PUT", "/v1/messaging/settings"), ("PUT", "/v1/stage-rules"), ("PATCH", "/v1/tenant"),
+                         ("PATCH", f"/v1/members/{member['id']}"), ("PUT", "/v1/tier-program")]:
+        r = http.call(method, path, tenant.key, raw=raw)
+        assert r.status == 422 and r.headers["content-type"] == "application/problem+json", (method, path, r)
+        assert (r.json["code"], r.json["field"]) == ("body_required", "body"), r.json
+    assert {path: http.get(read, tenant.key).json for path, read in reads.items()} == before
+    # a POST action whose body is all defaults still takes none; a POST with required fields does not
+    assert http.post("/v1/members", tenant.key).json["code"] == "body_required"
+    doc = http.get("/openapi.json").json
+    assert doc["paths"]["/v1/messaging/settings"]["put"]["requestBody"]["required"] is True
