@@ -208,16 +208,17 @@ def problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> R
     detail = str(body.get("Message") or title)
     if response.status_code >= 500:
         detail = "Something went wrong on our side."
-    path = getattr(event, "path", "") or ""
+    context = getattr(event, "context", None) or {}
+    path = str(context.get("path") or getattr(event, "path", "") or "")
     problem = Problem(detail, status=response.status_code, code=code, title=title)
-    kept = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+    kept = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
     headers = dict(getattr(event, "headers", None) or {})
     return _problem_response(problem, path, {**cors_headers(headers), **kept})
 
 
 def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
     def preflight(**_: str) -> Response:
-        headers = cors_headers(dict(blueprint.current_request.headers))
+        headers: dict[str, str | list[str]] = {**cors_headers(dict(blueprint.current_request.headers))}
         if headers:
             headers.update(
                 {
