@@ -13,6 +13,7 @@ from chalicelib.apidocs import routes as apidocs
 from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
+from chalicelib.core import http as http_layer
 from chalicelib.core import jobs, signals, tenancy
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
@@ -30,6 +31,7 @@ from chalicelib.tiers import service as tiers_service
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
+app.register_middleware(http_layer.problem_middleware, "http")  # Chalice's own errors as problem+json
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
 # erasure: every capability forgets the member (counters included) before the profile goes

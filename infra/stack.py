@@ -32,6 +32,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from constructs import Construct
 
+from chalicelib.core import errors as problems
+from chalicelib.core.http import CORS_EXPOSED
 from chalicelib.core.table import definition
 
 #: The Chalice project (app.py, chalicelib/, .chalice/config.json, requirements.txt).
@@ -42,6 +44,51 @@ PLATFORM_ADMIN_GROUP = "platform-admin"
 API_GATEWAY_STAGE = "api"
 DEFAULT_TIMEOUT = 30  # seconds; the API handler's (API Gateway gives up after 29 s)
 DEFAULT_MEMORY = 512  # MB
+
+
+#: API Gateway's own answers (the request never reached the app), rendered like the app's:
+#: problem+json with a stable code. (response type, status or None: keep API Gateway's,
+#: code, title). An unknown path or method is MISSING_AUTHENTICATION_TOKEN: a 404.
+GATEWAY_RESPONSES: tuple[tuple[str, str | None, str, str], ...] = (
+    ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found", "Not found"),
+    ("UNSUPPORTED_MEDIA_TYPE", "415", "unsupported_media_type", "Send application/json"),
+    ("REQUEST_TOO_LARGE", "413", "payload_too_large", "Request body too large"),
+    ("THROTTLED", "429", "throttled", "Too many requests"),
+    ("QUOTA_EXCEEDED", "429", "quota_exceeded", "Too many requests"),
+    ("ACCESS_DENIED", "403", "forbidden", "Not allowed for this credential"),
+    ("UNAUTHORIZED", "401", "unauthorized", "Missing or invalid credentials"),
+    ("INTEGRATION_TIMEOUT", "504", "timeout", "The request took too long"),
+    ("INTEGRATION_FAILURE", "502", "bad_gateway", "Bad gateway"),
+    ("DEFAULT_4XX", None, "gateway_rejected", "The request was not accepted"),
+    ("DEFAULT_5XX", None, "gateway_error", "Something went wrong on our side"),
+)
+
+
+def gateway_response_template(status: str | None, code: str, title: str) -> str:
+    """The problem+json body API Gateway renders (its own message as ``detail``; the
+    status when the response type fixes it)."""
+    fields = [f'"type": "{problems.PROBLEM_BASE}{code}"', f'"title": "{title}"']
+    if status is not None:
+        fields.append(f'"status": {status}')
+    fields += [f'"code": "{code}"', '"detail": $context.error.messageString',
+               '"request_id": "$context.requestId"']
+    return "{" + ", ".join(fields) + "}"
+
+
+def gateway_cors_headers(cors_origins: str) -> dict[str, str]:
+    """CORS headers on API Gateway's own answers. They cannot depend on the request's
+    Origin, so only a single allowed origin gets them (named, with credentials: a browser
+    on any other origin is refused as by the app); with several, none (never
+    credentials for an origin that is not allowed)."""
+    origins = [o.strip() for o in cors_origins.split(",") if o.strip()]
+    if len(origins) != 1 or "'" in origins[0] or "*" in origins[0]:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origins[0],
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Expose-Headers": CORS_EXPOSED,
+        "Vary": "Origin",
+    }
 
 
 @dataclass(frozen=True)
@@ -569,6 +616,7 @@ class EnclaveStack(cdk.Stack):
         # stack keeps the ApiName metric dimension (and so the 5xx alarm) per stage.
         rest_api = chalice.get_resource("RestAPI")
         rest_api.add_property_override("Name", self.stack_name)
+        self._gateway_responses(rest_api, cors_origins)
 
         # Chalice's own ``log_retention_in_days`` emits a Fn::Sub to a logical id that it
         # renames (ApiHandler -> APIHandler) in packaged templates, so it is made here.
@@ -614,6 +662,21 @@ class EnclaveStack(cdk.Stack):
             maximum_retry_attempts=RUN_JOB_RETRIES,
         )
         return chalice
+
+    def _gateway_responses(self, rest_api: cdk.CfnResource, cors_origins: str) -> None:
+        """API Gateway answers an unknown path, a wrong content type, throttling... itself,
+        before the app: make those answers look like the app's (problem+json, CORS). Set
+        on the SAM API (``GatewayResponses``), so they are part of its deployment."""
+        headers = {name: f"'{value}'" for name, value in
+                   {"Content-Type": problems.PROBLEM_CONTENT_TYPE, **gateway_cors_headers(cors_origins)}.items()}
+        responses: dict[str, Any] = {}
+        for response_type, status, code, title in GATEWAY_RESPONSES:
+            responses[response_type] = {
+                "ResponseParameters": {"Headers": headers},
+                "ResponseTemplates": {"application/json": gateway_response_template(status, code, title)},
+                **({"StatusCode": status} if status is not None else {}),
+            }
+        rest_api.add_property_override("GatewayResponses", responses)
 
     # -- alarms -------------------------------------------------------------------------
     def _alarm_on_any(self, construct_id: str, description: str,

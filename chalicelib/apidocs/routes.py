@@ -8,17 +8,22 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
+from ..core.errors import NotFound
 from ..core.http import PUBLIC, Api, Reply
 
 bp = Blueprint(__name__)
 api = Api(bp, tag="Docs")
 _ASSETS = Path(__file__).resolve().parent.parent / "core" / "vendor" / "swagger-ui"
 _CONTENT_TYPES = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css"}
+#: the same page at /docs and /docs/ (and under a stage prefix): its URLs are built from
+#: where it is served, not relative to it (from /docs/, "docs/x" would be /docs/docs/x)
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Enclave API</title>
-<link rel="stylesheet" href="docs/swagger-ui.css"></head>
-<body><div id="ui"></div><script src="docs/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#ui"});</script>
+<script>var base = location.pathname.replace(/\\/docs\\/?$/, "");
+document.write('<link rel="stylesheet" href="' + base + '/docs/swagger-ui.css">');</script></head>
+<body><div id="ui"></div>
+<script>document.write('<script src="' + base + '/docs/swagger-ui-bundle.js"><\\/script>');</script>
+<script>window.ui = SwaggerUIBundle({url: base + "/openapi.json", dom_id: "#ui"});</script>
 </body></html>"""
 
 
@@ -50,6 +55,6 @@ def docs_page(_: None) -> Response:
 def docs_asset(_: None, asset: str) -> Response:
     """Static files of the docs page"""
     if asset not in _CONTENT_TYPES:
-        return Response(body="", status_code=404)
+        raise NotFound("No such docs file.")
     return Response(body=_asset(asset), status_code=200,
                     headers={"Content-Type": _CONTENT_TYPES[asset], "Cache-Control": "public, max-age=86400"})

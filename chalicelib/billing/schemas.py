@@ -48,7 +48,8 @@ class StripeStatusOut(Output):
 class ConnectOut(Output):
     #: Stripe's onboarding page for the brand (single use, expires in minutes)
     onboarding_url: str
-    expires_at: int | None = None
+    #: ISO 8601 UTC, like every time of the API
+    expires_at: str | None = None
     stripe: StripeStatusOut
 
 
@@ -135,7 +136,8 @@ class CheckoutOut(Output):
     url: str
     plan_id: str
     customer_id: str
-    expires_at: int | None = None
+    #: ISO 8601 UTC
+    expires_at: str | None = None
 
 
 class PortalIn(Input):

@@ -96,7 +96,7 @@ def connect(ctx: TenantContext, body: ConnectIn) -> ConnectOut:
         obs.count("StripeConnected", ctx.tenant_id)
     link = stripe_call(gw.create_account_link, item.account_id, refresh_url=body.refresh_url,
                        return_url=body.return_url, idempotency_key=_key(ctx, "account_link", new_id()))
-    return ConnectOut(onboarding_url=link["url"], expires_at=link.get("expires_at"), stripe=_status(item))
+    return ConnectOut(onboarding_url=link["url"], expires_at=_ts(link.get("expires_at")), stripe=_status(item))
 
 
 def _account(ctx: TenantContext) -> str:
@@ -265,7 +265,7 @@ def checkout(ctx: TenantContext, member_id: str, body: CheckoutIn) -> CheckoutOu
         idempotency_key=_key(ctx, "checkout", member.id, plan.plan_id, new_id()))
     obs.count("CheckoutStarted", ctx.tenant_id)
     return CheckoutOut(id=session["id"], url=session["url"], plan_id=plan.plan_id, customer_id=customer,
-                       expires_at=session.get("expires_at"))
+                       expires_at=_ts(session.get("expires_at")))
 
 
 def _customer(ctx: TenantContext, member_id: str, name: str | None, email: str | None, account: str) -> str:

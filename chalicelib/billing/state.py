@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..core import clock
+
 TERMINAL = frozenset({"canceled", "incomplete_expired"})
 #: statuses whose member keeps the plan's benefits (past_due: Stripe is still retrying)
 ENTITLED = frozenset({"trialing", "active", "past_due"})
@@ -49,6 +51,12 @@ def epoch(ts: datetime) -> int:
 
 def from_epoch(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+
+
+def iso(value: int | None) -> str | None:
+    """An epoch (Stripe's times) as the API's ISO 8601 UTC."""
+    moment = from_epoch(value)
+    return clock.iso(moment) if moment is not None else None
 
 
 @dataclass(frozen=True)
@@ -233,7 +241,7 @@ def domain_events(before: Snapshot | None, after: Snapshot, activated_before: bo
     ``paid_through`` is the period end the last activation/renewal announced."""
     sub, at = after.subscription_id, after.observed_at
     base = {"membership_id": sub, "plan_id": plan_id, "status": after.status,
-            "current_period_end": after.current_period_end}
+            "current_period_end": iso(after.current_period_end)}
     events: list[DomainEvent] = []
     was = before.status if before else None
     if after.status in ENTITLED and not activated_before:
@@ -248,10 +256,10 @@ def domain_events(before: Snapshot | None, after: Snapshot, activated_before: bo
     had_end = before.ends_at if before and not before.terminal else None
     if after.terminal and not (before and before.terminal) and (activated_before or after.status == "canceled"):
         events.append(DomainEvent("membership.canceled", f"membership.canceled:{sub}:ended", at,
-                                  {**base, "ended": True, "ends_at": after.ends_at}))
+                                  {**base, "ended": True, "ends_at": iso(after.ends_at)}))
     elif not after.terminal and after.ends_at is not None and had_end is None:
         events.append(DomainEvent("membership.canceled", f"membership.canceled:{sub}:scheduled:{after.moment_id}", at,
-                                  {**base, "ended": False, "ends_at": after.ends_at,
+                                  {**base, "ended": False, "ends_at": iso(after.ends_at),
                                    "at_period_end": after.cancel_at_period_end}))
     elif not after.terminal and after.ends_at is None and had_end is not None:
         events.append(DomainEvent("membership.resumed", f"membership.resumed:{sub}:{after.moment_id}", at, base))

@@ -76,10 +76,26 @@ class RouteSpec:
     #: the response field holding a member's id (besides ``member_id`` fields and path
     #: parameters), so erasing the member also erases its idempotency records
     member_field: str | None = None
+    _empty_body_valid: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def path_params(self) -> list[str]:
         return _PATH_PARAM.findall(self.path)
+
+    @property
+    def body_optional(self) -> bool:
+        """Whether the route takes no body as "all defaults": only a POST action whose body
+        may be empty (e.g. cancel, with its default). A PUT or PATCH without a body is a
+        422, never a reset of what it replaces or a no-op update."""
+        if self.body is None or self.method != "POST":
+            return False
+        if self._empty_body_valid is None:
+            try:
+                self.body.model_validate({})
+                self._empty_body_valid = True
+            except ValidationError:
+                self._empty_body_valid = False
+        return self._empty_body_valid
 
 
 #: Every route registered through :class:`Api`, for the OpenAPI document.
@@ -152,29 +168,66 @@ class Api:
 # --- CORS ------------------------------------------------------------------------------
 _CORS_HEADERS = "Authorization,Content-Type,Idempotency-Key,If-Match"
 _CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
+#: response headers the SPA may read (a download's file name, a created resource's URL)
+CORS_EXPOSED = "Content-Disposition,Idempotent-Replayed,Location"
 
 
-def _cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
-    origin = request_headers.get("origin")
+def cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
+    """CORS headers for an allowed origin (none for any other: no credentials leak)."""
+    origin = request_headers.get("origin") or request_headers.get("Origin")
     if not origin or origin not in get_settings().allowed_origins:
         return {}
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Credentials": "true",
-        "Access-Control-Expose-Headers": "Idempotent-Replayed,Location",
+        "Access-Control-Expose-Headers": CORS_EXPOSED,
         "Vary": "Origin",
     }
 
 
-def cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
-    """CORS headers for a request whose ``origin`` (lower-case key) is allowed, else none.
-    Public for answers given outside any route (the dev server's 404/405)."""
-    return _cors_headers(request_headers)
+
+# --- errors Chalice renders itself -------------------------------------------------------
+_CHALICE_ERRORS = {
+    400: ("bad_request", "Bad request"),
+    403: ("forbidden", "Not allowed for this credential"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    415: ("unsupported_media_type", "Send application/json"),
+    500: ("internal_error", "Internal error"),
+}
+
+
+def _is_chalice_error(response: Response) -> bool:
+    body = response.body
+    if isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        return True
+    content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
+    return response.status_code >= 500 and not str(content_type).startswith(PROBLEM_CONTENT_TYPE)
+
+
+def problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's own answers (405 with ``Allow``, 415, a 500 it caught, ...) as
+    problem+json with CORS headers for allowed origins, like every answer of ours: else
+    the SPA sees only "Failed to fetch". Registered once in app.py."""
+    response = get_response(event)
+    if response.status_code < 400 or not _is_chalice_error(response):
+        return response
+    code, title = _CHALICE_ERRORS.get(response.status_code, ("error", "Error"))
+    body = response.body if isinstance(response.body, dict) else {}
+    detail = str(body.get("Message") or title)
+    if response.status_code >= 500:
+        detail = "Something went wrong on our side."
+    context = getattr(event, "context", None) or {}
+    path = str(context.get("path") or getattr(event, "path", "") or "")
+    problem = Problem(detail, status=response.status_code, code=code, title=title)
+    kept = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+    headers = dict(getattr(event, "headers", None) or {})
+    return _problem_response(problem, path, {**cors_headers(headers), **kept})
 
 
 def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
     def preflight(**_: str) -> Response:
-        headers = _cors_headers(dict(blueprint.current_request.headers))
+        headers: dict[str, str | list[str]] = {**cors_headers(dict(blueprint.current_request.headers))}
         if headers:
             headers.update(
                 {
@@ -250,8 +303,12 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if raw and content_type and content_type != "application/json":
         raise UnsupportedMediaType("Send the body as application/json.")
+    if not raw.strip():
+        if not spec.body_optional:
+            raise Unprocessable("This request needs a JSON body.", field="body", code="body_required")
+        raw = b"{}"
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(raw)
     except ValueError as exc:
         raise BadRequest("The body is not valid JSON.", code="malformed_json") from exc
     if not isinstance(data, dict):
@@ -300,13 +357,32 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], wants: set[str], ctx: A
     return {"status": status, "body": body, "headers": headers}
 
 
+_READ_ROUTES: dict[str, str | None] = {}
+
+
+def _location(spec: RouteSpec, body: dict[str, Any], instance: str | None, path_params: dict[str, str]) -> str | None:
+    """The created resource's URL: the route's path plus the new id, when routes for one
+    item exist there (``POST /v1/members`` -> ``/v1/members/<id>``)."""
+    if spec.path not in _READ_ROUTES:
+        item = re.compile(re.escape(spec.path) + r"/\{(\w+)\}$")
+        _READ_ROUTES[spec.path] = next((m.group(1) for r in ROUTES for m in [item.match(r.path)] if m), None)
+    param = _READ_ROUTES[spec.path]
+    if param is None:
+        return None
+    new_id = body.get("id") or body.get(param)
+    if not isinstance(new_id, str) or not new_id:
+        return None
+    base = instance or _PATH_PARAM.sub(lambda m: path_params.get(m.group(1), ""), spec.path)
+    return f"{base.rstrip('/')}/{new_id}"
+
+
 def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], request: Any,
               path_params: dict[str, str]) -> Response:
     headers = dict(request.headers)
     request_id = (request.context or {}).get("requestId") or headers.get("x-request-id") or ""
     obs.logger.append_keys(request_id=request_id, tenant_id=None)
     instance = request.context.get("path") if request.context else None
-    cors = _cors_headers(headers)
+    cors = cors_headers(headers)
     try:
         ctx: Any = None
         if spec.auth == TENANT:
@@ -338,12 +414,19 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
                 outcome["headers"] = {**outcome["headers"], "Idempotent-Replayed": "true"}
         else:
             outcome = _run_view(spec, view, wants, ctx, request, path_params)
-        if "response" in outcome:
-            return outcome["response"]
+        if "response" in outcome:  # a file (a CSV download, the docs): CORS too
+            response = outcome["response"]
+            response.headers = {**cors, **response.headers}
+            return response
         body = outcome["body"]
         status = outcome["status"]
         response_headers = {**cors, **outcome["headers"]}
-        if body is None:
+        if status == 201 and isinstance(body, dict):
+            location = _location(spec, body, instance, path_params)
+            if location and "Location" not in response_headers:
+                response_headers["Location"] = location
+        if body is None or status == 204:  # nothing, and no content type for nothing
+            response_headers = {k: v for k, v in response_headers.items() if k.lower() != "content-type"}
             return Response(body="", status_code=status, headers=response_headers)
         return Response(
             body=json.dumps(body),
@@ -366,4 +449,5 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
         obs.flush()
 
 
-__all__ = ["Api", "Reply", "ROUTES", "TENANT", "PLATFORM_ADMIN", "PUBLIC", "Conflict", "NotFound"]
+__all__ = ["Api", "Reply", "ROUTES", "TENANT", "PLATFORM_ADMIN", "PUBLIC", "Conflict", "NotFound",
+           "problem_middleware", "cors_headers"]

@@ -5,6 +5,7 @@ document cannot drift from what the API validates and returns.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,6 +25,19 @@ _ERROR_TEXT = {
     415: "Not application/json",
     422: "Validation failed; `field` names the input at fault",
 }
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+
+
+def plain(text: str) -> str:
+    """A docstring line as an OpenAPI summary (plain text): no reStructuredText backticks."""
+    return re.sub(r"`+", "", text)
+
+
+def markdown(text: str) -> str:
+    """A docstring as an OpenAPI description (CommonMark): ``code`` becomes `code`."""
+    return re.sub(r"``(.+?)``", r"`\1`", text)
+
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details",
@@ -54,11 +68,11 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
 def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], schemas: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
-        "summary": spec.summary,
+        "summary": plain(spec.summary),
         "tags": [spec.tag],
     }
     if spec.description:
-        op["description"] = spec.description
+        op["description"] = markdown(spec.description)
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_params
     ]
@@ -72,14 +86,15 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
     if params:
         op["parameters"] = params
     if spec.body is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": not spec.body_optional,
                              "content": {"application/json": {"schema": refs[(spec.body, "validation")]}}}
     responses: dict[str, Any] = {}
     for status in (spec.status, *spec.also):
+        text = _STATUS_TEXT.get(status, "OK")
         if status == 204 or spec.response is None:
-            responses[str(status)] = {"description": "Done"}
+            responses[str(status)] = {"description": text}
         else:
-            responses[str(status)] = {"description": "OK",
+            responses[str(status)] = {"description": text,
                                       "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}}}
     errors = set(spec.errors)
     if spec.body is not None:

@@ -1,19 +1,23 @@
 """What the engine reads on every event and step, cached in the process: a tenant's active
-journeys (briefly: an activation reaches every Lambda within ``ACTIVE_TTL_SECONDS``; this
-process sees its own changes at once) and definition versions (immutable: kept).
+journeys and definition versions (immutable: kept).
+
+The active journeys are cached by the tenant's journeys *generation*, which every change
+of a journey bumps in its own transaction (``store.generation``). Each event reads that
+one number (one strongly consistent GetItem of a small item, from one of a few copies so
+no sale-day burst makes it a hot key) and re-reads the journeys only when it moved: a
+journey activated a moment ago, in this process or any other, enrols the very next event.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from . import store
 
-ACTIVE_TTL_SECONDS = 10.0
-_journeys: dict[str, tuple[float, list[ActiveJourney], bool]] = {}
+_journeys: dict[str, Catalog] = {}
 _versions: dict[tuple[str, str, int], dict[str, Any]] = {}
 _VERSIONS_MAX = 2000
+_TENANTS_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -24,25 +28,41 @@ class ActiveJourney:
     definition: dict[str, Any]
 
 
-def _load(tenant_id: str) -> tuple[float, list[ActiveJourney], bool]:
+@dataclass(frozen=True)
+class Catalog:
+    """A tenant's journeys as of one generation."""
+
+    generation: int
+    active: list[ActiveJourney]
+    #: whether any journey was ever active (so a member may be inside one)
+    ever_activated: bool
+
+
+def current(tenant_id: str, seed: str = "") -> Catalog:
+    """The tenant's journeys now; ``seed`` (e.g. the member id) spreads the generation
+    reads over its copies. The generation is read before the journeys, so a change that
+    lands in between is seen by the next call."""
+    generation = store.generation(tenant_id, seed)
     cached = _journeys.get(tenant_id)
-    if cached and cached[0] > time.monotonic():
+    if cached is not None and cached.generation == generation:
         return cached
-    items = store.list_journeys(tenant_id, consistent=False)
+    items = store.list_journeys(tenant_id, consistent=True)
     active = [ActiveJourney(j.journey_id, j.name, int(j.definition_version), dict(j.definition))
               for j in items if j.status == "active"]
-    entry = (time.monotonic() + ACTIVE_TTL_SECONDS, active, any(j.ever_activated for j in items))
+    entry = Catalog(generation, active, any(j.ever_activated for j in items))
+    if len(_journeys) >= _TENANTS_MAX:
+        _journeys.clear()
     _journeys[tenant_id] = entry
     return entry
 
 
-def active_journeys(tenant_id: str) -> list[ActiveJourney]:
-    return _load(tenant_id)[1]
+def active_journeys(tenant_id: str, seed: str = "") -> list[ActiveJourney]:
+    return current(tenant_id, seed).active
 
 
-def may_have_enrolments(tenant_id: str) -> bool:
+def may_have_enrolments(tenant_id: str, seed: str = "") -> bool:
     """Whether any journey of the tenant was ever active (so a member may be inside one)."""
-    return _load(tenant_id)[2]
+    return current(tenant_id, seed).ever_activated
 
 
 def forget(tenant_id: str) -> None:

@@ -263,14 +263,42 @@ class ScheduledJourneyItem(TableItem, discriminator="scheduled_journey"):
     runs = NumberAttribute(default=0)
 
 
+class GenerationItem(TableItem, discriminator="journeys_generation"):
+    """One copy of the tenant's journeys generation: every change of a journey adds one
+    to each copy in its own transaction; the event path reads one copy (by member) to
+    know whether its cached active journeys are still current."""
+
+    generation = NumberAttribute(default=0)
+
+
 class SegmentMarkerItem(TableItem, discriminator="journey_segment_marker"):
     member_id = UnicodeAttribute()
     run = UnicodeAttribute()
 
 
 # --- journeys -------------------------------------------------------------------------------------
+def _bump_generation(tx: Transaction, tenant_id: str) -> None:
+    for shard in range(keys.JOURNEYS_GENERATION_SHARDS):
+        item = GenerationItem(keys.journeys_generation(tenant_id, shard), keys.JOURNEYS_GENERATION_SK)
+        tx.update(f"generation:{shard}", item,
+                  actions=[GenerationItem.generation.add(1), GenerationItem.item_type.set(GenerationItem)])
+
+
+def generation(tenant_id: str, seed: str) -> int:
+    """The tenant's journeys generation (0: never changed since generations exist), read
+    strongly consistent from the copy ``seed`` picks (one GetItem)."""
+    shard = keys.shard_of(seed, keys.JOURNEYS_GENERATION_SHARDS)
+    try:
+        item = GenerationItem.get(keys.journeys_generation(tenant_id, shard), keys.JOURNEYS_GENERATION_SK,
+                                  consistent_read=True)
+    except DoesNotExist:
+        return 0
+    return int(item.generation or 0)
+
+
 def create_journey(tenant_id: str, journey: JourneyItem, first: JourneyVersionItem) -> None:
     tx = Transaction()
+    _bump_generation(tx, tenant_id)
     limits.reserve(tx, tenant_id, "journeys", MAX_JOURNEYS)
     tx.save("journey", journey, condition=JourneyItem.pk.does_not_exist())
     tx.save("version", first, condition=JourneyVersionItem.pk.does_not_exist())
@@ -294,6 +322,7 @@ def save_journey(journey: JourneyItem, new_version: JourneyVersionItem | None = 
     """Save (version-checked); ``new_version`` is created, ``replace_version`` (a draft's
     only version) overwritten."""
     tx = Transaction()
+    _bump_generation(tx, tenant_id=journey.tenant_id)
     tx.save("journey", journey)
     if new_version is not None:
         tx.save("version", new_version, condition=JourneyVersionItem.pk.does_not_exist())
@@ -304,6 +333,7 @@ def save_journey(journey: JourneyItem, new_version: JourneyVersionItem | None = 
 
 def delete_journey(tenant_id: str, journey: JourneyItem) -> None:
     tx = Transaction()
+    _bump_generation(tx, tenant_id)
     limits.release(tx, tenant_id, "journeys")
     tx.delete("journey", journey)
     for n in range(1, int(journey.definition_version) + 1):

@@ -93,12 +93,12 @@ def on_event(delivery: Delivery) -> None:
     delivery id is claimed with the enrolment) and ends nothing twice."""
     tenant_id, member_id, event = delivery.tenant_id, delivery.member_id, delivery.data["event"]
     assert member_id is not None
-    if not catalog.may_have_enrolments(tenant_id):
-        return  # the common case for a tenant without journeys: no read at all
-    journeys = catalog.active_journeys(tenant_id)
+    known = catalog.current(tenant_id, member_id)  # one small read: journeys activated a moment ago count
+    if not known.ever_activated:
+        return  # the common case for a tenant without journeys: nothing more is read
     with _EachJourney() as safely:
         _end_by_event(tenant_id, member_id, event, safely)
-        for journey in journeys:
+        for journey in known.active:
             spec = engine.trigger_event(journey.definition["trigger"])
             if spec is not None and engine.event_matches(spec, event):
                 safely(journey.journey_id, lambda j=journey: try_enrol(
@@ -138,7 +138,7 @@ def on_standing_change(delivery: Delivery) -> None:
 
     tenant_id, member_id, changes = delivery.tenant_id, delivery.member_id, tiers.changes_of(delivery.data)
     assert member_id is not None
-    journeys = [j for j in catalog.active_journeys(tenant_id)
+    journeys = [j for j in catalog.active_journeys(tenant_id, member_id)
                 if j.definition["trigger"]["type"] in ("tier_changed", "stage_changed")]
     if not journeys:
         return
@@ -167,7 +167,7 @@ def on_tag_change(delivery: Delivery) -> None:
     assert member_id is not None
     kind = "tag_added" if added else "tag_removed"
     with _EachJourney() as safely:
-        for journey in catalog.active_journeys(tenant_id):
+        for journey in catalog.active_journeys(tenant_id, member_id):
             trigger = journey.definition["trigger"]
             if trigger["type"] == kind and trigger["tag_id"] == tag_id:
                 safely(journey.journey_id, lambda j=journey: try_enrol(

@@ -817,3 +817,35 @@ def test_cfn_lint_finds_no_error(synth: Synth, tmp_path: Path) -> None:
          "--non-zero-exit-code", "error", "--ignore-checks", "W3005", "--", str(path)],
         capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- API Gateway's own answers ---------------------------------------------------------------
+def test_api_gateways_own_answers_are_problems_like_the_apps(synth: Synth) -> None:
+    _, api = synth.one("AWS::Serverless::Api")
+    responses = api["Properties"]["GatewayResponses"]
+    expected = {"MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+                "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type"),
+                "DEFAULT_4XX": (None, "gateway_rejected"), "DEFAULT_5XX": (None, "gateway_error")}
+    for response_type, (status, code) in expected.items():
+        response = responses[response_type]
+        assert response.get("StatusCode") == status, (response_type, response)
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["Content-Type"] == "'application/problem+json'"
+        # the one configured console origin, with credentials; never an echo of any Origin
+        assert headers["Access-Control-Allow-Origin"] == f"'{CORS_ORIGINS}'"
+        assert headers["Access-Control-Allow-Credentials"] == "'true'"
+        assert "method.request" not in json.dumps(headers)
+        template = response["ResponseTemplates"]["application/json"]
+        rendered = json.loads(template.replace("$context.error.messageString", '"Missing Authentication Token"')
+                              .replace("$context.requestId", "req-1"))
+        assert rendered["code"] == code and rendered["type"].endswith("/" + code)
+        assert rendered.get("status") == (int(status) if status else None)
+
+
+def test_gateway_responses_carry_no_cors_when_the_origin_cannot_be_named() -> None:
+    from infra.stack import gateway_cors_headers
+
+    assert gateway_cors_headers("") == {}
+    assert gateway_cors_headers("https://a.example,https://b.example") == {}  # cannot pick per request
+    assert gateway_cors_headers("*") == {}
+    assert gateway_cors_headers(" https://a.example ")["Access-Control-Allow-Origin"] == "https://a.example"

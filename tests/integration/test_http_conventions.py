@@ -203,3 +203,139 @@ def test_preflight_and_responses_allow_only_configured_origins(http, tenant):
     assert got.headers["access-control-allow-origin"] == "https://console.example.test"
     denied = http.get("/v1/tenant", tenant.user_token(), headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in denied.headers
+
+
+# --- a body that is required ---------------------------------------------------------------
+@pytest.mark.parametrize("raw", [b"", b"  \n"], ids=["empty", "blank"])
+def test_a_put_or_patch_without_a_body_is_a_422_and_resets_nothing(http, tenant, raw):
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000", "name": "Lin"}).json
+    assert http.call("PUT", "/v1/messaging/settings", tenant.key, json_body={
+        "webhook_url": "https://brand.example/hook", "frequency_cap": {"per_24_hours": 2},
+        "quiet_hours": {"start": "21:00", "end": "09:00"}}).status == 200
+    assert http.call("PUT", "/v1/stage-rules", tenant.key, json_body={"loyal_after_orders": 7}).status == 200
+    assert http.patch("/v1/tenant", tenant.key, {"timezone": "Europe/Paris"}).status == 200
+    reads = {"/v1/messaging/settings": "/v1/messaging/settings", "/v1/stage-rules": "/v1/stage-rules",
+             "/v1/tenant": "/v1/tenant", f"/v1/members/{member['id']}": f"/v1/members/{member['id']}",
+             "/v1/tier-program": "/v1/tier-program"}
+    before = {path: http.get(read, tenant.key).json for path, read in reads.items()}
+    for method, path in [("PUT", "/v1/messaging/settings"), ("PUT", "/v1/stage-rules"), ("PATCH", "/v1/tenant"),
+                         ("PATCH", f"/v1/members/{member['id']}"), ("PUT", "/v1/tier-program")]:
+        r = http.call(method, path, tenant.key, raw=raw)
+        assert r.status == 422 and r.headers["content-type"] == "application/problem+json", (method, path, r)
+        assert (r.json["code"], r.json["field"]) == ("body_required", "body"), r.json
+    assert {path: http.get(read, tenant.key).json for path, read in reads.items()} == before
+    # a POST action whose body is all defaults still takes none; a POST with required fields does not
+    assert http.post("/v1/members", tenant.key).json["code"] == "body_required"
+    doc = http.get("/openapi.json").json
+    assert doc["paths"]["/v1/messaging/settings"]["put"]["requestBody"]["required"] is True
+
+
+# --- conventions on every answer -------------------------------------------------------------
+CONSOLE = "https://console.example.test"
+
+
+@pytest.mark.parametrize("method, path, raw, content_type, status, code", [
+    ("POST", "/v1/members", b"phone=1", "text/plain", 415, "unsupported_media_type"),
+    ("TRACE", "/v1/members", b"", "application/json", 405, "method_not_allowed"),
+    ("PUT", "/v1/members", b"{}", "application/json", 405, "method_not_allowed"),
+    ("DELETE", "/v1/tenant", b"", "application/json", 405, "method_not_allowed"),
+])
+def test_chalices_own_errors_are_problems_with_cors_for_allowed_origins(http, tenant, method, path, raw,
+                                                                       content_type, status, code):
+    r = http.call(method, path, tenant.key, raw=raw, headers={"Content-Type": content_type, "Origin": CONSOLE})
+    assert r.status == status and r.headers["content-type"] == "application/problem+json", r
+    assert (r.json["status"], r.json["code"]) == (status, code) and r.json["type"].endswith(code), r.json
+    assert r.headers["access-control-allow-origin"] == CONSOLE
+    if status == 405:
+        assert "GET" in r.headers["allow"] and method not in r.headers["allow"]
+    evil = http.call(method, path, tenant.key, raw=raw, headers={"Content-Type": content_type,
+                                                                  "Origin": "https://evil.example"})
+    assert evil.status == status and evil.headers["content-type"] == "application/problem+json"
+    assert "access-control-allow-origin" not in evil.headers and "access-control-allow-credentials" not in evil.headers
+
+
+def test_the_segment_csv_download_has_cors_and_exposes_its_file_name(http, tenant):
+    http.post("/v1/members", tenant.key, {"phone": "13800138000", "name": "Lin"})
+    segment = http.post("/v1/segments", tenant.key, {"name": "all", "filter": {"stage": "aware"}}).json
+    export = http.post(f"/v1/segments/{segment['id']}/export", tenant.key).json
+    run_jobs()
+    r = http.get(f"/v1/segments/{segment['id']}/exports/{export['job_id']}", tenant.key, headers={"Origin": CONSOLE})
+    assert r.status == 200 and r.headers["content-type"].startswith("text/csv"), r
+    assert r.headers["access-control-allow-origin"] == CONSOLE
+    exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+    assert {"content-disposition", "location"} <= exposed
+
+
+def test_no_content_answers_have_no_body_and_no_json_content_type(http, tenant):
+    member = http.post("/v1/members", tenant.key, {"phone": "13800138000"}).json
+    for r in (http.delete(f"/v1/members/{member['id']}", tenant.key, headers={"Origin": CONSOLE}),
+              http.call("OPTIONS", "/v1/members", headers={"Origin": CONSOLE, "Access-Control-Request-Method": "POST"})):
+        assert r.status == 204 and r.text == "", r
+        assert "content-type" not in r.headers, r.headers
+
+
+def test_creates_answer_201_with_the_new_resources_location(http, tenant):
+    group = http.post("/v1/tag-groups", tenant.key, {"name": "Scent"})
+    created = {
+        "member": http.post("/v1/members", tenant.key, {"phone": "13800138000"}),
+        "tag group": group,
+        "tag": http.post(f"/v1/tag-groups/{group.json['id']}/tags", tenant.key, {"name": "Woody"}),
+        "segment": http.post("/v1/segments", tenant.key, {"name": "s", "filter": {"stage": "aware"}}),
+        "journey": http.post("/v1/journeys", tenant.key, {"name": "j", "trigger": {"type": "api"}, "start": "w",
+                                                          "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}),
+        "api key": http.post("/v1/api-keys", tenant.key, {"name": "k"}),
+    }
+    from tests.integration.test_billing_support import World
+
+    created["plan"] = http.post("/v1/plans", tenant.key, {"name": "Card", "amount": 100, "currency": "CNY",
+                                                          "interval": "year"}) if World(http, tenant) else None
+    for what, r in created.items():
+        assert r.status == 201, (what, r)
+        location = r.headers.get("location")
+        assert location and location.endswith("/" + r.json["id"]) and location.startswith("/v1/"), (what, r.headers)
+        if what != "api key":  # keys are listed and revoked, never read one by one
+            again = http.get(location, tenant.key)
+            assert again.status == 200 and again.json["id"] == r.json["id"], (what, again)
+    found = http.post("/v1/members", tenant.key, {"phone": "13800138000"})
+    assert found.status == 200 and "location" not in found.headers  # an upsert that created nothing
+
+
+def test_times_are_iso_8601_utc_in_connect_links_and_billing_events(http, tenant, clock):
+    from tests.integration.test_billing_support import World
+
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+    w = World(http, tenant)
+    link = http.post("/v1/billing/stripe/connect", tenant.key,
+                     {"return_url": "https://brand.example/done", "refresh_url": "https://brand.example/again"}).json
+    assert link["expires_at"] is None or iso.match(link["expires_at"]), link
+    plan = w.plan()
+    member = w.member()
+    checkout = http.post(f"/v1/members/{member}/checkout-sessions", tenant.key, {
+        "plan_id": plan["id"], "success_url": "https://brand.example/ok", "cancel_url": "https://brand.example/no"})
+    assert checkout.json["expires_at"] is None or iso.match(checkout.json["expires_at"]), checkout.json
+    h = w.lifecycle(member, plan, clock.now)
+    w.remember(h, upto=9)
+    for evt in h.events[:9]:
+        w.deliver(evt)
+    timeline = http.get(f"/v1/members/{member}/timeline?limit=50", tenant.key).json["data"]
+    billing = [e for e in timeline if e["type"].startswith("membership.")]
+    assert billing and all(iso.match(e["data"]["current_period_end"]) for e in billing), billing
+    assert all(iso.match(e["data"]["ends_at"]) for e in billing if "ends_at" in e["data"]), billing
+
+
+def test_docs_page_works_with_a_trailing_slash_and_openapi_reads_cleanly(http):
+    slash = http.get("/docs/")
+    assert slash.status == 200 and slash.text == http.get("/docs").text
+    # the page's asset URLs do not depend on the trailing slash (relative "docs/x" breaks at /docs/)
+    assert not re.search(r'(href|src|url)\s*[=:]\s*"(docs/|openapi\.json)', slash.text), slash.text
+    assert http.get("/docs/nothing.js").headers["content-type"] == "application/problem+json"
+    doc = http.get("/openapi.json").json
+    ops = [(p, m, op) for p, item in doc["paths"].items() for m, op in item.items()]
+    assert not [op["summary"] for _, _, op in ops if "`" in op["summary"]]
+    assert not [op["description"] for _, _, op in ops if "``" in op.get("description", "")]
+    expected = {"200": "OK", "201": "Created", "202": "Accepted", "204": "No Content"}
+    for path, method, op in ops:
+        for status, response in op["responses"].items():
+            if status in expected:
+                assert response["description"] == expected[status], (method, path, status, response)
+    assert any("202" in op["responses"] for _, _, op in ops) and any("201" in op["responses"] for _, _, op in ops)

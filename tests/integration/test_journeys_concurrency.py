@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures import table_items
 from tests.integration import concurrent_clients
-from tests.integration.journey_support import create_journey, follow, new_member, stats
+from tests.integration.journey_support import create_journey, follow, new_member, send_events, stats
 from tests.integration.test_concurrency import race
 
 WRITERS = 4
@@ -50,3 +50,29 @@ def test_concurrent_enrolments_of_one_list_enrol_each_member_once(pool, http, te
     outcomes = Counter(r["status"] for _, body in results for r in body["results"])
     assert outcomes == {"enrolled": 2, "already_enrolled": 2 * WRITERS - 2}, outcomes
     assert [len(_live_enrolments(tenant, m)) for m in members] == [1, 1]
+
+
+def test_a_journey_activated_in_another_process_enrols_this_processs_very_next_event(pool, http, tenant):
+    """Each process caches the tenant's active journeys; a change made by another process
+    (another warm Lambda) must reach the next event here at once, not 10 s later."""
+    journey = create_journey(http, tenant, {
+        "trigger": {"type": "event", "event": {"type": "interaction", "name": "follow"}},
+        "reentry": {"policy": "always"}, "start": "w",
+        "steps": [{"id": "w", "type": "wait", "duration": "P1D", "next": "x"}, {"id": "x", "type": "exit"}]},
+        activate=False)
+    first, second, third = (new_member(http, tenant, phone=f"1380013800{n}") for n in range(3))
+    send_events(http, tenant, follow(first, "before"))  # this process has read the journeys: none active
+    assert _live_enrolments(tenant, first) == []
+    # WHEN another process activates the journey
+    [(status, body)] = pool.starmap(concurrent_clients.call_at, [
+        (0, "POST", f"/v1/journeys/{journey['id']}/activate", tenant.key, {})])
+    assert (status, body["status"]) == (200, "active"), body
+    # THEN this process's very next event enrols
+    send_events(http, tenant, follow(second, "after-activation"))
+    assert len(_live_enrolments(tenant, second)) == 1
+    # and once another process pauses it, the next event here does not
+    [(status, body)] = pool.starmap(concurrent_clients.call_at, [
+        (0, "POST", f"/v1/journeys/{journey['id']}/pause", tenant.key, {})])
+    assert (status, body["status"]) == (200, "paused"), body
+    send_events(http, tenant, follow(third, "after-pause"))
+    assert _live_enrolments(tenant, third) == []

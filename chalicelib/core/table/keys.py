@@ -151,3 +151,12 @@ def memberships_due(tenant_id: str, shard: int) -> str:
 def memberships_due_shards(tenant_id: str) -> list[str]:
     return [memberships_due(tenant_id, n) for n in range(LIST_SHARDS)]
 
+
+# --- journeys ----------------------------------------------------------------------
+#: copies of a tenant's journeys generation (read on every event: one item would be a hot key)
+JOURNEYS_GENERATION_SHARDS = 8
+JOURNEYS_GENERATION_SK = "GEN"
+
+
+def journeys_generation(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#JGEN#{shard}"
