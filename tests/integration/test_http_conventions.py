@@ -256,7 +256,7 @@ def test_chalices_own_errors_are_problems_with_cors_for_allowed_origins(http, te
 
 def test_the_segment_csv_download_has_cors_and_exposes_its_file_name(http, tenant):
     http.post("/v1/members", tenant.key, {"phone": "13800138000", "name": "Lin"})
-    segment = http.post("/v1/segments", tenant.key, {"name": "all", "filter": {"stage": "aware"}}).json
+    segment = http.post("/v1/segments", tenant.key, {"name": "all", "filter": {"stage": "prospect_aware"}}).json
     export = http.post(f"/v1/segments/{segment['id']}/export", tenant.key).json
     run_jobs()
     r = http.get(f"/v1/segments/{segment['id']}/exports/{export['job_id']}", tenant.key, headers={"Origin": CONSOLE})
