@@ -360,13 +360,19 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], wants: set[str], ctx: A
 _READ_ROUTES: dict[str, str | None] = {}
 
 
-def _location(spec: RouteSpec, body: dict[str, Any], instance: str | None, path_params: dict[str, str]) -> str | None:
-    """The created resource's URL: the route's path plus the new id, when routes for one
-    item exist there (``POST /v1/members`` -> ``/v1/members/<id>``)."""
+def item_param(spec: RouteSpec) -> str | None:
+    """The path parameter of the item routes under ``spec``'s path (``/v1/members`` ->
+    ``member_id``), if there are any: where a created resource lives."""
     if spec.path not in _READ_ROUTES:
         item = re.compile(re.escape(spec.path) + r"/\{(\w+)\}$")
         _READ_ROUTES[spec.path] = next((m.group(1) for r in ROUTES for m in [item.match(r.path)] if m), None)
-    param = _READ_ROUTES[spec.path]
+    return _READ_ROUTES[spec.path]
+
+
+def _location(spec: RouteSpec, body: dict[str, Any], instance: str | None, path_params: dict[str, str]) -> str | None:
+    """The created resource's URL: the route's path plus the new id, when routes for one
+    item exist there (``POST /v1/members`` -> ``/v1/members/<id>``)."""
+    param = item_param(spec)
     if param is None:
         return None
     new_id = body.get("id") or body.get(param)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .http import PLATFORM_ADMIN, PUBLIC, ROUTES, RouteSpec
+from .http import PLATFORM_ADMIN, PUBLIC, ROUTES, RouteSpec, item_param
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -96,6 +96,9 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
         else:
             responses[str(status)] = {"description": text,
                                       "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}}}
+    if "201" in responses and item_param(spec) is not None:
+        responses["201"]["headers"] = {"Location": {
+            "description": "The created resource's URL", "schema": {"type": "string"}}}
     errors = set(spec.errors)
     if spec.body is not None:
         errors |= {400, 413, 415, 422}

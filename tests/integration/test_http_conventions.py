@@ -298,6 +298,8 @@ def test_creates_answer_201_with_the_new_resources_location(http, tenant):
             assert again.status == 200 and again.json["id"] == r.json["id"], (what, again)
     found = http.post("/v1/members", tenant.key, {"phone": "13800138000"})
     assert found.status == 200 and "location" not in found.headers  # an upsert that created nothing
+    documented = http.get("/openapi.json").json["paths"]["/v1/members"]["post"]["responses"]["201"]
+    assert "Location" in documented["headers"]
 
 
 def test_times_are_iso_8601_utc_in_connect_links_and_billing_events(http, tenant, clock):
