@@ -280,7 +280,7 @@ def test_creates_answer_201_with_the_new_resources_location(http, tenant):
         "member": http.post("/v1/members", tenant.key, {"phone": "13800138000"}),
         "tag group": group,
         "tag": http.post(f"/v1/tag-groups/{group.json['id']}/tags", tenant.key, {"name": "Woody"}),
-        "segment": http.post("/v1/segments", tenant.key, {"name": "s", "filter": {"stage": "aware"}}),
+        "segment": http.post("/v1/segments", tenant.key, {"name": "s", "filter": {"stage": "prospect_aware"}}),
         "journey": http.post("/v1/journeys", tenant.key, {"name": "j", "trigger": {"type": "api"}, "start": "w",
                                                           "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}),
         "api key": http.post("/v1/api-keys", tenant.key, {"name": "k"}),
