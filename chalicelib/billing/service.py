@@ -9,6 +9,10 @@ object, never a record of one that does not exist.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
@@ -43,7 +47,7 @@ from .schemas import (
 from .state import Snapshot
 
 
-def stripe_call(fn, *args, **kwargs) -> StripeObject:  # type: ignore[no-untyped-def]
+def stripe_call(fn: Callable[..., StripeObject], *args: Any, **kwargs: Any) -> StripeObject:
     """Run a gateway call; Stripe's refusals and outages become problems."""
     try:
         return fn(*args, **kwargs)
@@ -351,7 +355,8 @@ def resume(ctx: TenantContext, member_id: str, membership_id: str) -> Membership
     return _after_change(ctx, item, answer, now)
 
 
-def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject, now) -> MembershipOut:  # type: ignore[no-untyped-def]
+def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject,
+                  now: datetime) -> MembershipOut:
     """Apply Stripe's answer (the subscription after the change), observed now."""
     if answer.get("id") == item.membership_id:
         apply.apply_subscription(ctx.tenant_id, answer, state.epoch(now))

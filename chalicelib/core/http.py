@@ -177,7 +177,7 @@ def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
                     "Access-Control-Max-Age": "600",
                 }
             )
-        return Response(body="", status_code=204, headers=headers)
+        return Response(body="", status_code=204, headers={**headers})
 
     preflight.__name__ = "preflight_" + re.sub(r"\W", "_", path)
     return preflight
@@ -333,7 +333,8 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
         else:
             outcome = _run_view(spec, view, wants, ctx, request, path_params)
         if "response" in outcome:
-            return outcome["response"]
+            response: Response = outcome["response"]
+            return response
         body = outcome["body"]
         status = outcome["status"]
         response_headers = {**cors, **outcome["headers"]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .http import PLATFORM_ADMIN, PUBLIC, ROUTES, RouteSpec
 
@@ -51,9 +51,11 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     ]
 
 
-def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], schemas: dict[str, Any]) -> dict[str, Any]:
+def _operation(spec: RouteSpec, refs: dict[tuple[Any, JsonSchemaMode], Any],
+               schemas: dict[str, Any]) -> dict[str, Any]:
+    path_id = spec.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
     op: dict[str, Any] = {
-        "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "operationId": f"{spec.method.lower()}_{path_id}",
         "summary": spec.summary,
         "tags": [spec.tag],
     }
@@ -66,7 +68,8 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
         params += _query_parameters(spec.query, schemas)
     if spec.method == "POST" and spec.auth != PUBLIC:
         params.append({
-            "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255},
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 255},
             "description": "Replays the first response for 24 h; the same key with another request is a 422",
         })
     if params:
@@ -79,8 +82,8 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
         if status == 204 or spec.response is None:
             responses[str(status)] = {"description": "Done"}
         else:
-            responses[str(status)] = {"description": "OK",
-                                      "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}}}
+            schema = refs[(spec.response, "serialization")]
+            responses[str(status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     errors = set(spec.errors)
     if spec.body is not None:
         errors |= {400, 413, 415, 422}
@@ -103,7 +106,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
 
 
 def document(title: str = "Enclave API", version: str = "1.0.0") -> dict[str, Any]:
-    pairs: list[tuple[type[BaseModel], str]] = []
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for spec in ROUTES:
         if spec.body is not None:
             pairs.append((spec.body, "validation"))
@@ -128,7 +131,8 @@ def document(title: str = "Enclave API", version: str = "1.0.0") -> dict[str, An
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "Tenant API key (ek_live_... / ek_test_...)"},
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "Tenant API key (ek_live_... / ek_test_...)"},
                 "userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                             "description": "Console user's ID token (Cognito)"},
             },

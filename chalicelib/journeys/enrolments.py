@@ -37,9 +37,10 @@ def _pause(attempt: int) -> None:
 def start_timer(enrolment: store.EnrolmentItem) -> bool:
     """Hand the enrolment's pending timer to the timer service and note it; False (logged)
     when the service could not take it: the sweeper starts it later."""
-    if not enrolment.timer_name or not enrolment.timer_due:
+    due_at = parse(enrolment.timer_due)
+    if not enrolment.timer_name or due_at is None:
         return False
-    due = min(parse(enrolment.timer_due), clock.now() + LONGEST_TIMER)  # type: ignore[type-var]
+    due = min(due_at, clock.now() + LONGEST_TIMER)
     timer = Timer(name=enrolment.timer_name, tenant_id=enrolment.tenant_id, due_at=due,
                   payload={"tenant_id": enrolment.tenant_id, "member_id": enrolment.member_id,
                            "enrolment_id": enrolment.enrolment_id, "seq": int(enrolment.seq)})

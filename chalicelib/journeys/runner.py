@@ -106,7 +106,7 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
         if run.writes + len(run.bump) > MAX_TRANSACTION_ITEMS - 6:  # DynamoDB takes 100 per transaction
             return _finish(run, tx, "waiting", None, (now, step_id))
         step = steps.get(step_id) if step_id else None
-        if step is None:
+        if step is None or step_id is None:
             return _finish(run, tx, "completed", None, None)
         if step_id in visited:  # looped back through a wait that was already over: pause a minute
             return _finish(run, tx, "waiting", None, (now + timedelta(minutes=1), step_id))
@@ -126,7 +126,8 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
         elif kind == "branch":
             snap = run.snapshot()
             condition = expand_condition(step["condition"], _ordered_since(enrolment))
-            step_id = step.get("then") if snap is not None and filters.matches(condition, snap, now) else step.get("else")
+            holds = snap is not None and filters.matches(condition, snap, now)
+            step_id = step.get("then") if holds else step.get("else")
         elif kind in ("add_tag", "remove_tag"):
             actions.tag(run, step)
             step_id = step.get("next")

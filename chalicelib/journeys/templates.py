@@ -91,7 +91,8 @@ def render(text: str, values: dict[str, Any], tz: str) -> str:
         value = _lookup(values, path)
         if filt == "date" and value:
             try:
-                value = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(ZoneInfo(tz)).date().isoformat()
+                moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                value = moment.astimezone(ZoneInfo(tz)).date().isoformat()
             except ValueError:
                 pass
         if value is None or value == "":

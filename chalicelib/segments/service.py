@@ -79,8 +79,8 @@ def _base_for(tenant_id: str, term: filters.IndexTerm) -> Base:
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
         size = tags.live_tag_counts(tenant_id, [term.value])[term.value]  # expired-but-unswept excluded
-    return Base(f"tag:{term.value}", size,
-                lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
+    return Base(f"tag:{term.value}", size, lambda shard, after, limit: [
+        (m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
 
 def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:

@@ -509,9 +509,9 @@ def _event_matches(trigger: dict[str, Any], event: dict[str, Any]) -> bool:
         return False
     if trigger.get("name") and trigger["name"] != event.get("name"):
         return False
-    if trigger.get("item_category"):
-        if not any(line.get("category") == trigger["item_category"] for line in event.get("items") or []):
-            return False
+    category = trigger.get("item_category")
+    if category and not any(line.get("category") == category for line in event.get("items") or []):
+        return False
     props = {**event.get("properties", {}), **{k: v for k, v in event.items() if not isinstance(v, (dict, list))}}
     return all(filters._compare(props.get(p["property"]), p.get("op", "eq"), p.get("value"))
                for p in trigger.get("where", []))
@@ -655,8 +655,7 @@ def _bulk_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[s
                 changed += remove_tag(tenant_id, member_id, tag.tag_id)
         except Problem as problem:
             errors.append({"item": ref, "code": problem.code, "detail": problem.detail})
-    step = jobs.Step(checkpoint=None if done else cp, processed=len(targets), changed=changed, errors=errors)
-    return step
+    return jobs.Step(checkpoint=None if done else cp, processed=len(targets), changed=changed, errors=errors)
 
 
 def _lookup_query(item: dict[str, Any]) -> Any:
@@ -686,11 +685,12 @@ def analytics(ctx: TenantContext, top: int = 10) -> TagAnalytics:
     for group_id, name in SYSTEM_GROUPS.items():
         counts = {"tier": tiers.tier_counts, "stage": tiers.stage_counts, "rfm": tiers.rfm_counts}[group_id](ctx).counts
         named = [(k, v) for k, v in counts.items() if k != "none"]
-        ranked = sorted(named, key=lambda kv: (-kv[1], kv[0]))[:top]
+        leading = sorted(named, key=lambda kv: (-kv[1], kv[0]))[:top]
         tagged = sum(v for _, v in named)
         groups.append(GroupCoverage(group_id=group_id, name=name, system=True, members_tagged=tagged,
                                     coverage=round(tagged / total, 4) if total else 0.0,
-                                    top_tags=[TagCount(tag_id=f"{group_id}:{k}", name=k, members=v) for k, v in ranked]))
+                                    top_tags=[TagCount(tag_id=f"{group_id}:{k}", name=k, members=v)
+                                              for k, v in leading]))
     return TagAnalytics(total_members=total, groups=groups)
 
 

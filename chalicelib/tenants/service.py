@@ -5,6 +5,7 @@ import hashlib
 import secrets
 import time
 from datetime import datetime, timedelta
+from typing import cast
 
 
 from ..core import clock, observability as obs
@@ -14,7 +15,8 @@ from ..core.table import keys
 from ..core.table.transactions import StaleVersion, TransactionCancelled
 from ..core.tenancy import ADMIN, READ, WRITE, TenantContext
 from . import store
-from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, TenantCreate, TenantCreated, TenantOut, TenantPatch
+from .schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyOut, KeyMode, Scope, TenantCreate, TenantCreated, TenantOut,
+                      TenantPatch)
 
 #: a key's use is written back at most this often (one write per key per minute, not per request)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -37,7 +39,8 @@ def _tenant_out(item: store.TenantItem) -> TenantOut:
 
 def _key_out(item: store.ApiKeyItem) -> ApiKeyOut:
     return ApiKeyOut(
-        id=item.key_id, name=item.name, prefix=item.prefix, mode=item.mode, scopes=list(item.scopes),
+        id=item.key_id, name=item.name, prefix=item.prefix, mode=cast(KeyMode, item.mode),
+        scopes=[cast(Scope, s) for s in item.scopes],
         created_at=item.created_at, created_by=item.created_by,
         last_used_at=item.last_used_at, revoked_at=item.revoked_at,
     )
@@ -177,5 +180,5 @@ def verify_api_key(secret: str) -> TenantContext:
         store.touch_api_key(lookup, clock.iso(now))
     return TenantContext(
         tenant_id=lookup.tenant_id, principal_type="api_key", principal_id=lookup.key_id,
-        permissions=frozenset(lookup.scopes), livemode=lookup.mode == "live",
+        permissions=frozenset(cast("list[str]", lookup.scopes)), livemode=lookup.mode == "live",
     )

@@ -210,8 +210,8 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         if after == before:
             return False
         tx = Transaction()
-        store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
-                             [new_id() for _ in changes])
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now),
+                             after.effective_tier(now, config.program), [new_id() for _ in changes])
         _raise_changes(tx, tenant_id, member_id, changes)
         tx.commit()
         record_changes(tenant_id, changes)
@@ -345,7 +345,8 @@ def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
     if since is None and (manual or granted):  # set before these fields existed: the move that made it
         since = next((h.at for h in history if h.new == effective), None)
     return MemberTierOut(
-        tier=TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits)) if tier else None,
+        tier=(TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits))
+              if tier else None),
         source="manual" if manual else "plan" if granted else ("earned" if tier else "none"),
         since=since,
         manual_expires_at=s.manual_expires_at if manual else None,

@@ -151,7 +151,8 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     b = http.post("/v1/members", other_tenant.key, {"phone": "13800138000"})
     assert b.status == 201 and b.json["id"] != member["id"]
     # an event naming A's member id is rejected for B, and B's events never touch A's member
-    r = http.post("/v1/events", other_tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
+    r = http.post("/v1/events", other_tenant.key, {"type": "order.paid", "event_id": "a-1",
+                                                   "member": {"id": member["id"]},
                                                    "order_id": "o-2", "amount": 500, "currency": "CNY"})
     assert r.status == 404, r
     assert table_items(f"T#{tenant.id}") == before

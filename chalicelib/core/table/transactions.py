@@ -33,7 +33,7 @@ class Transaction:
 
     def __init__(self) -> None:
         self._actions: list[tuple[int, str, Callable[[TransactWrite], None]]] = []
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[], object]] = []
         #: what :mod:`core.signals` staged in this transaction (one outbox item per transaction)
         self.outbox: Any = None
 
@@ -52,7 +52,7 @@ class Transaction:
     def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
         self._add("check", label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
+    def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` once the transaction committed (never if it did not). Only for
         work that is also recorded durably in the transaction (an outbox item), since the
         process may die before it runs."""
@@ -82,7 +82,7 @@ class Transaction:
             reasons = exc.cancellation_reasons or []
             failed = {
                 label
-                for (_, label, _), reason in zip(sent, reasons)
+                for (_, label, _), reason in zip(sent, reasons, strict=False)
                 if reason is not None and reason.code == "ConditionalCheckFailed"
             }
             conflict = any(

@@ -1,12 +1,12 @@
 """Delivery channels (the tenant's webhook, SES email, SNS SMS), one adapter each."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from .base import Channel, Outcome, Outgoing
 
 
-@lru_cache(maxsize=None)
+@cache
 def channel(name: str) -> Channel:
     if name == "email":
         from .ses import SesChannel

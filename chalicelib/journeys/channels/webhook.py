@@ -115,7 +115,7 @@ class WebhookChannel(Channel):
             answer = f"{exc.code} {exc.read(300).decode('utf-8', 'replace')}".strip()
             retry = exc.code >= 500 or exc.code in (408, 409, 425, 429)
             return Outcome.of("retry" if retry else "failed", answer)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             return Outcome.of("unknown", f"no answer within {TIMEOUT_SECONDS:g} s ({exc})")
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             return Outcome.of("retry", f"could not reach the webhook: {exc}")
