@@ -19,12 +19,13 @@ from ..core import clock, observability as obs
 from ..core.errors import Conflict, Problem
 from ..core.ids import is_id
 from ..core.signals import Delivery
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
 from ..tiers import service as tiers
 from . import state, store
+from .gateway import GatewayError, gateway
 from .state import Snapshot
 
 MAX_ATTEMPTS = 30
@@ -274,3 +275,22 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
             continue
         return "applied"
     raise Conflict("The Stripe connection kept changing; Stripe will redeliver.", code="concurrent_update")
+
+
+def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:
+    """Archive prices a change replaced (best effort: what fails is retried by reconciliation)."""
+    pending = list(item.archive_pending or [])
+    if not pending:
+        return
+    left = []
+    for price_id in pending:
+        try:
+            gateway().archive_price(account, price_id,
+                                    idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
+        except GatewayError:
+            left.append(price_id)
+    item.archive_pending = left
+    try:
+        store.save_plan(item)
+    except StaleVersion:
+        pass  # the next change or reconciliation retries

@@ -68,11 +68,9 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
         if fresh is not None and fresh.pending_events:
             apply.run_effects(fresh)
     plans, _ = store.list_plans(tenant_id)
-    from .service import archive_replaced_prices
-
     for plan in plans:
         if plan.archive_pending:
-            archive_replaced_prices(tenant_id, account.account_id, plan)
+            apply.archive_replaced_prices(tenant_id, account.account_id, plan)
     account.reconciled_until = state.epoch(now)
     try:
         store.save_account(account)

@@ -215,31 +215,12 @@ def update_plan(ctx: TenantContext, plan_id: str, patch: PlanPatch) -> PlanOut:
     except StaleVersion as exc:
         raise Conflict("The plan changed meanwhile; read it and try again.", field="version",
                        code="version_conflict") from exc
-    archive_replaced_prices(ctx.tenant_id, account, item)
+    apply.archive_replaced_prices(ctx.tenant_id, account, item)
     if tier_changed:
         from . import reconcile
 
         reconcile.start_plan_tier_job(ctx.tenant_id, plan_id)
     return _plan_out(item)
-
-
-def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:
-    """Archive prices a change replaced (best effort: what fails is retried by reconciliation)."""
-    pending = list(item.archive_pending or [])
-    if not pending:
-        return
-    left = []
-    for price_id in pending:
-        try:
-            gateway().archive_price(account, price_id,
-                                    idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
-        except GatewayError:
-            left.append(price_id)
-    item.archive_pending = left
-    try:
-        store.save_plan(item)
-    except StaleVersion:
-        pass  # the next change or reconciliation retries
 
 
 # --- purchase and self-service -------------------------------------------------------------------

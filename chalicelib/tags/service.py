@@ -317,6 +317,12 @@ def _user_tag(ctx: TenantContext, tag_id: str) -> tuple[store.TagItem, store.Tag
     return tag, group
 
 
+def require_user_tag(ctx: TenantContext, tag_id: str) -> None:
+    """Raise unless ``tag_id`` names one of the tenant's own tags (404), one a person or a
+    rule may set (422 for a system tag): for capabilities that refer to tags (journeys)."""
+    _user_tag(ctx, tag_id)
+
+
 def tag_member(ctx: TenantContext, member_id: str, tag_id: str, body: MemberTagIn) -> MemberTagList:
     members.get_member(ctx, member_id)
     tag, group = _user_tag(ctx, tag_id)
@@ -513,7 +519,7 @@ def _event_matches(trigger: dict[str, Any], event: dict[str, Any]) -> bool:
     if category and not any(line.get("category") == category for line in event.get("items") or []):
         return False
     props = {**event.get("properties", {}), **{k: v for k, v in event.items() if not isinstance(v, (dict, list))}}
-    return all(filters._compare(props.get(p["property"]), p.get("op", "eq"), p.get("value"))
+    return all(filters.compare(props.get(p["property"]), p.get("op", "eq"), p.get("value"))
                for p in trigger.get("where", []))
 
 
