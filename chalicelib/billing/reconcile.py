@@ -82,13 +82,7 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
 
 def _each_tenant(params: dict[str, Any], checkpoint: dict[str, Any] | None) -> str | None:
     """The next tenant to visit after the checkpoint (all tenants, or ``tenant_ids``)."""
-    last = (checkpoint or {}).get("last_tenant")
-    only = params.get("tenant_ids")
-    if only is not None:
-        ids = only[only.index(last) + 1:][:1] if last in only else ([] if last else only[:1])
-    else:
-        ids = tenants.tenant_ids(after=last, limit=1)
-    return ids[0] if ids else None
+    return tenants.next_tenant((checkpoint or {}).get("last_tenant"), params.get("tenant_ids"))
 
 
 def _reconcile_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:

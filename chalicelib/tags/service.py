@@ -14,7 +14,7 @@ from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..segments import filters
@@ -196,15 +196,14 @@ def _live(entries: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {k: v for k, v in entries.items() if not v.get("exp") or v["exp"] > now_iso}
 
 
+def _tagset_race(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Only a lost race on the tag set is retried (another failed condition is an answer)."""
+    return not (isinstance(exc, TransactionCancelled) and exc.failed - {"tagset"} and not exc.conflict)
+
+
 def _retry(action: Callable[[], bool]) -> bool:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return action()
-        except (StaleVersion, TransactionCancelled) as exc:
-            if isinstance(exc, TransactionCancelled) and exc.failed - {"tagset"} and not exc.conflict:
-                raise
-            backoff(attempt)
-    raise Conflict("The member's tags kept changing; try again.", code="concurrent_update")
+    return retrying(lambda _: action(), attempts=MAX_ATTEMPTS, retry_if=_tagset_race,
+                    conflict="The member's tags kept changing; try again.")
 
 
 #: Raised in the transaction of every write that gives a member a tag or takes one away;
@@ -387,13 +386,7 @@ def expire_tags(tenant_id: str) -> int:
 
 
 def expire_all_tenants() -> int:
-    total, after = 0, None
-    while True:
-        ids = tenants.tenant_ids(after=after, limit=100)
-        if not ids:
-            return total
-        total += sum(expire_tags(t) for t in ids)
-        after = ids[-1]
+    return sum(tenants.for_each_tenant(expire_tags))
 
 
 # --- snapshots (what segments and member rules evaluate) -----------------------------------------------------

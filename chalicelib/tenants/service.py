@@ -5,7 +5,8 @@ import hashlib
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 
 from ..core import clock, observability as obs
@@ -116,6 +117,37 @@ def tenant_settings(tenant_id: str) -> TenantOut:
 def tenant_ids(after: str | None = None, limit: int = 100) -> list[str]:
     """Every tenant id, in pages (for jobs that visit all tenants)."""
     return store.tenant_ids(after, limit)
+
+
+T = TypeVar("T")
+
+
+def next_tenant(last: str | None, only: Sequence[str] | None = None) -> str | None:
+    """The tenant after ``last`` in a pass over every tenant (id order), or over ``only``
+    (an operator re-running a pass for some tenants, in the order given); None when the
+    pass is over. For jobs that visit one tenant per step and checkpoint ``last``."""
+    if only is not None:
+        if last is None:
+            return only[0] if only else None
+        at = list(only).index(last) + 1 if last in only else len(only)
+        return only[at] if at < len(only) else None
+    ids = store.tenant_ids(last, 1)
+    return ids[0] if ids else None
+
+
+def for_each_tenant(visit: Callable[[str], T], only: Sequence[str] | None = None, page: int = 100) -> list[T]:
+    """``visit(tenant_id)`` for every tenant (or ``only``) in the order of
+    :func:`next_tenant`, reading the tenant list a page at a time; the results in that
+    order. In-process: a pass that may outlive one invocation is a job using
+    :func:`next_tenant` instead."""
+    if only is not None:
+        return [visit(t) for t in only]
+    results: list[T] = []
+    after: str | None = None
+    while ids := store.tenant_ids(after, page):
+        results += [visit(t) for t in ids]
+        after = ids[-1]
+    return results
 
 
 def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:

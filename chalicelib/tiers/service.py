@@ -19,7 +19,7 @@ from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -182,12 +182,8 @@ def record_changes(tenant_id: str, changes: list[Change]) -> None:
 
 # --- re-evaluation (program change, nightly) ----------------------------------------------------------
 def _with_retries(action: Callable[[], bool]) -> bool:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return action()
-        except (StaleVersion, TransactionCancelled):
-            backoff(attempt)
-    raise Conflict("The member's standing kept changing; try again.", code="concurrent_update")
+    return retrying(lambda _: action(), attempts=MAX_ATTEMPTS,
+                    conflict="The member's standing kept changing; try again.")
 
 
 def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datetime,
@@ -273,15 +269,9 @@ def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, A
     cp = dict(checkpoint or {})
     tenant_id = cp.get("tenant")
     if tenant_id is None:
-        only = params.get("tenant_ids")
-        if only is not None:
-            last = cp.get("last_tenant")
-            ids = only[only.index(last) + 1:][:1] if last in only else only[:1]
-        else:
-            ids = tenants.tenant_ids(after=cp.get("last_tenant"), limit=1)
-        if not ids:
+        tenant_id = tenants.next_tenant(cp.get("last_tenant"), params.get("tenant_ids"))
+        if tenant_id is None:
             return jobs.Step(checkpoint=None)
-        tenant_id = ids[0]
         compute_rfm_cutoffs(tenant_id, clock.now())
         return jobs.Step(checkpoint={"tenant": tenant_id, "shard": 0, "after": None})
     config = load_config(tenant_id)

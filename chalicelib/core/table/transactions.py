@@ -7,12 +7,15 @@ label they gave each action, e.g. ``{"identity:phone", "profile"}``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from ..errors import Conflict
 from .model import TableItem
+
+T = TypeVar("T")
 
 
 class TransactionCancelled(Exception):
@@ -122,3 +125,31 @@ def backoff(attempt: int, cap: float = 0.2) -> None:
     import time
 
     time.sleep(random.uniform(0, min(cap, 0.005 * 2**attempt)))
+
+
+def any_lost_race(exc: StaleVersion | TransactionCancelled) -> bool:  # noqa: ARG001
+    """Retry every lost optimistic write (the default of :func:`retrying`)."""
+    return True
+
+
+def retrying(attempt: Callable[[int], T], *, attempts: int, conflict: str,
+             retry_if: Callable[[StaleVersion | TransactionCancelled], bool] = any_lost_race,
+             pause: Callable[[int], None] = backoff) -> T:
+    """Run an optimistic write until it sticks: ``attempt(n)`` (n = 0, 1, ...) reads, decides
+    and writes; a :class:`StaleVersion` or :class:`TransactionCancelled` it raises (and
+    ``retry_if`` accepts) means another writer won, so it runs again after ``pause(n)``.
+    After ``attempts`` lost races the caller gets a 409 ``concurrent_update`` saying
+    ``conflict``. Anything else ``attempt`` raises goes straight through.
+
+    Example: ``retrying(lambda n: _save_once(ctx, body), attempts=5,
+    conflict="The member kept changing; try again.")``
+    """
+    for n in range(attempts):
+        try:
+            return attempt(n)
+        except (StaleVersion, TransactionCancelled) as exc:
+            if not retry_if(exc):
+                raise
+            if n + 1 < attempts:
+                pause(n)
+    raise Conflict(conflict, code="concurrent_update")
