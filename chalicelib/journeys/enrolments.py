@@ -18,7 +18,7 @@ from ..core import clock, observability as obs
 from ..core.errors import Conflict
 from ..core.ids import new_id
 from ..core.table import keys
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import Transaction, TransactionCancelled, backoff, retrying
 from ..tiers.rules import parse
 from . import engine, store
 from .catalog import ActiveJourney
@@ -143,7 +143,7 @@ def commit_counts(tx: Transaction, tenant_id: str, journey_id: str, member_id: s
 def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, converted: bool) -> bool:
     """End a live enrolment at once (mid-wait too) and cancel its timer; False if it had
     already ended."""
-    for attempt in range(MAX_ATTEMPTS):
+    def attempt(_: int) -> bool:
         enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
         if enrolment is None or enrolment.status != "live":
             return False
@@ -158,11 +158,7 @@ def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, conver
         end(tx, enrolment, slot, "exited", reason, now, bump)
         tx.save("enrolment", enrolment)
         commit_counts(tx, tenant_id, enrolment.journey_id, member_id, bump)
-        try:
-            tx.commit()
-        except TransactionCancelled:
-            _pause(attempt)
-            continue
+        tx.commit()  # a concurrent change cancels it: retrying() reads again
         obs.count("JourneyConverted" if converted else "JourneyExited", tenant_id)
         if pending_timer:
             try:
@@ -170,7 +166,8 @@ def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, conver
             except Exception:  # noqa: BLE001 - the timer will find the enrolment ended
                 obs.logger.exception("journey timer cancel failed", extra={"enrolment_id": enrolment_id})
         return True
-    raise Conflict("The enrolment kept changing; try again.", code="concurrent_update")
+
+    return retrying(attempt, attempts=MAX_ATTEMPTS, pause=_pause, conflict="The enrolment kept changing; try again.")
 
 
 def convert_after_finish(tenant_id: str, member_id: str, slot: store.SlotItem) -> bool:
