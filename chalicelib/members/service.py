@@ -22,7 +22,7 @@ from ..core.ids import is_id, new_id
 from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import TransactionCancelled
+from ..core.table.transactions import StaleVersion, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
 from . import store
@@ -137,7 +137,8 @@ def _load(ctx: TenantContext, member_id: str) -> store.MemberItem:
 def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bool]:
     """(member, created): an existing member for a known identity, else a new one."""
     identities = _identities(ctx.tenant_id, body.phone, body.email, body.channel_ids)
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> tuple[MemberOut, bool]:
         found = store.find_identities(ctx.tenant_id, identities)
         owners = sorted(set(found.values()))
         if len(owners) > 1:
@@ -148,16 +149,17 @@ def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bo
                 identities=dict(sorted(found.items())),
             )
         try:
-            if owners:
-                member = _merge_into(ctx, owners[0], body, identities, found)
-                if member is not None:
-                    return to_out(member), False
-            else:
+            if not owners:
                 return to_out(_create(ctx, body, identities)), True
+            member = _merge_into(ctx, owners[0], body, identities, found)
         except TransactionCancelled as exc:
             _raise_for(exc, ctx.tenant_id)
-            continue  # lost a race for an identity or the profile version: look again
-    raise Conflict("The member is being changed concurrently; try again.", code="concurrent_update")
+            raise  # lost a race for an identity or the profile version: look again
+        if member is None:
+            raise StaleVersion("the owner of the identities vanished: look again")
+        return to_out(member), False
+
+    return retrying(attempt, attempts=MAX_ATTEMPTS, conflict="The member is being changed concurrently; try again.")
 
 
 def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) -> store.MemberItem:
