@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
@@ -51,24 +51,28 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
     """The ``journey_step`` function: run the enrolment from where its timer says."""
     tenant_id, member_id = payload["tenant_id"], payload["member_id"]
     enrolment_id, seq = payload["enrolment_id"], int(payload["seq"])
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> dict[str, Any]:
         enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
         if enrolment is None or enrolment.status != "live" or int(enrolment.seq) != seq:
             return {"result": "stale"}  # ended, or a newer timer owns it
         now = clock.now()
         due = parse(enrolment.timer_due)
-        try:
-            if due is not None and now < due - EARLY_TOLERANCE:
-                _rearm(enrolment, due)
-                return {"result": "rearmed", "due_at": enrolment.timer_due}
-            return _advance(enrolment, now)
-        except TransactionCancelled as exc:
-            if any(label.startswith("message:") for label in exc.failed):
-                return {"result": "already_ran"}  # a concurrent run of this step committed first
-        except StaleVersion:
-            pass
-        backoff(attempt)
-    raise RuntimeError(f"enrolment {enrolment_id} kept changing")
+        if due is not None and now < due - EARLY_TOLERANCE:
+            _rearm(enrolment, due)
+            return {"result": "rearmed", "due_at": enrolment.timer_due}
+        return _advance(enrolment, now)
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_sent_yet,
+                        conflict=f"enrolment {enrolment_id} kept changing")
+    except TransactionCancelled:  # a concurrent run of this step committed first
+        return {"result": "already_ran"}
+
+
+def _not_sent_yet(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Retry a lost race, unless the step's message was claimed by a concurrent run."""
+    return not (isinstance(exc, TransactionCancelled) and any(label.startswith("message:") for label in exc.failed))
 
 
 def _rearm(enrolment: store.EnrolmentItem, due: datetime) -> None:
