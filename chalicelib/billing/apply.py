@@ -19,7 +19,7 @@ from ..core import clock, observability as obs
 from ..core.errors import Conflict, Problem
 from ..core.ids import is_id
 from ..core.signals import Delivery
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff, retrying
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -252,7 +252,7 @@ def forget_member(delivery: Delivery) -> None:
 
 def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, claim: Claim | None) -> str:
     """``account.updated``: keep the connection's status current (newer observations only)."""
-    for attempt in range(MAX_ATTEMPTS):
+    def attempt(_: int) -> str:
         item = store.get_account(tenant_id)
         if item is None or item.account_id != account_id or obj.get("id") != account_id:
             return "ignored"
@@ -266,15 +266,19 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
         tx.save("account", item)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, "applied", None)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "claim" in exc.failed:
-                return "duplicate"
-            backoff(attempt)
-            continue
+        tx.commit()
         return "applied"
-    raise Conflict("The Stripe connection kept changing; Stripe will redeliver.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_claimed,
+                        conflict="The Stripe connection kept changing; Stripe will redeliver.")
+    except TransactionCancelled:  # the event's claim exists: this delivery was applied already
+        return "duplicate"
+
+
+def _not_claimed(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Retry a lost race, unless it was lost to an earlier delivery of the same event."""
+    return not (isinstance(exc, TransactionCancelled) and "claim" in exc.failed)
 
 
 def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:

@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock, observability as obs
-from ..core.errors import Conflict
 from ..core.ids import new_id
 from ..core.table import keys
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff, retrying
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff, retrying
 from ..tiers.rules import parse
 from . import engine, store
 from .catalog import ActiveJourney
@@ -63,7 +62,8 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
     ``trigger_key``, a signal's delivery id, enrolled the member before: a redelivery).
     Entry filters are the caller's (they need a snapshot)."""
     definition = journey.definition
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> tuple[str, str | None]:
         now = clock.now()
         slot = store.get_slot(tenant_id, member_id, journey.journey_id)
         if slot is not None and slot.live_enrolment_id:
@@ -98,18 +98,21 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
         if trigger_key is not None:
             store.stage_trigger_claim(tx, tenant_id, member_id, journey.journey_id, trigger_key, now)
         store.count(tx, tenant_id, journey.journey_id, "entered", member_id)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "trigger" in exc.failed:
-                return "already_triggered", None
-            _pause(attempt)  # another trigger for this member won the slot: look again
-            continue
+        tx.commit()  # another trigger for this member may win the slot: retrying() looks again
         enrolment.version = 1
         obs.count("JourneyEntered", tenant_id)
         start_timer(enrolment)
         return "enrolled", enrolment_id
-    raise Conflict("The member's enrolment kept changing; try again.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_triggered, pause=_pause,
+                        conflict="The member's enrolment kept changing; try again.")
+    except TransactionCancelled:  # this trigger (a signal's delivery id) enrolled the member before
+        return "already_triggered", None
+
+
+def _not_triggered(exc: StaleVersion | TransactionCancelled) -> bool:
+    return not (isinstance(exc, TransactionCancelled) and "trigger" in exc.failed)
 
 
 def end(tx: Transaction, enrolment: store.EnrolmentItem, slot: store.SlotItem | None, status: str,
