@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from ..activity import service as activity
 from ..core import clock, observability as obs
-from ..core.errors import Conflict, Problem
+from ..core.errors import Problem
 from ..core.ids import is_id
 from ..core.signals import Delivery
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff, retrying
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -143,10 +143,12 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
     if not is_id(member_id):
         return Applied("ignored", reason="unknown_member")
     snap = state.snapshot(obj, observed_at)
-    for attempt in range(MAX_ATTEMPTS):
-        item = store.get_membership(tenant_id, member_id, snap.subscription_id)
+    read: list[store.MembershipItem | None] = [None]  # the membership the last attempt saw
+
+    def attempt(n: int) -> Applied:
+        item = read[0] = store.get_membership(tenant_id, member_id, snap.subscription_id)
         # a membership exists only for a live member (erasure deletes it): check the member once
-        if item is None and attempt == 0 and not _live_member(tenant_id, member_id):
+        if item is None and n == 0 and not _live_member(tenant_id, member_id):
             return Applied("ignored", reason="unknown_member")
         before = Snapshot.from_dict(item.state) if item is not None and item.state else None
         if not state.newer(snap, before):
@@ -173,17 +175,16 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         store.stage_membership(tx, target)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, outcome, target)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "claim" in exc.failed:
-                return Applied("duplicate", item)
-            backoff(attempt)
-            continue  # another handler changed the membership: compare against its state
+        tx.commit()  # another handler may change the membership first: retrying() compares again
         obs.count("MembershipChanged", tenant_id)
         run_effects(target)
         return Applied(outcome, target)
-    raise Conflict("The membership kept changing; Stripe will redeliver.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_claimed,
+                        conflict="The membership kept changing; Stripe will redeliver.")
+    except TransactionCancelled:  # the event's claim exists: this delivery was applied already
+        return Applied("duplicate", read[0])
 
 
 # --- effects -----------------------------------------------------------------------------
