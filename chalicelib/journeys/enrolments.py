@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock, observability as obs
+from ..core.errors import Conflict
 from ..core.ids import new_id
 from ..core.table import keys
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff, retrying
@@ -175,23 +176,25 @@ def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, conver
 
 def convert_after_finish(tenant_id: str, member_id: str, slot: store.SlotItem) -> bool:
     """A goal event inside the conversion window of a finished enrolment: count it once."""
-    for attempt in range(MAX_ATTEMPTS):
-        enrolment = store.get_enrolment(tenant_id, member_id, slot.convert_enrolment_id or "")
+    journey_id = slot.journey_id
+
+    def attempt(n: int) -> bool:
+        current = slot if n == 0 else store.get_slot(tenant_id, member_id, journey_id)
+        if current is None or not current.convert_enrolment_id:
+            return False  # a concurrent goal event counted it
+        enrolment = store.get_enrolment(tenant_id, member_id, current.convert_enrolment_id)
         if enrolment is None or enrolment.converted_at:
             return False
         enrolment.converted_at = clock.iso(clock.now())
-        slot.convert_enrolment_id = slot.convert_until = None
+        current.convert_enrolment_id = current.convert_until = None
         tx = Transaction()
         tx.save("enrolment", enrolment)
-        tx.save("slot", slot)
+        tx.save("slot", current)
         store.count(tx, tenant_id, enrolment.journey_id, "converted", member_id)
-        try:
-            tx.commit()
-            return True
-        except TransactionCancelled:
-            _pause(attempt)
-            fresh = store.get_slot(tenant_id, member_id, slot.journey_id)
-            if fresh is None or not fresh.convert_enrolment_id:
-                return False
-            slot = fresh
-    return False
+        tx.commit()
+        return True
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, pause=_pause, conflict="The conversion kept changing.")
+    except Conflict:
+        return False  # never counted twice; a conversion lost to endless races is not counted
