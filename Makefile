@@ -8,7 +8,7 @@ STRIPE_MOCK := .local/bin/stripe-mock
 PORT ?= 8000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run job test bench synth setup dynamodb-local clean stripe-mock stripe-event
+.PHONY: run job test lint bench synth setup dynamodb-local clean stripe-mock stripe-event
 
 ## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
 ## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never).
@@ -23,9 +23,16 @@ job: setup
 	@test -n "$(NAME)" || { echo "usage: make job NAME=nightly|job_sweeper|run_job [PAYLOAD='{...}']" >&2; exit 2; }
 	$(PY) -m devstack job "$(NAME)" --payload="$$PAYLOAD"
 
-## test: the whole suite against DynamoDB Local (in memory, free ports)
-test: setup
+## test: lint first (fails fast), then the whole suite against DynamoDB Local (in memory, free ports)
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## lint: ruff (rules in pyproject.toml), mypy (chalicelib/ and app.py; strict on core/) and
+## the import contracts (.importlinter: layering, public surfaces, no cycles)
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 ## bench: print speed and capacity ratios (not a timed test)
 bench: setup

@@ -240,7 +240,8 @@ def print_capacity(ops: list[OpFigures]) -> None:
     for op in ops:
         n = len(op.read)
         bare_cu = median([sum(u) for u in op.bare.units])
-        rows.append([op.name, _calls_text(op.calls, n, [name for name, _ in op.template]), fmt(median(op.read), 1), fmt(median(op.write), 1),
+        rows.append([op.name, _calls_text(op.calls, n, [name for name, _ in op.template]),
+                     fmt(median(op.read), 1), fmt(median(op.write), 1),
                      fmt(median(op.read) + median(op.write), 1), fmt(bare_cu, 1),
                      fmt(median(op.in_ddb_ms)), fmt(median(op.metered_ms))])
     print(table(["operation", "DynamoDB calls per op (mean)", "RCU", "WCU", "total CU", "bare CU",

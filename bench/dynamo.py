@@ -87,7 +87,7 @@ class Bare:
         call_ms: list[float] = []
         responses = []
         start = time.perf_counter()
-        for method, params in zip(self.methods, requests):
+        for method, params in zip(self.methods, requests, strict=False):
             t0 = time.perf_counter()
             responses.append(method(**params))
             call_ms.append((time.perf_counter() - t0) * 1000)
@@ -111,7 +111,7 @@ def units_by_index(response: dict[str, Any]) -> dict[str, float]:
 def by_index(bare: Bare, requests: list[dict[str, Any]]) -> list[dict[str, float]]:
     """Send ``requests`` once more with ReturnConsumedCapacity=INDEXES (not timed)."""
     return [units_by_index(method(**{**params, "ReturnConsumedCapacity": "INDEXES"}))
-            for method, params in zip(bare.methods, requests)]
+            for method, params in zip(bare.methods, requests, strict=False)]
 
 
 @dataclass

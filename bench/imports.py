@@ -36,7 +36,7 @@ class ImportFigures:
 def _run(code: str, root: Path, env: dict[str, str], importtime: bool = False) -> tuple[float, str]:
     args = [sys.executable] + (["-X", "importtime"] if importtime else []) + ["-c", code]
     start = time.perf_counter()
-    out = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False)
     elapsed = time.perf_counter() - start
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")

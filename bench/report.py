@@ -32,7 +32,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str = ""
     align = align or "l" + "r" * (len(headers) - 1)
 
     def line(row: Sequence[str]) -> str:
-        parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
+        parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align, strict=False)]
         return " " * indent + "  ".join(parts).rstrip()
 
     rule = " " * indent + "  ".join("-" * w for w in widths)

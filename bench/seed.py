@@ -159,8 +159,8 @@ def make_template(api: App, app_ddb: Any, bare_ddb: Any, table: str, variant: Va
     created_at = profile["created_at"]["S"]
     shard = f"#{keys.shard_of(member_id, LIST_SHARDS)}"
     patterns = []
-    for item in items:
-        item = json.loads(json.dumps(item))
+    for raw in items:
+        item = json.loads(json.dumps(raw))
         for attr in _GSI_PKS:
             if attr in item:
                 value = item[attr]["S"]

@@ -271,7 +271,8 @@ class Meter:
         before, ops_before, units_before = self.timer.spent_ms, dict(self.timer.by_op), Counter(self.units)
         with metered(self.app_ddb) as usage:
             ms, body = api.call("get", path)
-        by_op = {op: v - ops_before.get(op, 0.0) for op, v in self.timer.by_op.items() if v - ops_before.get(op, 0.0) > 0}
+        by_op = {op: v - ops_before.get(op, 0.0) for op, v in self.timer.by_op.items()
+                 if v - ops_before.get(op, 0.0) > 0}
         units = {op: v - units_before.get(op, 0.0) for op, v in self.units.items() if v - units_before.get(op, 0.0) > 0}
         return Sample(ms, usage.read, usage.write, dict(usage.calls), self.timer.spent_ms - before, by_op, units, body)
 
@@ -285,7 +286,8 @@ def _check_page(fig: SegmentFigures, run: SegmentRun, tenant: Tenant, what: str,
     """Compare a page with the truth; returns the truth's next position."""
     ids, position, examined = expected_page(run.base[tenant.size], after, LIMIT)
     got = [m["id"] for m in sample.body["data"]]
-    if got != ids or sample.body["examined"] != examined or (sample.body.get("next_cursor") is None) != (position is None):
+    last_page = sample.body.get("next_cursor") is None
+    if got != ids or sample.body["examined"] != examined or last_page != (position is None):
         fig.warnings.append(f"{run.seg.name}, {tenant.label}, {what}: the app answered {len(got)} members "
                             f"(examined {sample.body['examined']}), the seeded truth says {len(ids)} (examined "
                             f"{examined}){'; the members differ' if got[:len(ids)] != ids[:len(got)] else ''}")
@@ -312,8 +314,8 @@ def run_segments(client: Any, admin_token: str, app_ddb: Any, bare_ddb: Any, tab
 
     for run in fig.runs:
         for tenant in tenants:
-            _, created = tenant.api.call("post", "/v1/segments", {"name": run.seg.name,
-                                                                    "filter": run.seg.filter(tenant.tag_ids)}, expected=201)
+            _, created = tenant.api.call("post", "/v1/segments",
+                                         {"name": run.seg.name, "filter": run.seg.filter(tenant.tag_ids)}, expected=201)
             run.segment_id[tenant.size] = created["id"]
             run.base[tenant.size] = truth(tenant, run.seg)
             run.scope[tenant.size] = f"segment|{created['id']}|{created['updated_at']}"
@@ -446,10 +448,12 @@ def print_segments(fig: SegmentFigures) -> None:
                         f" ({len(a)} / {len(b)} pages)")
             else:
                 info = f"{median([s.body['examined'] for s in a]):.0f} / {median([s.body['examined'] for s in b]):.0f}"
-            calls = f"{median([sum(s.calls.values()) for s in a]):.0f} / {median([sum(s.calls.values()) for s in b]):.0f}"
+            calls_a, calls_b = median([sum(s.calls.values()) for s in a]), median([sum(s.calls.values()) for s in b])
+            calls = f"{calls_a:.0f} / {calls_b:.0f}"
             same = kind != "count" or run.count_status[small.size] == run.count_status[big.size]
             rows.append([run.seg.name if k == 0 else "", KIND_LABELS[kind], fmt(ms_a), fmt(ms_b),
-                         ratio(ms_b, ms_a) if same else "-", f"{fmt(p90([s.ms for s in a]))} / {fmt(p90([s.ms for s in b]))}",
+                         ratio(ms_b, ms_a) if same else "-",
+                         f"{fmt(p90([s.ms for s in a]))} / {fmt(p90([s.ms for s in b]))}",
                          fmt(rcu_a, 1), fmt(rcu_b, 1), ratio(rcu_b, rcu_a) if same else "-", info, calls])
     x, y = small.label, big.label
     print(table(["segment", "request", f"ms {x}", f"ms {y}", f"{y}/{x}", f"p90 ms {x} / {y}", f"RCU {x}",
@@ -467,7 +471,8 @@ def print_segments(fig: SegmentFigures) -> None:
           "  (bases up to 2,000 members); job = answers status computing and starts a count job (the bench does\n"
           "  not run those jobs). No ratio where the two tenants' counts are made differently.")
 
-    print(f"\n  Where a request's time and units go, {big.label} tenant (all its samples; hooks on): DynamoDB calls per\n"
+    print(f"\n  Where a request's time and units go, {big.label} tenant (all its samples; hooks on): "
+          "DynamoDB calls per\n"
           "  request, share of the request time inside DynamoDB calls, each operation's share of it, and the\n"
           "  capacity units each operation consumed per request:\n")
     rows = []

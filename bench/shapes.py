@@ -101,7 +101,7 @@ def unit_rows(template: list[tuple[str, dict[str, Any]]], by_index: list[dict[st
     rows: list[list[str]] = []
     notes: list[str] = []
     lead = f"{what}: " if what else ""
-    for (name, params), parts in zip(template, by_index):
+    for (name, params), parts in zip(template, by_index, strict=False):
         split = " + ".join(f"{where} {fmt(units, 1)}" for where, units in parts.items() if units) or "-"
         first, *more = describe(name, params)
         rows.append([first, fmt(sum(parts.values()), 1), split])

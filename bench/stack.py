@@ -104,7 +104,7 @@ def dynamodb_local_version() -> str:
 
 def java_version() -> str:
     try:
-        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     first = (out.stderr or out.stdout).strip().splitlines()

@@ -101,7 +101,8 @@ def events_for(kind: str, member: str, tenant: str, account: str, plan: dict[str
         s = sub("active", start, end, sid) if current["status"] == "past_due" else sub("active", end, end + length, sid)
         return [ev("customer.subscription.updated", s), ev(kind, se.invoice(s, paid=True, created=now))]
     if kind == "invoice.payment_failed":
-        s = sub("past_due", end, end + length, sid) if current["status"] == "active" else sub("past_due", start, end, sid)
+        renewing = current["status"] == "active"
+        s = sub("past_due", end, end + length, sid) if renewing else sub("past_due", start, end, sid)
         return [ev("customer.subscription.updated", s), ev(kind, se.invoice(s, paid=False, created=now))]
     if kind == "customer.subscription.deleted":
         return [ev(kind, sub("canceled", start, end, sid, canceled_at=now, ended_at=now))]

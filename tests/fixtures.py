@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests.conftest import DDB, ISSUER, ROOT, TABLE_NAME
+from tests.environment import ISSUER, ROOT, TABLE_NAME
+from tests.integration.servers import DDB
 
 
 @dataclass

@@ -16,15 +16,16 @@ from zoneinfo import ZoneInfo
 
 from ..activity import service as activity
 from ..core import clock, observability as obs
-from ..core.errors import Conflict, Problem
+from ..core.errors import Problem
 from ..core.ids import is_id
 from ..core.signals import Delivery
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
 from ..tiers import service as tiers
 from . import state, store
+from .gateway import GatewayError, gateway
 from .state import Snapshot
 
 MAX_ATTEMPTS = 30
@@ -147,10 +148,12 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
     if not is_id(member_id):
         return Applied("ignored", reason="unknown_member")
     snap = state.snapshot(obj, observed_at, revision)
-    for attempt in range(MAX_ATTEMPTS):
-        item = store.get_membership(tenant_id, member_id, snap.subscription_id)
+    read: list[store.MembershipItem | None] = [None]  # the membership the last attempt saw
+
+    def attempt(n: int) -> Applied:
+        item = read[0] = store.get_membership(tenant_id, member_id, snap.subscription_id)
         # a membership exists only for a live member (erasure deletes it): check the member once
-        if item is None and attempt == 0 and not _live_member(tenant_id, member_id):
+        if item is None and n == 0 and not _live_member(tenant_id, member_id):
             return Applied("ignored", reason="unknown_member")
         before = Snapshot.from_dict(item.state) if item is not None and item.state else None
         if not state.newer(snap, before):
@@ -177,17 +180,16 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         store.stage_membership(tx, target)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, outcome, target)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "claim" in exc.failed:
-                return Applied("duplicate", item)
-            backoff(attempt)
-            continue  # another handler changed the membership: compare against its state
+        tx.commit()  # another handler may change the membership first: retrying() compares again
         obs.count("MembershipChanged", tenant_id)
         run_effects(target)
         return Applied(outcome, target)
-    raise Conflict("The membership kept changing; Stripe will redeliver.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_claimed,
+                        conflict="The membership kept changing; Stripe will redeliver.")
+    except TransactionCancelled:  # the event's claim exists: this delivery was applied already
+        return Applied("duplicate", read[0])
 
 
 # --- effects -----------------------------------------------------------------------------
@@ -256,7 +258,7 @@ def forget_member(delivery: Delivery) -> None:
 
 def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, claim: Claim | None) -> str:
     """``account.updated``: keep the connection's status current (newer observations only)."""
-    for attempt in range(MAX_ATTEMPTS):
+    def attempt(_: int) -> str:
         item = store.get_account(tenant_id)
         if item is None or item.account_id != account_id or obj.get("id") != account_id:
             return "ignored"
@@ -270,12 +272,35 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
         tx.save("account", item)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, "applied", None)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "claim" in exc.failed:
-                return "duplicate"
-            backoff(attempt)
-            continue
+        tx.commit()
         return "applied"
-    raise Conflict("The Stripe connection kept changing; Stripe will redeliver.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_claimed,
+                        conflict="The Stripe connection kept changing; Stripe will redeliver.")
+    except TransactionCancelled:  # the event's claim exists: this delivery was applied already
+        return "duplicate"
+
+
+def _not_claimed(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Retry a lost race, unless it was lost to an earlier delivery of the same event."""
+    return not (isinstance(exc, TransactionCancelled) and "claim" in exc.failed)
+
+
+def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:
+    """Archive prices a change replaced (best effort: what fails is retried by reconciliation)."""
+    pending = list(item.archive_pending or [])
+    if not pending:
+        return
+    left = []
+    gw = gateway(tenants.tenant_settings(tenant_id).livemode)
+    for price_id in pending:
+        try:
+            gw.archive_price(account, price_id, idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
+        except GatewayError:
+            left.append(price_id)
+    item.archive_pending = left
+    try:
+        store.save_plan(item)
+    except StaleVersion:
+        pass  # the next change or reconciliation retries

@@ -70,11 +70,9 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
         if fresh is not None and fresh.pending_events:
             apply.run_effects(fresh)
     plans, _ = store.list_plans(tenant_id)
-    from .service import archive_replaced_prices
-
     for plan in plans:
         if plan.archive_pending:
-            archive_replaced_prices(tenant_id, account.account_id, plan)
+            apply.archive_replaced_prices(tenant_id, account.account_id, plan)
     account.reconciled_until = state.epoch(now)
     try:
         store.save_account(account)
@@ -86,13 +84,7 @@ def reconcile_tenant(tenant_id: str, now: datetime) -> dict[str, int]:
 
 def _each_tenant(params: dict[str, Any], checkpoint: dict[str, Any] | None) -> str | None:
     """The next tenant to visit after the checkpoint (all tenants, or ``tenant_ids``)."""
-    last = (checkpoint or {}).get("last_tenant")
-    only = params.get("tenant_ids")
-    if only is not None:
-        ids = only[only.index(last) + 1:][:1] if last in only else ([] if last else only[:1])
-    else:
-        ids = tenants.tenant_ids(after=last, limit=1)
-    return ids[0] if ids else None
+    return tenants.next_tenant((checkpoint or {}).get("last_tenant"), params.get("tenant_ids"))
 
 
 def _reconcile_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:

@@ -9,6 +9,9 @@ object, never a record of one that does not exist.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ..core import clock, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
@@ -16,7 +19,6 @@ from ..core.table import cursor
 from ..core.table.transactions import StaleVersion
 from ..core.tenancy import TenantContext
 from ..members import service as members
-from ..tenants import service as tenants
 from ..tiers import service as tiers
 from . import apply, state, store
 from .gateway import GatewayError, GatewayRejected, StripeObject, gateway
@@ -44,7 +46,7 @@ from .schemas import (
 from .state import Snapshot
 
 
-def stripe_call(fn, *args, **kwargs) -> StripeObject:  # type: ignore[no-untyped-def]
+def stripe_call(fn: Callable[..., StripeObject], *args: Any, **kwargs: Any) -> StripeObject:
     """Run a gateway call; Stripe's refusals and outages become problems."""
     try:
         return fn(*args, **kwargs)
@@ -212,31 +214,12 @@ def update_plan(ctx: TenantContext, plan_id: str, patch: PlanPatch) -> PlanOut:
     except StaleVersion as exc:
         raise Conflict("The plan changed meanwhile; read it and try again.", field="version",
                        code="version_conflict") from exc
-    archive_replaced_prices(ctx.tenant_id, account, item)
+    apply.archive_replaced_prices(ctx.tenant_id, account, item)
     if tier_changed:
         from . import reconcile
 
         reconcile.start_plan_tier_job(ctx.tenant_id, plan_id)
     return _plan_out(item)
-
-
-def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:
-    """Archive prices a change replaced (best effort: what fails is retried by reconciliation)."""
-    pending = list(item.archive_pending or [])
-    if not pending:
-        return
-    left = []
-    gw = gateway(tenants.tenant_settings(tenant_id).livemode)
-    for price_id in pending:
-        try:
-            gw.archive_price(account, price_id, idempotency_key=f"enclave:{tenant_id}:price:{price_id}:archive")
-        except GatewayError:
-            left.append(price_id)
-    item.archive_pending = left
-    try:
-        store.save_plan(item)
-    except StaleVersion:
-        pass  # the next change or reconciliation retries
 
 
 # --- purchase and self-service -------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
 
 _now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
 

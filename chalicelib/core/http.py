@@ -236,7 +236,7 @@ def _preflight_view(blueprint: Blueprint, path: str) -> Callable[..., Response]:
                     "Access-Control-Max-Age": "600",
                 }
             )
-        return Response(body="", status_code=204, headers=headers)
+        return Response(body="", status_code=204, headers={**headers})
 
     preflight.__name__ = "preflight_" + re.sub(r"\W", "_", path)
     return preflight
@@ -421,7 +421,7 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
         else:
             outcome = _run_view(spec, view, wants, ctx, request, path_params)
         if "response" in outcome:  # a file (a CSV download, the docs): CORS too
-            response = outcome["response"]
+            response: Response = outcome["response"]
             response.headers = {**cors, **response.headers}
             return response
         body = outcome["body"]

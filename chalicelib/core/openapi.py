@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .http import PLATFORM_ADMIN, PUBLIC, ROUTES, RouteSpec, item_param
 
@@ -65,9 +65,11 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     ]
 
 
-def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], schemas: dict[str, Any]) -> dict[str, Any]:
+def _operation(spec: RouteSpec, refs: dict[tuple[Any, JsonSchemaMode], Any],
+               schemas: dict[str, Any]) -> dict[str, Any]:
+    path_id = spec.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
     op: dict[str, Any] = {
-        "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "operationId": f"{spec.method.lower()}_{path_id}",
         "summary": plain(spec.summary),
         "tags": [spec.tag],
     }
@@ -80,7 +82,8 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
         params += _query_parameters(spec.query, schemas)
     if spec.method == "POST" and spec.auth != PUBLIC:
         params.append({
-            "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255},
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 255},
             "description": "Replays the first response for 24 h; the same key with another request is a 422",
         })
     if params:
@@ -94,8 +97,8 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
         if status == 204 or spec.response is None:
             responses[str(status)] = {"description": text}
         else:
-            responses[str(status)] = {"description": text,
-                                      "content": {"application/json": {"schema": refs[(spec.response, "serialization")]}}}
+            schema = refs[(spec.response, "serialization")]
+            responses[str(status)] = {"description": text, "content": {"application/json": {"schema": schema}}}
     if "201" in responses and item_param(spec) is not None:
         responses["201"]["headers"] = {"Location": {
             "description": "The created resource's URL", "schema": {"type": "string"}}}
@@ -121,7 +124,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[type[BaseModel], str], Any], sc
 
 
 def document(title: str = "Enclave API", version: str = "1.0.0") -> dict[str, Any]:
-    pairs: list[tuple[type[BaseModel], str]] = []
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for spec in ROUTES:
         if spec.body is not None:
             pairs.append((spec.body, "validation"))
@@ -146,7 +149,8 @@ def document(title: str = "Enclave API", version: str = "1.0.0") -> dict[str, An
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "apiKey": {"type": "http", "scheme": "bearer", "description": "Tenant API key (ek_live_... / ek_test_...)"},
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "Tenant API key (ek_live_... / ek_test_...)"},
                 "userJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                             "description": "Console user's ID token (Cognito)"},
             },

@@ -17,14 +17,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from . import clock
 from .config import get_settings
 from .errors import Forbidden, Unauthorized
 from .ids import is_id
 
-READ, WRITE, ADMIN = "read", "write", "admin"
+READ: Final = "read"
+WRITE: Final = "write"
+ADMIN: Final = "admin"
 SCOPES = (READ, WRITE, ADMIN)
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

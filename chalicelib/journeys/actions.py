@@ -17,9 +17,9 @@ from . import engine, store, templates
 
 @lru_cache(maxsize=1)
 def _coupon_secret() -> bytes:
-    from ..core.table import cursor
+    from ..core.app_keys import purpose_key
 
-    return b"journey-coupons|" + cursor._secret()  # the app's secret, separated by purpose
+    return purpose_key("journey-coupons")
 
 
 def system_context(tenant_id: str, journey_id: str) -> TenantContext:

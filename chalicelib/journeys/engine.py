@@ -203,7 +203,8 @@ def tier_move_matches(trigger: dict[str, Any], old: str | None, new: str | None,
 
 
 def stage_move_matches(trigger: dict[str, Any], old: str | None, new: str | None) -> bool:
-    return (not trigger.get("to") or trigger["to"] == new) and (not trigger.get("previous") or trigger["previous"] == old)
+    return ((not trigger.get("to") or trigger["to"] == new)
+            and (not trigger.get("previous") or trigger["previous"] == old))
 
 
 def reentry_allows(reentry: dict[str, Any], entries: int, last_entered_at: datetime | None, now: datetime) -> bool:

@@ -18,7 +18,7 @@ from ..core import clock, observability as obs
 from ..core.errors import Conflict
 from ..core.ids import new_id
 from ..core.table import keys
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff, retrying
 from ..tiers.rules import parse
 from . import engine, store
 from .catalog import ActiveJourney
@@ -37,9 +37,10 @@ def _pause(attempt: int) -> None:
 def start_timer(enrolment: store.EnrolmentItem) -> bool:
     """Hand the enrolment's pending timer to the timer service and note it; False (logged)
     when the service could not take it: the sweeper starts it later."""
-    if not enrolment.timer_name or not enrolment.timer_due:
+    due_at = parse(enrolment.timer_due)
+    if not enrolment.timer_name or due_at is None:
         return False
-    due = min(parse(enrolment.timer_due), clock.now() + LONGEST_TIMER)  # type: ignore[type-var]
+    due = min(due_at, clock.now() + LONGEST_TIMER)
     timer = Timer(name=enrolment.timer_name, tenant_id=enrolment.tenant_id, due_at=due,
                   payload={"tenant_id": enrolment.tenant_id, "member_id": enrolment.member_id,
                            "enrolment_id": enrolment.enrolment_id, "seq": int(enrolment.seq)})
@@ -62,7 +63,8 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
     ``trigger_key``, a signal's delivery id, enrolled the member before: a redelivery).
     Entry filters are the caller's (they need a snapshot)."""
     definition = journey.definition
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> tuple[str, str | None]:
         now = clock.now()
         slot = store.get_slot(tenant_id, member_id, journey.journey_id)
         if slot is not None and slot.live_enrolment_id:
@@ -97,18 +99,21 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
         if trigger_key is not None:
             store.stage_trigger_claim(tx, tenant_id, member_id, journey.journey_id, trigger_key, now)
         store.count(tx, tenant_id, journey.journey_id, "entered", member_id)
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "trigger" in exc.failed:
-                return "already_triggered", None
-            _pause(attempt)  # another trigger for this member won the slot: look again
-            continue
+        tx.commit()  # another trigger for this member may win the slot: retrying() looks again
         enrolment.version = 1
         obs.count("JourneyEntered", tenant_id)
         start_timer(enrolment)
         return "enrolled", enrolment_id
-    raise Conflict("The member's enrolment kept changing; try again.", code="concurrent_update")
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_triggered, pause=_pause,
+                        conflict="The member's enrolment kept changing; try again.")
+    except TransactionCancelled:  # this trigger (a signal's delivery id) enrolled the member before
+        return "already_triggered", None
+
+
+def _not_triggered(exc: StaleVersion | TransactionCancelled) -> bool:
+    return not (isinstance(exc, TransactionCancelled) and "trigger" in exc.failed)
 
 
 def end(tx: Transaction, enrolment: store.EnrolmentItem, slot: store.SlotItem | None, status: str,
@@ -142,7 +147,7 @@ def commit_counts(tx: Transaction, tenant_id: str, journey_id: str, member_id: s
 def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, converted: bool) -> bool:
     """End a live enrolment at once (mid-wait too) and cancel its timer; False if it had
     already ended."""
-    for attempt in range(MAX_ATTEMPTS):
+    def attempt(_: int) -> bool:
         enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
         if enrolment is None or enrolment.status != "live":
             return False
@@ -157,11 +162,7 @@ def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, conver
         end(tx, enrolment, slot, "exited", reason, now, bump)
         tx.save("enrolment", enrolment)
         commit_counts(tx, tenant_id, enrolment.journey_id, member_id, bump)
-        try:
-            tx.commit()
-        except TransactionCancelled:
-            _pause(attempt)
-            continue
+        tx.commit()  # a concurrent change cancels it: retrying() reads again
         obs.count("JourneyConverted" if converted else "JourneyExited", tenant_id)
         if pending_timer:
             try:
@@ -169,28 +170,31 @@ def leave(tenant_id: str, member_id: str, enrolment_id: str, reason: str, conver
             except Exception:  # noqa: BLE001 - the timer will find the enrolment ended
                 obs.logger.exception("journey timer cancel failed", extra={"enrolment_id": enrolment_id})
         return True
-    raise Conflict("The enrolment kept changing; try again.", code="concurrent_update")
+
+    return retrying(attempt, attempts=MAX_ATTEMPTS, pause=_pause, conflict="The enrolment kept changing; try again.")
 
 
 def convert_after_finish(tenant_id: str, member_id: str, slot: store.SlotItem) -> bool:
     """A goal event inside the conversion window of a finished enrolment: count it once."""
-    for attempt in range(MAX_ATTEMPTS):
-        enrolment = store.get_enrolment(tenant_id, member_id, slot.convert_enrolment_id or "")
+    journey_id = slot.journey_id
+
+    def attempt(n: int) -> bool:
+        current = slot if n == 0 else store.get_slot(tenant_id, member_id, journey_id)
+        if current is None or not current.convert_enrolment_id:
+            return False  # a concurrent goal event counted it
+        enrolment = store.get_enrolment(tenant_id, member_id, current.convert_enrolment_id)
         if enrolment is None or enrolment.converted_at:
             return False
         enrolment.converted_at = clock.iso(clock.now())
-        slot.convert_enrolment_id = slot.convert_until = None
+        current.convert_enrolment_id = current.convert_until = None
         tx = Transaction()
         tx.save("enrolment", enrolment)
-        tx.save("slot", slot)
+        tx.save("slot", current)
         store.count(tx, tenant_id, enrolment.journey_id, "converted", member_id)
-        try:
-            tx.commit()
-            return True
-        except TransactionCancelled:
-            _pause(attempt)
-            fresh = store.get_slot(tenant_id, member_id, slot.journey_id)
-            if fresh is None or not fresh.convert_enrolment_id:
-                return False
-            slot = fresh
-    return False
+        tx.commit()
+        return True
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, pause=_pause, conflict="The conversion kept changing.")
+    except Conflict:
+        return False  # never counted twice; a conversion lost to endless races is not counted

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
@@ -51,24 +51,28 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
     """The ``journey_step`` function: run the enrolment from where its timer says."""
     tenant_id, member_id = payload["tenant_id"], payload["member_id"]
     enrolment_id, seq = payload["enrolment_id"], int(payload["seq"])
-    for attempt in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> dict[str, Any]:
         enrolment = store.get_enrolment(tenant_id, member_id, enrolment_id)
         if enrolment is None or enrolment.status != "live" or int(enrolment.seq) != seq:
             return {"result": "stale"}  # ended, or a newer timer owns it
         now = clock.now()
         due = parse(enrolment.timer_due)
-        try:
-            if due is not None and now < due - EARLY_TOLERANCE:
-                _rearm(enrolment, due)
-                return {"result": "rearmed", "due_at": enrolment.timer_due}
-            return _advance(enrolment, now)
-        except TransactionCancelled as exc:
-            if any(label.startswith("message:") for label in exc.failed):
-                return {"result": "already_ran"}  # a concurrent run of this step committed first
-        except StaleVersion:
-            pass
-        backoff(attempt)
-    raise RuntimeError(f"enrolment {enrolment_id} kept changing")
+        if due is not None and now < due - EARLY_TOLERANCE:
+            _rearm(enrolment, due)
+            return {"result": "rearmed", "due_at": enrolment.timer_due}
+        return _advance(enrolment, now)
+
+    try:
+        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_sent_yet,
+                        conflict=f"enrolment {enrolment_id} kept changing")
+    except TransactionCancelled:  # a concurrent run of this step committed first
+        return {"result": "already_ran"}
+
+
+def _not_sent_yet(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Retry a lost race, unless the step's message was claimed by a concurrent run."""
+    return not (isinstance(exc, TransactionCancelled) and any(label.startswith("message:") for label in exc.failed))
 
 
 def _rearm(enrolment: store.EnrolmentItem, due: datetime) -> None:
@@ -106,7 +110,7 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
         if run.writes + len(run.bump) > MAX_TRANSACTION_ITEMS - 6:  # DynamoDB takes 100 per transaction
             return _finish(run, tx, "waiting", None, (now, step_id))
         step = steps.get(step_id) if step_id else None
-        if step is None:
+        if step is None or step_id is None:
             return _finish(run, tx, "completed", None, None)
         if step_id in visited:  # looped back through a wait that was already over: pause a minute
             return _finish(run, tx, "waiting", None, (now + timedelta(minutes=1), step_id))
@@ -126,7 +130,8 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
         elif kind == "branch":
             snap = run.snapshot()
             condition = expand_condition(step["condition"], _ordered_since(enrolment))
-            step_id = step.get("then") if snap is not None and filters.matches(condition, snap, now) else step.get("else")
+            holds = snap is not None and filters.matches(condition, snap, now)
+            step_id = step.get("then") if holds else step.get("else")
         elif kind in ("add_tag", "remove_tag"):
             actions.tag(run, step)
             step_id = step.get("next")

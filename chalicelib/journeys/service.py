@@ -137,12 +137,14 @@ def update_journey(ctx: TenantContext, journey_id: str, patch: JourneyPatch) -> 
         validation.check_definition(ctx, definition)
         if item.ever_activated:
             number = int(item.definition_version) + 1
-            new_version = store.JourneyVersionItem(store.versions_pk(ctx.tenant_id, journey_id), store.version_sk(number),
+            new_version = store.JourneyVersionItem(store.versions_pk(ctx.tenant_id, journey_id),
+                                                   store.version_sk(number),
                                                    journey_id=journey_id, version_number=number,
                                                    definition=definition, created_at=now)
             item.definition_version = number
         else:
-            replace_version = store.JourneyVersionItem(store.versions_pk(ctx.tenant_id, journey_id), store.version_sk(1),
+            replace_version = store.JourneyVersionItem(store.versions_pk(ctx.tenant_id, journey_id),
+                                                       store.version_sk(1),
                                                        journey_id=journey_id, version_number=1,
                                                        definition=definition, created_at=now)
         old_kind, new_kind = item.definition["trigger"]["type"], definition["trigger"]["type"]
@@ -196,7 +198,8 @@ def _set_status(ctx: TenantContext, journey_id: str, status: str, allowed_from: 
     item.status, item.updated_at = status, now
     _save(item)
     kind = item.definition["trigger"]["type"]
-    store.register_scheduled(ctx.tenant_id, journey_id, kind if status == "active" and kind in SCHEDULED_KINDS else None)
+    scheduled = kind if status == "active" and kind in SCHEDULED_KINDS else None
+    store.register_scheduled(ctx.tenant_id, journey_id, scheduled)
     catalog.forget(ctx.tenant_id)
     obs.count(f"Journey{status.capitalize()}", ctx.tenant_id)
     return _out(item)

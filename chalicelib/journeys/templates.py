@@ -12,7 +12,8 @@ Variables::
     journey.name
 
 Filters: ``{{ member.name | default: friend }}`` (used when the value is missing or empty)
-and ``{{ trigger.at | date }}`` (the local date, YYYY-MM-DD). A variable that is missing
+and ``{{ trigger.at | date }}`` (the date in the tenant's time zone, YYYY-MM-DD; a value
+without a zone, such as ``2026-03-14``, is taken as already local). A variable that is missing
 at send time with no default fails the message rather than sending a hole.
 """
 from __future__ import annotations
@@ -91,7 +92,10 @@ def render(text: str, values: dict[str, Any], tz: str) -> str:
         value = _lookup(values, path)
         if filt == "date" and value:
             try:
-                value = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(ZoneInfo(tz)).date().isoformat()
+                moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                if moment.tzinfo is not None:  # a zoneless date or time is already local
+                    moment = moment.astimezone(ZoneInfo(tz))
+                value = moment.date().isoformat()
             except ValueError:
                 pass
         if value is None or value == "":

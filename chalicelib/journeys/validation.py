@@ -176,7 +176,7 @@ def _check_tag(ctx: TenantContext, tag_id: str, field: str) -> None:
     from ..tags import service as tags
 
     try:
-        tags._user_tag(ctx, tag_id)  # the tags capability's own lookup (404 / system tag 422)
+        tags.require_user_tag(ctx, tag_id)
     except Problem as exc:
         raise _fail(field, "no such tag (system tags follow tier and stage: use those triggers)",
                     "unknown_tag") from exc

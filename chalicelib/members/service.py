@@ -13,6 +13,7 @@ Rules kept here (no HTTP, no PynamoDB):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ..core import clock, idempotency, observability as obs
@@ -21,16 +22,19 @@ from ..core.ids import is_id, new_id
 from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import TransactionCancelled
+from ..core.table.transactions import StaleVersion, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
 from . import store
 from .identities import EMAIL, PHONE, normalize_channel_id, normalize_email, normalize_phone
 from .schemas import (
     ChannelCreate,
+    ChannelIdKind,
     ChannelListQuery,
     ChannelOut,
     ChannelPage,
+    ConsentChannel,
+    ConsentIn,
     IdentityOut,
     LookupQuery,
     MemberCreate,
@@ -74,7 +78,7 @@ def to_out(item: store.MemberItem) -> MemberOut:
 
 
 def _identities(tenant_id: str, phone: str | None, email: str | None,
-                channel_ids: dict[str, str | None] | None) -> dict[str, str]:
+                channel_ids: Mapping[ChannelIdKind, str | None] | None) -> dict[str, str]:
     found: dict[str, str] = {}
     if phone:
         found[PHONE] = normalize_phone(phone, _default_country(tenant_id))
@@ -86,7 +90,7 @@ def _identities(tenant_id: str, phone: str | None, email: str | None,
     return found
 
 
-def _consents(given: dict[str, Any], now: str) -> dict[str, dict[str, Any]]:
+def _consents(given: Mapping[ConsentChannel, ConsentIn], now: str) -> dict[str, dict[str, Any]]:
     return {
         channel: {"granted": c.granted, "at": clock.iso(c.at) if c.at else now}
         for channel, c in given.items()
@@ -133,7 +137,8 @@ def _load(ctx: TenantContext, member_id: str) -> store.MemberItem:
 def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bool]:
     """(member, created): an existing member for a known identity, else a new one."""
     identities = _identities(ctx.tenant_id, body.phone, body.email, body.channel_ids)
-    for _ in range(MAX_ATTEMPTS):
+
+    def attempt(_: int) -> tuple[MemberOut, bool]:
         found = store.find_identities(ctx.tenant_id, identities)
         owners = sorted(set(found.values()))
         if len(owners) > 1:
@@ -141,19 +146,20 @@ def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bo
                 "These identities belong to different members.",
                 code="identities_of_different_members",
                 member_ids=owners,
-                identities={kind: member_id for kind, member_id in sorted(found.items())},
+                identities=dict(sorted(found.items())),
             )
         try:
-            if owners:
-                member = _merge_into(ctx, owners[0], body, identities, found)
-                if member is not None:
-                    return to_out(member), False
-            else:
+            if not owners:
                 return to_out(_create(ctx, body, identities)), True
+            member = _merge_into(ctx, owners[0], body, identities, found)
         except TransactionCancelled as exc:
             _raise_for(exc, ctx.tenant_id)
-            continue  # lost a race for an identity or the profile version: look again
-    raise Conflict("The member is being changed concurrently; try again.", code="concurrent_update")
+            raise  # lost a race for an identity or the profile version: look again
+        if member is None:
+            raise StaleVersion("the owner of the identities vanished: look again")
+        return to_out(member), False
+
+    return retrying(attempt, attempts=MAX_ATTEMPTS, conflict="The member is being changed concurrently; try again.")
 
 
 def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) -> store.MemberItem:
@@ -214,7 +220,7 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
 
 
 def resolve_member(ctx: TenantContext, member_id: str | None, phone: str | None, email: str | None,
-                   channel_ids: dict[str, str], create_unknown: bool) -> str:
+                   channel_ids: dict[ChannelIdKind, str], create_unknown: bool) -> str:
     """The id of the member an event names: by id (404/410 if not a live member of this
     tenant), or by identities; unknown identities create a prospect member when
     ``create_unknown``, else 422."""
@@ -362,7 +368,7 @@ def export_member(ctx: TenantContext, member_id: str) -> MemberExport:
 
 def lookup_member(ctx: TenantContext, query: LookupQuery) -> MemberOut:
     if query.channel and query.external_id:
-        wanted = {query.channel: normalize_channel_id(query.external_id)}
+        wanted: dict[str, str] = {query.channel: normalize_channel_id(query.external_id)}
     else:
         wanted = _identities(ctx.tenant_id, query.phone, query.email, None)
     found = store.find_identities(ctx.tenant_id, wanted)

@@ -11,6 +11,8 @@ from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import GlobalSecondaryIndex
 
 from ..core.table import counters, keys
 from ..core.table.model import TableItem
@@ -68,6 +70,7 @@ def member_ids_page(tenant_id: str, channel: str | None, shard: int, after: str 
                     limit: int) -> list[tuple[str, str]]:
     """(sort key, member id) ascending in one shard of the member list (or of a source
     channel's list), after ``after``: for walking every member without a scan."""
+    idx: GlobalSecondaryIndex[TableItem]
     if channel:
         idx, pk, rng = TableItem.gsi2, keys.members_by_channel(tenant_id, channel, shard), TableItem.gsi2sk
     else:
@@ -122,7 +125,7 @@ def list_members(partitions: list[str], index: str, below: str | None, above: st
     merge. ``below``/``above`` bound the sort key (exclusive)."""
     idx = TableItem.gsi1 if index == "gsi1" else TableItem.gsi2
     range_attr = TableItem.gsi1sk if index == "gsi1" else TableItem.gsi2sk
-    condition = None
+    condition: Condition | None = None
     if below and above:
         condition = range_attr.between(above, below)
     elif below:

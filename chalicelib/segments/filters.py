@@ -126,7 +126,8 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
         return
     if term == "last_order_since":
         if _timestamp(value) is None:
-            raise _fail(f"{where}.{term}", "last_order_since is an ISO 8601 time with a zone, e.g. 2026-03-01T00:00:00Z")
+            raise _fail(f"{where}.{term}",
+                        "last_order_since is an ISO 8601 time with a zone, e.g. 2026-03-01T00:00:00Z")
         return
     if not isinstance(value, str) or not value or len(value) > 64:
         raise _fail(f"{where}.{term}", f"{term} takes an id or name")

@@ -80,8 +80,8 @@ def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]
         size = tiers.stage_count(tenant_id, dimension, value)
     else:
         size = tag_sizes[term.value]
-    return Base(f"tag:{term.value}", size,
-                lambda shard, after, limit: [(m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
+    return Base(f"tag:{term.value}", size, lambda shard, after, limit: [
+        (m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
 
 
 def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
@@ -194,7 +194,8 @@ def check_filter(ctx: TenantContext, tree: Any, path: str = "filter") -> None:
     known_tags = tags.existing_tags(ctx.tenant_id, tags_named)
     known_groups = tags.existing_groups(ctx.tenant_id, [v for t, v, _ in named if t == "tag_group"])
     program = tiers.load_config(ctx.tenant_id).program if any(t in ("tier", "tag") for t, _, _ in named) else None
-    for term, value, field in named:
+    for named_term, named_value, field in named:
+        term, value = named_term, named_value
         if term == "tag" and value.split(":", 1)[0] in tags.SYSTEM_GROUPS:
             term, value = value.split(":", 1)  # a system tag: tier:gold, stage:loyal, rfm:champions
         if term == "tag" and value not in known_tags:

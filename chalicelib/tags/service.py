@@ -14,7 +14,7 @@ from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..segments import filters
@@ -196,15 +196,14 @@ def _live(entries: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {k: v for k, v in entries.items() if not v.get("exp") or v["exp"] > now_iso}
 
 
+def _tagset_race(exc: StaleVersion | TransactionCancelled) -> bool:
+    """Only a lost race on the tag set is retried (another failed condition is an answer)."""
+    return not (isinstance(exc, TransactionCancelled) and exc.failed - {"tagset"} and not exc.conflict)
+
+
 def _retry(action: Callable[[], bool]) -> bool:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return action()
-        except (StaleVersion, TransactionCancelled) as exc:
-            if isinstance(exc, TransactionCancelled) and exc.failed - {"tagset"} and not exc.conflict:
-                raise
-            backoff(attempt)
-    raise Conflict("The member's tags kept changing; try again.", code="concurrent_update")
+    return retrying(lambda _: action(), attempts=MAX_ATTEMPTS, retry_if=_tagset_race,
+                    conflict="The member's tags kept changing; try again.")
 
 
 #: Raised in the transaction of every write that gives a member a tag or takes one away;
@@ -317,6 +316,12 @@ def _user_tag(ctx: TenantContext, tag_id: str) -> tuple[store.TagItem, store.Tag
     return tag, group
 
 
+def require_user_tag(ctx: TenantContext, tag_id: str) -> None:
+    """Raise unless ``tag_id`` names one of the tenant's own tags (404), one a person or a
+    rule may set (422 for a system tag): for capabilities that refer to tags (journeys)."""
+    _user_tag(ctx, tag_id)
+
+
 def tag_member(ctx: TenantContext, member_id: str, tag_id: str, body: MemberTagIn) -> MemberTagList:
     members.get_member(ctx, member_id)
     tag, group = _user_tag(ctx, tag_id)
@@ -391,13 +396,7 @@ def expire_tags(tenant_id: str) -> int:
 
 
 def expire_all_tenants() -> int:
-    total, after = 0, None
-    while True:
-        ids = tenants.tenant_ids(after=after, limit=100)
-        if not ids:
-            return total
-        total += sum(expire_tags(t) for t in ids)
-        after = ids[-1]
+    return sum(tenants.for_each_tenant(expire_tags))
 
 
 # --- snapshots (what segments and member rules evaluate) -----------------------------------------------------
@@ -521,11 +520,11 @@ def _event_matches(trigger: dict[str, Any], event: dict[str, Any]) -> bool:
         return False
     if trigger.get("name") and trigger["name"] != event.get("name"):
         return False
-    if trigger.get("item_category"):
-        if not any(line.get("category") == trigger["item_category"] for line in event.get("items") or []):
-            return False
+    category = trigger.get("item_category")
+    if category and not any(line.get("category") == category for line in event.get("items") or []):
+        return False
     props = {**event.get("properties", {}), **{k: v for k, v in event.items() if not isinstance(v, (dict, list))}}
-    return all(filters._compare(props.get(p["property"]), p.get("op", "eq"), p.get("value"))
+    return all(filters.compare(props.get(p["property"]), p.get("op", "eq"), p.get("value"))
                for p in trigger.get("where", []))
 
 
@@ -667,8 +666,7 @@ def _bulk_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[s
                 changed += remove_tag(tenant_id, member_id, tag.tag_id)
         except Problem as problem:
             errors.append({"item": ref, "code": problem.code, "detail": problem.detail})
-    step = jobs.Step(checkpoint=None if done else cp, processed=len(targets), changed=changed, errors=errors)
-    return step
+    return jobs.Step(checkpoint=None if done else cp, processed=len(targets), changed=changed, errors=errors)
 
 
 def _lookup_query(item: dict[str, Any]) -> Any:
@@ -698,11 +696,12 @@ def analytics(ctx: TenantContext, top: int = 10) -> TagAnalytics:
     for group_id, name in SYSTEM_GROUPS.items():
         counts = {"tier": tiers.tier_counts, "stage": tiers.stage_counts, "rfm": tiers.rfm_counts}[group_id](ctx).counts
         named = [(k, v) for k, v in counts.items() if k != "none"]
-        ranked = sorted(named, key=lambda kv: (-kv[1], kv[0]))[:top]
+        leading = sorted(named, key=lambda kv: (-kv[1], kv[0]))[:top]
         tagged = sum(v for _, v in named)
         groups.append(GroupCoverage(group_id=group_id, name=name, system=True, members_tagged=tagged,
                                     coverage=round(tagged / total, 4) if total else 0.0,
-                                    top_tags=[TagCount(tag_id=f"{group_id}:{k}", name=k, members=v) for k, v in ranked]))
+                                    top_tags=[TagCount(tag_id=f"{group_id}:{k}", name=k, members=v)
+                                              for k, v in leading]))
     return TagAnalytics(total_members=total, groups=groups)
 
 

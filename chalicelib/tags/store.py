@@ -203,7 +203,7 @@ def stage_tagset_gone(tx: Transaction, tagset: TagSetItem) -> None:
 
 def _stage_moves(tx: Transaction, tagset: TagSetItem, before: dict[str, Any], after: dict[str, Any]) -> None:
     tenant_id, member_id = tagset.tenant_id, tagset.member_id
-    for tag_id, entry in before.items():
+    for tag_id in before:
         if tag_id not in after:
             tag_index.stage_delete(tx, tenant_id, member_id, tag_id)
             counters.add(tx, tag_counter(tenant_id, tag_id), member_id, -1)

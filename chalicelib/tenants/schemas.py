@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from ..core.schema import Input, Output
 
 Scope = Literal["read", "write", "admin"]
+KeyMode = Literal["live", "test"]
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -89,7 +90,7 @@ def _default_scopes() -> list[Scope]:
 class ApiKeyCreate(Input):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1)
-    mode: Literal["live", "test"] = "live"
+    mode: KeyMode = "live"
 
     @field_validator("scopes")
     @classmethod
@@ -102,7 +103,7 @@ class ApiKeyOut(Output):
     name: str
     #: the first characters of the key, to recognise it; the key itself is never shown again
     prefix: str
-    mode: Literal["live", "test"]
+    mode: KeyMode
     scopes: list[Scope]
     created_at: str
     created_by: str

@@ -11,7 +11,8 @@ import hashlib
 import secrets
 import time
 from datetime import datetime, timedelta
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 from ..core import clock
 from ..core import observability as obs
@@ -21,16 +22,8 @@ from ..core.table import keys
 from ..core.table.transactions import StaleVersion, TransactionCancelled
 from ..core.tenancy import TenantContext
 from . import store
-from .schemas import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyOut,
-    Scope,
-    TenantCreate,
-    TenantCreated,
-    TenantOut,
-    TenantPatch,
-)
+from .schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyOut, KeyMode, Scope, TenantCreate, TenantCreated, TenantOut,
+                      TenantPatch)
 
 #: a key's use is written back at most this often (one write per key per minute, not per request)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -53,8 +46,8 @@ def _tenant_out(item: store.TenantItem) -> TenantOut:
 
 def _key_out(item: store.ApiKeyItem) -> ApiKeyOut:
     return ApiKeyOut(
-        id=item.key_id, name=item.name, prefix=item.prefix, mode="live" if item.mode == "live" else "test",
-        scopes=cast("list[Scope]", list(item.scopes)),
+        id=item.key_id, name=item.name, prefix=item.prefix, mode=cast(KeyMode, item.mode),
+        scopes=[cast(Scope, s) for s in item.scopes],
         created_at=item.created_at, created_by=item.created_by,
         last_used_at=item.last_used_at, revoked_at=item.revoked_at,
     )
@@ -133,6 +126,37 @@ def tenant_ids(after: str | None = None, limit: int = 100) -> list[str]:
     return store.tenant_ids(after, limit)
 
 
+T = TypeVar("T")
+
+
+def next_tenant(last: str | None, only: Sequence[str] | None = None) -> str | None:
+    """The tenant after ``last`` in a pass over every tenant (id order), or over ``only``
+    (an operator re-running a pass for some tenants, in the order given); None when the
+    pass is over. For jobs that visit one tenant per step and checkpoint ``last``."""
+    if only is not None:
+        if last is None:
+            return only[0] if only else None
+        at = list(only).index(last) + 1 if last in only else len(only)
+        return only[at] if at < len(only) else None
+    ids = store.tenant_ids(last, 1)
+    return ids[0] if ids else None
+
+
+def for_each_tenant(visit: Callable[[str], T], only: Sequence[str] | None = None, page: int = 100) -> list[T]:
+    """``visit(tenant_id)`` for every tenant (or ``only``) in the order of
+    :func:`next_tenant`, reading the tenant list a page at a time; the results in that
+    order. In-process: a pass that may outlive one invocation is a job using
+    :func:`next_tenant` instead."""
+    if only is not None:
+        return [visit(t) for t in only]
+    results: list[T] = []
+    after: str | None = None
+    while ids := store.tenant_ids(after, page):
+        results += [visit(t) for t in ids]
+        after = ids[-1]
+    return results
+
+
 def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
     item = _load_tenant(ctx.tenant_id)
     if patch.version is not None and patch.version != item.version:
@@ -161,7 +185,8 @@ def _sandbox_of(live_tenant_id: str) -> str:
         now, sandbox_id = clock.iso(clock.now()), new_id()
         sandbox = store.TenantItem(
             keys.tenant(sandbox_id), keys.TENANT_SK, tenant_id=sandbox_id, name=f"{live.name} (test mode)",
-            timezone=live.timezone, currency=live.currency, default_country=live.default_country, unknown_identity=live.unknown_identity,
+            timezone=live.timezone, currency=live.currency, default_country=live.default_country,
+            unknown_identity=live.unknown_identity,
             created_at=now, updated_at=now, live_tenant_id=live_tenant_id,
         )
         try:

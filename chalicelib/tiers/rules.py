@@ -299,8 +299,9 @@ def progress(s: Standing, program: Program, now: datetime, tz: str) -> dict[str,
 def next_requalification(s: Standing, program: Program) -> str | None:
     if program.downgrade == "anniversary":
         return s.tier_anniversary
-    if program.downgrade == "rolling" and s.below_since:
-        return iso(parse(s.below_since) + timedelta(days=program.grace_days))  # type: ignore[operator]
+    below = parse(s.below_since)
+    if program.downgrade == "rolling" and below is not None:
+        return iso(below + timedelta(days=program.grace_days))
     return None
 
 

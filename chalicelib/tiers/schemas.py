@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -80,7 +81,7 @@ class TierProgramIn(Input):
         if "none" in ids:
             raise ValueError("'none' is reserved for members below every tier")
         thresholds = [t.threshold for t in tiers]
-        if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
+        if any(b <= a for a, b in pairwise(thresholds)):
             raise ValueError("tiers must be listed with strictly increasing thresholds")
         return tiers
 

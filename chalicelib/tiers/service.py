@@ -19,7 +19,7 @@ from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -182,12 +182,8 @@ def record_changes(tenant_id: str, changes: list[Change]) -> None:
 
 # --- re-evaluation (program change, nightly) ----------------------------------------------------------
 def _with_retries(action: Callable[[], bool]) -> bool:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return action()
-        except (StaleVersion, TransactionCancelled):
-            backoff(attempt)
-    raise Conflict("The member's standing kept changing; try again.", code="concurrent_update")
+    return retrying(lambda _: action(), attempts=MAX_ATTEMPTS,
+                    conflict="The member's standing kept changing; try again.")
 
 
 def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datetime,
@@ -210,8 +206,8 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
         if after == before:
             return False
         tx = Transaction()
-        store.stage_standing(tx, item, before, after, changes, clock.iso(now), after.effective_tier(now, config.program),
-                             [new_id() for _ in changes])
+        store.stage_standing(tx, item, before, after, changes, clock.iso(now),
+                             after.effective_tier(now, config.program), [new_id() for _ in changes])
         _raise_changes(tx, tenant_id, member_id, changes)
         tx.commit()
         record_changes(tenant_id, changes)
@@ -273,15 +269,9 @@ def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, A
     cp = dict(checkpoint or {})
     tenant_id = cp.get("tenant")
     if tenant_id is None:
-        only = params.get("tenant_ids")
-        if only is not None:
-            last = cp.get("last_tenant")
-            ids = only[only.index(last) + 1:][:1] if last in only else only[:1]
-        else:
-            ids = tenants.tenant_ids(after=cp.get("last_tenant"), limit=1)
-        if not ids:
+        tenant_id = tenants.next_tenant(cp.get("last_tenant"), params.get("tenant_ids"))
+        if tenant_id is None:
             return jobs.Step(checkpoint=None)
-        tenant_id = ids[0]
         compute_rfm_cutoffs(tenant_id, clock.now())
         return jobs.Step(checkpoint={"tenant": tenant_id, "shard": 0, "after": None})
     config = load_config(tenant_id)
@@ -345,7 +335,8 @@ def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
     if since is None and (manual or granted):  # set before these fields existed: the move that made it
         since = next((h.at for h in history if h.new == effective), None)
     return MemberTierOut(
-        tier=TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits)) if tier else None,
+        tier=(TierOut(id=tier.id, name=tier.name, threshold=tier.threshold, benefits=list(tier.benefits))
+              if tier else None),
         source="manual" if manual else "plan" if granted else ("earned" if tier else "none"),
         since=since,
         manual_expires_at=s.manual_expires_at if manual else None,

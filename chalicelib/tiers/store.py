@@ -96,8 +96,8 @@ def get_standing(tenant_id: str, member_id: str) -> StandingItem | None:
 def get_standings(tenant_id: str, member_ids: list[str]) -> list[StandingItem]:
     if not member_ids:
         return []
-    return [i for i in StandingItem.batch_get([(keys.member(tenant_id, m), STANDING_SK) for m in dict.fromkeys(member_ids)])
-            if isinstance(i, StandingItem)]
+    wanted = [(keys.member(tenant_id, m), STANDING_SK) for m in dict.fromkeys(member_ids)]
+    return [i for i in StandingItem.batch_get(wanted) if isinstance(i, StandingItem)]
 
 
 def new_standing_item(tenant_id: str, member_id: str) -> StandingItem:
@@ -143,7 +143,7 @@ def stage_standing(
     item.data = asdict(after)
     item.stage, item.tier, item.lifetime_spend = after.stage, effective_after, after.lifetime_spend
     tx.save("standing", item)
-    for change, history_id in zip(changes, history_ids):
+    for change, history_id in zip(changes, history_ids, strict=True):
         tx.save(f"history:{history_id}", HistoryItem(
             keys.member(tenant_id, member_id), f"HIST#{change.dimension}#{now}#{history_id}",
             dimension=change.dimension, old=change.old, new=change.new, reason=change.reason, at=now))
@@ -176,7 +176,8 @@ def unstage_standing(tx: Transaction, item: StandingItem) -> None:
     s = item.standing()
     tx.delete("standing", item)
     _move_system_tags(tx, item.tenant_id, item.member_id, False,
-                      [("stage", item.stage or s.stage, None), ("tier", item.tier, None), ("rfm", s.rfm_segment(), None)])
+                      [("stage", item.stage or s.stage, None), ("tier", item.tier, None),
+                       ("rfm", s.rfm_segment(), None)])
     counters.add(tx, stage_counter(item.tenant_id, item.stage or s.stage), item.member_id, -1)
     counters.add(tx, tier_counter(item.tenant_id, item.tier), item.member_id, -1)
     counters.add(tx, rfm_counter(item.tenant_id, s.rfm_segment()), item.member_id, -1)

@@ -97,7 +97,8 @@ def test_a_5xx_or_a_timeout_is_retried_with_the_same_idempotency_key(flaky, mode
     state, base = flaky
     state.failures, state.mode = 2, mode
     product = adapter(base).create_product("acct_1Brand", name="Black Card", description=None,
-                                           metadata={"enclave_plan_id": "P"}, idempotency_key="enclave:T:plan:P:product")
+                                           metadata={"enclave_plan_id": "P"},
+                                           idempotency_key="enclave:T:plan:P:product")
     assert product["name"] == "Black Card"
     assert state.seen == [("POST", "/v1/products", "enclave:T:plan:P:product", "acct_1Brand")] * 3
 

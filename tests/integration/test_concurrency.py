@@ -62,8 +62,8 @@ def test_concurrent_claims_of_one_email_by_different_members(pool, http, tenant)
 
 def test_channel_counts_stay_exact_under_concurrent_sign_ups(pool, http, tenant):
     http.post("/v1/channels", tenant.key, {"code": "live", "name": "Live"})
-    results = race(pool, [("POST", "/v1/members", tenant.key, {"phone": f"1390013900{i}", "source": {"channel": "live"}})
-                          for i in range(WRITERS)])
+    results = race(pool, [("POST", "/v1/members", tenant.key,
+                           {"phone": f"1390013900{i}", "source": {"channel": "live"}}) for i in range(WRITERS)])
     assert all(status == 201 for status, _ in results), results
     assert http.get("/v1/channels/live", tenant.key).json["member_count"] == WRITERS
 

@@ -266,7 +266,7 @@ def test_a_tier_program_and_a_tag_rule_commit_with_their_jobs_and_a_lost_dispatc
     queue = dispatcher()
     lost: list[str] = []
     # GIVEN a dispatcher that fails right after each commit (the process dying there)
-    monkeypatch.setattr(type(queue), "dispatch", lambda self, tenant_id, job_id: lost.append(job_id) or 1 / 0)
+    monkeypatch.setattr(type(queue), "dispatch", lambda self, tenant_id, job_id, run: lost.append(job_id) or 1 / 0)
     program = http.call("PUT", "/v1/tier-program", tenant.key, json_body=PROGRAM)
     follower = tag(http, tenant, group(http, tenant)["id"], "Follower")
     rule = http.post("/v1/tag-rules", tenant.key, {"name": "followers", "tag_id": follower["id"],

@@ -151,7 +151,8 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     b = http.post("/v1/members", other_tenant.key, {"phone": "13800138000"})
     assert b.status == 201 and b.json["id"] != member["id"]
     # an event naming A's member id is rejected for B, and B's events never touch A's member
-    r = http.post("/v1/events", other_tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
+    r = http.post("/v1/events", other_tenant.key, {"type": "order.paid", "event_id": "a-1",
+                                                   "member": {"id": member["id"]},
                                                    "order_id": "o-2", "amount": 500, "currency": "CNY"})
     assert r.status == 404, r
     assert table_items(f"T#{tenant.id}") == before
@@ -269,7 +270,8 @@ def test_the_segment_csv_download_has_cors_and_exposes_its_file_name(http, tenan
 def test_no_content_answers_have_no_body_and_no_json_content_type(http, tenant):
     member = http.post("/v1/members", tenant.key, {"phone": "13800138000"}).json
     for r in (http.delete(f"/v1/members/{member['id']}", tenant.key, headers={"Origin": CONSOLE}),
-              http.call("OPTIONS", "/v1/members", headers={"Origin": CONSOLE, "Access-Control-Request-Method": "POST"})):
+              http.call("OPTIONS", "/v1/members",
+                        headers={"Origin": CONSOLE, "Access-Control-Request-Method": "POST"})):
         assert r.status == 204 and r.text == "", r
         assert "content-type" not in r.headers, r.headers
 

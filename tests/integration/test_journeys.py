@@ -36,7 +36,8 @@ FOLLOW_UP = {
     "steps": [
         webhook_message("m1", "Welcome {{member.name|default:friend}}!", "w1"),
         {"id": "w1", "type": "wait", "duration": "PT2H", "next": "bought"},
-        {"id": "bought", "type": "branch", "condition": {"ordered_since_enrolment": True}, "then": "done", "else": "m2"},
+        {"id": "bought", "type": "branch", "condition": {"ordered_since_enrolment": True},
+         "then": "done", "else": "m2"},
         webhook_message("m2", "Still thinking? Here is our bestseller.", "w2"),
         {"id": "w2", "type": "wait", "duration": "PT2H", "next": "m3"},
         webhook_message("m3", "Last call: free shipping today."),
@@ -184,7 +185,8 @@ def test_birthday_message_at_ten_local_time(http, tenant, clock, receiver):
 
     http.schedule("journey_triggers", {"tenant_ids": [tenant.id]})
     run_jobs()
-    http.schedule("journey_triggers", {"tenant_ids": [tenant.id]})  # the hourly schedule again: the same day's job, nobody twice
+    # the hourly schedule again: the same day's job, nobody twice
+    http.schedule("journey_triggers", {"tenant_ids": [tenant.id]})
     run_jobs()
     clock.advance(hours=1)  # 02:00 local
     assert tick(http) == 0 and receiver.received == []
@@ -266,10 +268,11 @@ def test_quiet_hours_defer_a_send_to_their_end(http, tenant, clock, receiver):
 def test_frequency_cap_across_journeys_suppresses(http, tenant, clock, receiver):
     clock.now = T0
     connect_webhook(http, tenant, receiver, frequency_cap={"per_24_hours": 1, "per_7_days": 2})
-    one = create_journey(http, tenant, {"trigger": {"type": "event", "event": {"type": "interaction", "name": "follow"}},
+    on_follow = {"type": "event", "event": {"type": "interaction", "name": "follow"}}
+    one = create_journey(http, tenant, {"trigger": on_follow,
                                         "reentry": {"policy": "always"},
                                         "start": "a", "steps": [webhook_message("a", "from journey one")]})
-    two = create_journey(http, tenant, {"trigger": {"type": "event", "event": {"type": "interaction", "name": "follow"}},
+    two = create_journey(http, tenant, {"trigger": on_follow,
                                         "reentry": {"policy": "always"},
                                         "start": "b", "steps": [webhook_message("b", "from journey two")]})
     member = new_member(http, tenant)

@@ -99,7 +99,8 @@ def test_state_machine_waits_runs_the_step_and_is_stopped_by_a_goal(http, tenant
     connect_webhook(http, tenant, receiver)
     journey = create_journey(http, tenant, {
         "trigger": {"type": "api"}, "goal": {"event": {"type": "order.paid"}}, "start": "hello",
-        "steps": [webhook_message("hello", "Hello!", "w"), {"id": "w", "type": "wait", "duration": "PT1H", "next": "bye"},
+        "steps": [webhook_message("hello", "Hello!", "w"),
+                  {"id": "w", "type": "wait", "duration": "PT1H", "next": "bye"},
                   webhook_message("bye", "Bye!")]})
     member = new_member(http, tenant)
     r = http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member]})

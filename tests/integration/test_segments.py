@@ -80,7 +80,8 @@ def test_segment_counts_and_pages_equal_a_brute_force_recount(http, tenant, popu
         ({"and": [{"stage": "new_buyer"}, {"last_order_within_days": 60}]},
          lambda m: m["stage"] == "new_buyer" and m["last"] is not None and (T0 - m["last"]).days < 60),
         ({"tag_group": population["groups"][1]}, lambda m: m["fav"] is not None),
-        ({"attribute": "age", "op": "in", "value": [20, 21, 22]}, lambda m: m["body"]["attributes"]["age"] in (20, 21, 22)),
+        ({"attribute": "age", "op": "in", "value": [20, 21, 22]},
+         lambda m: m["body"]["attributes"]["age"] in (20, 21, 22)),
         ({"birthday_month": 3}, lambda m: m["body"].get("birthday", {}).get("month") == 3),
         ({"tier": "none"}, lambda m: m["tier"] is None),
     ]

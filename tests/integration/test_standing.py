@@ -72,7 +72,8 @@ def test_stage_rules_are_tenant_settings(http, tenant):
     assert http.get("/v1/stage-rules", tenant.key).json["dormant_after_days"] == 90
     r = http.call("PUT", "/v1/stage-rules", tenant.key, json_body={"dormant_after_days": 30, "churned_after_days": 60})
     assert r.status == 200 and r.json["dormant_after_days"] == 30
-    bad = http.call("PUT", "/v1/stage-rules", tenant.key, json_body={"dormant_after_days": 60, "churned_after_days": 30})
+    bad = http.call("PUT", "/v1/stage-rules", tenant.key,
+                    json_body={"dormant_after_days": 60, "churned_after_days": 30})
     assert bad.status == 422
     assert http.get("/v1/stage-rules", tenant.key).json["churned_after_days"] == 60
 

@@ -241,8 +241,8 @@ def test_rules_backfill_existing_members_in_a_job(http, tenant):
     send(http, tenant, order("o", 2000_00, {"id": ids[4]}))
     rule = http.post("/v1/tag-rules", tenant.key, {"name": "followers", "tag_id": follower["id"],
                                                    "when": {"event": {"type": "interaction", "name": "follow"}}}).json
-    cond = http.post("/v1/tag-rules", tenant.key, {"name": "spenders", "tag_id": spender["id"],
-                                                   "when": {"member": {"metric": "orders", "op": "gte", "value": 1}}}).json
+    ordered = {"member": {"metric": "orders", "op": "gte", "value": 1}}
+    cond = http.post("/v1/tag-rules", tenant.key, {"name": "spenders", "tag_id": spender["id"], "when": ordered}).json
     assert tag_count(http, tenant, follower["id"]) == 0  # not in the request
     run_jobs()
     assert tag_count(http, tenant, follower["id"]) == 3 and tag_count(http, tenant, spender["id"]) == 1
@@ -312,8 +312,8 @@ def test_bad_bulk_requests(http, tenant):
     too_many = ["01ARZ3NDEKTSV4RRFFQ69G5FAV"] * 10_001
     big = http.call("POST", f"/v1/tags/{t['id']}/bulk", tenant.key, json_body={"action": "add", "member_ids": too_many})
     assert big.status == 422 and big.json["field"] == "member_ids"
-    assert http.post(f"/v1/tags/{t['id']}/bulk", tenant.key, {"action": "add", "segment_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
-                     ).status == 404
+    missing_segment = {"action": "add", "segment_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+    assert http.post(f"/v1/tags/{t['id']}/bulk", tenant.key, missing_segment).status == 404
     assert table_items(f"T#{tenant.id}#JOB#") == []
 
 

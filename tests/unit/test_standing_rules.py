@@ -100,7 +100,8 @@ def test_never_policy_keeps_the_tier():
 
 
 def test_manual_tier_overrides_until_it_expires():
-    p, r, s = program(), StageRules(), Standing(manual_tier="gold", manual_expires_at=rules.iso(T0 + timedelta(days=10)))
+    p, r = program(), StageRules()
+    s = Standing(manual_tier="gold", manual_expires_at=rules.iso(T0 + timedelta(days=10)))
     assert s.effective_tier(T0) == "gold"
     changes = rules.reevaluate(s, p, r, T0 + timedelta(days=10), TZ)
     assert s.manual_tier is None and s.effective_tier(T0) is None

@@ -108,7 +108,7 @@ class BillingGateway(ABC):
         """Events of ``account`` created after ``created_after`` (epoch s), oldest first."""
 
     # --- webhooks --------------------------------------------------------------------
-    def observe(self, event: StripeObject) -> None:
+    def observe(self, event: StripeObject) -> None:  # noqa: B027 (an optional hook: a no-op unless overridden)
         """A verified event was received (an adapter without state of its own may keep it)."""
 
     @abstractmethod

@@ -96,7 +96,8 @@ class StatelessMockGateway(BillingGateway):
                                                      idempotency_key=idempotency_key)
 
         def change(sub: StripeObject, now: int) -> StripeObject:
-            if sub.get("status") in ("canceled", "incomplete_expired") or bool(sub.get("cancel_at_period_end")) == cancel:
+            ended = sub.get("status") in ("canceled", "incomplete_expired")
+            if ended or bool(sub.get("cancel_at_period_end")) == cancel:
                 return sub
             item = ((sub.get("items") or {}).get("data") or [{}])[0] or {}
             end = sub.get("current_period_end") or item.get("current_period_end")

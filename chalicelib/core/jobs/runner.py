@@ -57,7 +57,7 @@ def start(kind: str, tenant_id: str | None, params: dict[str, Any] | None = None
         existing = store.get(tenant_id, job_id)
         assert existing is not None
         return existing
-    dispatcher().dispatch(tenant_id, job_id)
+    dispatcher().dispatch(tenant_id, job_id, run)
     return job
 
 
@@ -67,7 +67,7 @@ def stage(tx: Transaction, kind: str, tenant_id: str | None, params: dict[str, A
     commit; if the process dies first, the job is open and the sweeper dispatches it."""
     job = _new_job(kind, tenant_id, params, new_id(), None)
     store.stage_create(tx, job)
-    tx.after_commit(lambda: dispatcher().dispatch(tenant_id, job.job_id))
+    tx.after_commit(lambda: dispatcher().dispatch(tenant_id, job.job_id, run))
     return job
 
 
@@ -130,7 +130,7 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
                 return job
             _touch(job)
             if time_left() < TIME_RESERVE_SECONDS:
-                dispatcher().dispatch(tenant_id, job_id)
+                dispatcher().dispatch(tenant_id, job_id, run)
                 return job
     except StaleVersion:
         obs.logger.info("job taken over by another runner", extra={"job_id": job_id})
@@ -158,5 +158,5 @@ def sweep() -> int:
     """Re-dispatch open jobs whose heartbeat is stale; the number re-dispatched."""
     stale = store.open_jobs(older_than=clock.iso(clock.now() - STALE_AFTER))
     for job in stale:
-        dispatcher().dispatch(job.tenant_id, job.job_id)
+        dispatcher().dispatch(job.tenant_id, job.job_id, run)
     return len(stale)

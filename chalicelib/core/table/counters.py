@@ -18,7 +18,8 @@ COUNTER_SK = "COUNT"
 
 
 class CounterShard(TableItem, discriminator="counter"):
-    count = NumberAttribute(default=0)
+    #: stored as ``count``; named ``total`` here so it does not hide ``Model.count()``
+    total = NumberAttribute(default=0, attr_name="count")
 
 
 def add(tx: Transaction, name: str, seed: str, delta: int) -> None:
@@ -26,7 +27,7 @@ def add(tx: Transaction, name: str, seed: str, delta: int) -> None:
     shard = CounterShard(f"{name}#{shard_of(seed, COUNTER_SHARDS)}", COUNTER_SK)
     # An update creates a missing shard, so it also sets the type PynamoDB reads it back by.
     tx.update(f"counter:{name}:{seed}:{delta}", shard,
-              actions=[CounterShard.count.add(delta), CounterShard.item_type.set(CounterShard)])
+              actions=[CounterShard.total.add(delta), CounterShard.item_type.set(CounterShard)])
 
 
 def read(names: list[str]) -> dict[str, int]:
@@ -34,5 +35,5 @@ def read(names: list[str]) -> dict[str, int]:
     totals = dict.fromkeys(names, 0)
     by_pk = {f"{name}#{n}": name for name in names for n in range(COUNTER_SHARDS)}
     for shard in CounterShard.batch_get([(pk, COUNTER_SK) for pk in by_pk]):
-        totals[by_pk[shard.pk]] += int(shard.count)
+        totals[by_pk[shard.pk]] += int(shard.total)
     return totals

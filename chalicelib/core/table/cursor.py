@@ -10,22 +10,9 @@ import base64
 import hashlib
 import hmac
 import json
-from functools import lru_cache
 
-from ..config import get_settings
+from ..app_keys import app_secret
 from ..errors import BadRequest
-
-
-@lru_cache(maxsize=1)
-def _secret() -> bytes:
-    settings = get_settings()
-    if settings.cursor_secret:
-        return settings.cursor_secret.encode()
-    if settings.cursor_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        return str(parameters.get_secret(settings.cursor_secret_arn, max_age=3600)).encode()
-    raise RuntimeError("ENCLAVE_CURSOR_SECRET or ENCLAVE_CURSOR_SECRET_ARN must be set")
 
 
 def _b64(data: bytes) -> str:
@@ -38,7 +25,7 @@ def _unb64(text: str) -> bytes:
 
 def encode(tenant_id: str, scope: str, position: str) -> str:
     payload = json.dumps({"t": tenant_id, "s": scope, "p": position}, separators=(",", ":")).encode()
-    sig = hmac.new(_secret(), payload, hashlib.sha256).digest()[:16]
+    sig = hmac.new(app_secret(), payload, hashlib.sha256).digest()[:16]
     return f"{_b64(payload)}.{_b64(sig)}"
 
 
@@ -47,7 +34,7 @@ def decode(cursor: str, tenant_id: str, scope: str) -> str:
     try:
         payload_text, sig_text = cursor.split(".", 1)
         payload = _unb64(payload_text)
-        expected = hmac.new(_secret(), payload, hashlib.sha256).digest()[:16]
+        expected = hmac.new(app_secret(), payload, hashlib.sha256).digest()[:16]
         if not hmac.compare_digest(expected, _unb64(sig_text)):
             raise ValueError("bad signature")
         data = json.loads(payload)

@@ -27,7 +27,7 @@ class _Meta:
     max_pool_connections = 32
 
 
-class Gsi1(GlobalSecondaryIndex["TableItem"]):
+class Gsi1(GlobalSecondaryIndex["TableItem"]):  # type: ignore[no-untyped-call]  # PynamoDB's untyped __init_subclass__
     class Meta(_Meta):
         index_name = d.GSI1
         projection = AllProjection()
@@ -36,7 +36,7 @@ class Gsi1(GlobalSecondaryIndex["TableItem"]):
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
-class Gsi2(GlobalSecondaryIndex["TableItem"]):
+class Gsi2(GlobalSecondaryIndex["TableItem"]):  # type: ignore[no-untyped-call]  # PynamoDB's untyped __init_subclass__
     class Meta(_Meta):
         index_name = d.GSI2
         projection = AllProjection()

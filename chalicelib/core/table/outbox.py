@@ -36,7 +36,8 @@ class OutboxItem(TableItem, discriminator="outbox"):
 
 def new_item(tenant_id: str, member_id: str | None, outbox_id: str, now_iso: str, due_iso: str) -> OutboxItem:
     item = OutboxItem(keys.outbox_pk(tenant_id, member_id), keys.outbox_sk(outbox_id), tenant_id=tenant_id,
-                      member_id=member_id, outbox_id=outbox_id, signals=[], attempts=0, created_at=now_iso, due_at=due_iso)
+                      member_id=member_id, outbox_id=outbox_id, signals=[], attempts=0, created_at=now_iso,
+                      due_at=due_iso)
     _list(item, due_iso)
     return item
 
@@ -95,4 +96,4 @@ def get(tenant_id: str, member_id: str | None, outbox_id: str) -> OutboxItem | N
 
 def pending_for(pk: str) -> list[Any]:
     """Outbox items still in a collection (tests and erasure)."""
-    return [i for i in OutboxItem.query(pk, OutboxItem.sk.startswith("OUTBOX#"), consistent_read=True)]
+    return list(OutboxItem.query(pk, OutboxItem.sk.startswith("OUTBOX#"), consistent_read=True))

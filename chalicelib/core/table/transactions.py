@@ -7,12 +7,15 @@ label they gave each action, e.g. ``{"identity:phone", "profile"}``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from ..errors import Conflict
 from .model import TableItem
+
+T = TypeVar("T")
 
 
 class TransactionCancelled(Exception):
@@ -33,7 +36,7 @@ class Transaction:
 
     def __init__(self) -> None:
         self._actions: list[tuple[int, str, Callable[[TransactWrite], None]]] = []
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[], object]] = []
         #: what :mod:`core.signals` staged in this transaction (one outbox item per transaction)
         self.outbox: Any = None
 
@@ -52,7 +55,7 @@ class Transaction:
     def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
         self._add("check", label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
+    def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` once the transaction committed (never if it did not). Only for
         work that is also recorded durably in the transaction (an outbox item), since the
         process may die before it runs."""
@@ -82,7 +85,7 @@ class Transaction:
             reasons = exc.cancellation_reasons or []
             failed = {
                 label
-                for (_, label, _), reason in zip(sent, reasons)
+                for (_, label, _), reason in zip(sent, reasons, strict=False)
                 if reason is not None and reason.code == "ConditionalCheckFailed"
             }
             conflict = any(
@@ -122,3 +125,31 @@ def backoff(attempt: int, cap: float = 0.2) -> None:
     import time
 
     time.sleep(random.uniform(0, min(cap, 0.005 * 2**attempt)))
+
+
+def any_lost_race(exc: StaleVersion | TransactionCancelled) -> bool:  # noqa: ARG001
+    """Retry every lost optimistic write (the default of :func:`retrying`)."""
+    return True
+
+
+def retrying(attempt: Callable[[int], T], *, attempts: int, conflict: str,
+             retry_if: Callable[[StaleVersion | TransactionCancelled], bool] = any_lost_race,
+             pause: Callable[[int], None] = backoff) -> T:
+    """Run an optimistic write until it sticks: ``attempt(n)`` (n = 0, 1, ...) reads, decides
+    and writes; a :class:`StaleVersion` or :class:`TransactionCancelled` it raises (and
+    ``retry_if`` accepts) means another writer won, so it runs again after ``pause(n)``.
+    After ``attempts`` lost races the caller gets a 409 ``concurrent_update`` saying
+    ``conflict``. Anything else ``attempt`` raises goes straight through.
+
+    Example: ``retrying(lambda n: _save_once(ctx, body), attempts=5,
+    conflict="The member kept changing; try again.")``
+    """
+    for n in range(attempts):
+        try:
+            return attempt(n)
+        except (StaleVersion, TransactionCancelled) as exc:
+            if not retry_if(exc):
+                raise
+            if n + 1 < attempts:
+                pause(n)
+    raise Conflict(conflict, code="concurrent_update")

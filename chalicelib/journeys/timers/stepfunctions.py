@@ -71,7 +71,7 @@ class StepFunctionsTimers(TimerService):
     @cached_property
     def client(self) -> SFNClient:
         if self._given_client is not None:
-            return self._given_client  # type: ignore[no-any-return]
+            return self._given_client
         import boto3
 
         region = self.state_machine_arn.split(":")[3]  # arn:aws:states:<region>:<account>:stateMachine:<name>

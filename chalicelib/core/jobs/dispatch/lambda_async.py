@@ -5,7 +5,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from .base import Dispatcher
+from .base import Dispatcher, Run
 
 
 class LambdaDispatcher(Dispatcher):
@@ -18,6 +18,6 @@ class LambdaDispatcher(Dispatcher):
 
         return boto3.client("lambda")
 
-    def dispatch(self, tenant_id: str | None, job_id: str) -> None:
+    def dispatch(self, tenant_id: str | None, job_id: str, run: Run) -> None:  # `run_job` runs it there
         self._client.invoke(FunctionName=self.function_name, InvocationType="Event",
                             Payload=json.dumps({"tenant_id": tenant_id, "job_id": job_id}).encode())

@@ -10,17 +10,17 @@ from __future__ import annotations
 import queue
 import threading
 
-from .base import Dispatcher
+from .base import Dispatcher, Run
 
 
 class LocalDispatcher(Dispatcher):
     def __init__(self, background: bool) -> None:
-        self._queue: queue.Queue[tuple[str | None, str]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str | None, str, Run]] = queue.Queue()
         self._background = background
         self._worker: threading.Thread | None = None
 
-    def dispatch(self, tenant_id: str | None, job_id: str) -> None:
-        self._queue.put((tenant_id, job_id))
+    def dispatch(self, tenant_id: str | None, job_id: str, run: Run) -> None:
+        self._queue.put((tenant_id, job_id, run))
         if self._background and self._worker is None:
             self._worker = threading.Thread(target=self._work, name="enclave-jobs", daemon=True)
             self._worker.start()
@@ -30,10 +30,9 @@ class LocalDispatcher(Dispatcher):
             self._run_one(self._queue.get())
 
     @staticmethod
-    def _run_one(entry: tuple[str | None, str]) -> None:
-        from ..runner import run
-
-        run(*entry)
+    def _run_one(entry: tuple[str | None, str, Run]) -> None:
+        tenant_id, job_id, run = entry
+        run(tenant_id, job_id)
 
     def drain(self) -> int:
         """Run every queued job (and what they queue) now; how many runs happened."""
