@@ -104,32 +104,12 @@ def _check_wait(step: dict[str, Any], where: str) -> None:
 
 
 def _check_condition(ctx: TenantContext, tree: Any, where: str) -> None:
-    """The filter language's own checks, then the things a term names must exist."""
+    """The filter language's own checks and that the things a term names exist (one place:
+    ``segments.check_filter``)."""
     expanded = expand_condition(tree, _PLACEHOLDER_TIME)
     from ..segments import service as segments
 
     segments.check_filter(ctx, expanded, where)  # the filter language's own checks, unknown ids included
-    for node, path in _terms(expanded, where):
-        if "tag" in node:
-            prefix, _, value = str(node["tag"]).partition(":")
-            if value and prefix in ("tier", "stage"):
-                _check_standing_value(ctx, prefix, value, f"{path}.tag")
-            elif not value:
-                _check_tag(ctx, node["tag"], f"{path}.tag")
-        elif "tier" in node or "stage" in node:
-            dimension = "tier" if "tier" in node else "stage"
-            _check_standing_value(ctx, dimension, node[dimension], f"{path}.{dimension}")
-        elif "plan" in node:
-            _check_plan(ctx, node["plan"], f"{path}.plan")
-
-
-def _terms(node: Any, path: str) -> list[tuple[dict[str, Any], str]]:
-    for key in ("and", "or"):
-        if key in node:
-            return [t for i, child in enumerate(node[key]) for t in _terms(child, f"{path}.{key}[{i}]")]
-    if "not" in node:
-        return _terms(node["not"], f"{path}.not")
-    return [(node, path)]
 
 
 def _check_standing_value(ctx: TenantContext, dimension: str, value: str, field: str) -> None:

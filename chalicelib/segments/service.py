@@ -191,9 +191,16 @@ def check_filter(ctx: TenantContext, tree: Any, path: str = "filter") -> None:
     filters.validate(tree, path)
     named = filters.named_terms(tree, path)
     tags_named = [v for t, v, _ in named if t == "tag" and v.split(":", 1)[0] not in tags.SYSTEM_GROUPS]
-    known_tags = tags.existing_tags(ctx.tenant_id, tags_named)
-    known_groups = tags.existing_groups(ctx.tenant_id, [v for t, v, _ in named if t == "tag_group"])
-    program = tiers.load_config(ctx.tenant_id).program if any(t in ("tier", "tag") for t, _, _ in named) else None
+    groups_named = [v for t, v, _ in named if t == "tag_group"]
+    known_tags = tags.existing_tags(ctx.tenant_id, tags_named) if tags_named else set()
+    known_groups = tags.existing_groups(ctx.tenant_id, groups_named) if groups_named else set()
+    programs: list[tier_rules.Program] = []
+
+    def program() -> tier_rules.Program:  # read only when a tier term is checked
+        if not programs:
+            programs.append(tiers.load_config(ctx.tenant_id).program)
+        return programs[0]
+
     for named_term, named_value, field in named:
         term, value = named_term, named_value
         if term == "tag" and value.split(":", 1)[0] in tags.SYSTEM_GROUPS:
@@ -203,7 +210,7 @@ def check_filter(ctx: TenantContext, tree: Any, path: str = "filter") -> None:
         if term == "tag_group" and value not in known_groups:
             raise _unknown(field, "No tag group with this id (system groups: use the tier, stage or rfm terms).",
                            "unknown_tag_group")
-        if term == "tier" and value != tier_rules.NO_TIER and (program is None or program.tier(value) is None):
+        if term == "tier" and value != tier_rules.NO_TIER and program().tier(value) is None:
             raise _unknown(field, "No tier with this id in the tier program (or 'none').", "unknown_tier")
         if term == "stage" and value not in tier_rules.STAGES:
             raise _unknown(field, f"Stages are {', '.join(tier_rules.STAGES)}.", "unknown_stage")
