@@ -20,7 +20,7 @@ from ..core import clock, observability as obs
 from ..core.signals import Signal
 from ..core.errors import Conflict, Problem, Unprocessable
 from ..core.table import cursor, keys
-from ..core.table.transactions import Transaction, TransactionCancelled, backoff
+from ..core.table.transactions import Transaction, TransactionCancelled, backoff, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -103,21 +103,19 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
     if isinstance(event, OrderPaid) and event.currency != config.currency:
         raise Unprocessable(f"This tenant counts spend in {config.currency}.", field="currency",
                             code="currency_mismatch")
-    for attempt in range(MAX_ATTEMPTS):
+    def attempt(_: int) -> list[rules.Change]:
         now = clock.now()
-        occurred = event.occurred_at or now
-        try:
-            changes = _commit(ctx.tenant_id, member_id, event, config, occurred, now)
-        except _Duplicate:
-            return EventResult(event_id=event.event_id, status="duplicate", member_id=member_id)
-        except TransactionCancelled:
-            backoff(attempt, cap=0.25)
-            continue
-        tiers.record_changes(ctx.tenant_id, changes)
-        return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
-                           changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
-                                    for c in changes])
-    raise Conflict("The member is receiving too many events at once; resend this one.", code="concurrent_update")
+        return _commit(ctx.tenant_id, member_id, event, config, event.occurred_at or now, now)
+
+    try:
+        changes = retrying(attempt, attempts=MAX_ATTEMPTS, pause=lambda n: backoff(n, cap=0.25),
+                           conflict="The member is receiving too many events at once; resend this one.")
+    except _Duplicate:
+        return EventResult(event_id=event.event_id, status="duplicate", member_id=member_id)
+    tiers.record_changes(ctx.tenant_id, changes)
+    return EventResult(event_id=event.event_id, status="accepted", member_id=member_id,
+                       changes=[ChangeOut(dimension=c.dimension, old=c.old, new=c.new, reason=c.reason)
+                                for c in changes])
 
 
 def _payload(event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> dict[str, Any]:
