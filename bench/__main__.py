@@ -1,5 +1,6 @@
 """``make bench``: print speed and capacity figures of the member API, events, the
-nightly pass, segment pages, tag writes and lifecycle journeys, measured in one run.
+nightly pass, segment pages, tag writes, lifecycle journeys and the sale-day load per
+partition key, measured in one run.
 
 Not a timed test: nothing here asserts on speed. It checks only that each request did what
 it should (a 201 for a create, a 200 for a get, every event accepted, the nightly job
@@ -7,7 +8,7 @@ succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
-journeys (h).
+journeys (h), saleday (i).
 By default, all of them.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import events, imports, journeys, segments, tagwrites
+from . import events, imports, journeys, saleday, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -265,7 +266,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h"}
+            "journeys": "h", "saleday": "i"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -280,7 +281,7 @@ def selected_sections(raw: str | None) -> list[str]:
                                                    and len(word) == 1), None)
         if name is None:
             raise SystemExit(f"BENCH_ONLY: unknown section {word!r}; use {', '.join(SECTIONS)} "
-                             "(or the letters a-h)")
+                             "(or the letters a-i)")
         chosen.add(name)
     return [n for n in SECTIONS if n in chosen]
 
@@ -294,6 +295,7 @@ class Results:
     segments: segments.SegmentFigures | None = None
     tags: tagwrites.TagWriteFigures | None = None
     journeys: journeys.JourneyFigures | None = None
+    saleday: saleday.SaleDayFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -321,6 +323,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
         # (h) before (f) and (g): it moves the clock (restored after) and drains no jobs
         if "journeys" in sections:
             out.journeys = journeys.run_journeys(chalice_client, admin_token, app_ddb)
+        # (i) after (h), before (f): it moves the clock (restored after) and drains the job queue
+        if "saleday" in sections:
+            out.saleday = saleday.run_saleday(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -371,6 +376,8 @@ def main() -> int:
         tagwrites.print_tag_writes(results.tags)
     if results.journeys:
         journeys.print_journeys(results.journeys)
+    if results.saleday:
+        saleday.print_saleday(results.saleday)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 
