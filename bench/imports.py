@@ -1,15 +1,19 @@
-"""Cold import of the app vs a bare ``import boto3``, each in a fresh interpreter.
+"""Cold start of each Lambda function vs a bare ``import boto3``, as whole processes.
 
-Two measures, median of N runs each (after one untimed run of each to settle bytecode
-caches):
+Every function Chalice deploys (the API handler ``app.app``, each ``@app.lambda_function``
+and ``@app.schedule``) is a handler string ``module.name``; the Lambda runtime's cold start
+runs ``from module import name``. Each is measured as what it costs a cold start: the wall
+time of the whole process ``python -c "from app import nightly"`` against
+``python -c "import boto3"``, runs interleaved (drift hits all alike), median of N after one
+untimed run of each (bytecode cached, OS file cache warm). The interpreter's own start
+(``python -c pass``) is printed too, and is inside both sides of the ratio.
 
-* wall: wall time of ``python -c "import X"`` minus that of ``python -c "pass"``
-  (interpreter start), runs interleaved so drift hits all three alike;
-* importtime: the cumulative microseconds ``python -X importtime`` reports for the
-  top-level module ``X``, and how many modules that import loaded.
+``-X importtime`` of ``import app`` gives the modules loaded and the heaviest modules and
+packages under it (self time, one run).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,18 +23,37 @@ from pathlib import Path
 
 from .report import median
 
-TARGETS = ("app", "boto3")
+#: lists the deployed functions: (function name, handler string), the API handler first
+_LIST_FUNCTIONS = (
+    "import json, app\n"
+    "fns = [('api', 'app.app')]\n"
+    "fns += [(f.name, f.handler_string) for f in app.app.pure_lambda_functions]\n"
+    "fns += [(e.name, e.handler_string) for e in app.app.event_sources]\n"
+    "print(json.dumps(fns))"
+)
 
 
 @dataclass
 class ImportFigures:
     runs: int
-    baseline_ms: float = 0.0
-    wall_ms: dict[str, float] = field(default_factory=dict)        # minus interpreter start
+    baseline_ms: float = 0.0                                   # python -c pass, whole process
+    boto3_ms: float = 0.0                                      # python -c "import boto3", whole process
+    #: function name -> (handler string, whole-process ms of its entry point's import)
+    functions: dict[str, tuple[str, float]] = field(default_factory=dict)
     importtime_ms: dict[str, float] = field(default_factory=dict)  # -X importtime cumulative
     modules: dict[str, int] = field(default_factory=dict)          # modules loaded by the import
-    #: for each target, the distributions it loaded, heaviest first: (package, self ms summed)
+    #: under ``import app``: (package, self ms summed) and (module, self ms), heaviest first
     heaviest: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    heaviest_modules: list[tuple[str, float]] = field(default_factory=list)
+
+    def ratio(self, name: str) -> float:
+        return self.functions[name][1] / self.boto3_ms
+
+
+def entry_code(handler: str) -> str:
+    """What the Lambda runtime runs for a handler string ``module.attr`` on a cold start."""
+    module, _, attr = handler.rpartition(".")
+    return f"from {module} import {attr}"
 
 
 def _run(code: str, root: Path, env: dict[str, str], importtime: bool = False) -> tuple[float, str]:
@@ -43,9 +66,9 @@ def _run(code: str, root: Path, env: dict[str, str], importtime: bool = False) -
     return elapsed * 1000, out.stderr
 
 
-def _parse_importtime(stderr: str, module: str) -> tuple[float, int, list[tuple[str, float]]]:
+def _parse_importtime(stderr: str, module: str) -> tuple[float, int, list[tuple[str, float]], list[tuple[str, float]]]:
     """(cumulative ms of the top-level import of ``module``, modules it loaded, self time
-    summed per top-level package, heaviest first).
+    summed per top-level package, heaviest first, and self time per module, heaviest first).
 
     Lines read ``import time: <self us> | <cumulative us> | <indent><name>``, children
     before their parent; a top-level name has no indent beyond the one separating space.
@@ -70,29 +93,36 @@ def _parse_importtime(stderr: str, module: str) -> tuple[float, int, list[tuple[
                 package = name.strip().split(".")[0]
                 per_package[package] = per_package.get(package, 0.0) + self_us / 1000
             heaviest = sorted(per_package.items(), key=lambda kv: kv[1], reverse=True)
-            return rows[i][1] / 1000, i - first + 1, heaviest
+            per_module = sorted(((name.strip(), self_us / 1000) for self_us, _, name in rows[first:i + 1]),
+                                key=lambda kv: kv[1], reverse=True)
+            return rows[i][1] / 1000, i - first + 1, heaviest, per_module
     raise RuntimeError(f"-X importtime did not report a top-level import of {module!r}")
 
 
 def measure(root: Path, env: dict[str, str], runs: int = 5) -> ImportFigures:
     env = {**os.environ, **env}
-    codes = {"pass": "pass", **{t: f"import {t}" for t in TARGETS}}
+    handlers = dict(json.loads(_run_out(_LIST_FUNCTIONS, root, env).strip().splitlines()[-1]))
+    codes = {"pass": "pass", "boto3": "import boto3", **{name: entry_code(h) for name, h in handlers.items()}}
     for code in codes.values():  # untimed: compile .pyc files, warm the OS file cache
         _run(code, root, env)
     wall: dict[str, list[float]] = {k: [] for k in codes}
-    itime: dict[str, list[float]] = {t: [] for t in TARGETS}
-    mods: dict[str, int] = {}
-    heaviest: dict[str, list[tuple[str, float]]] = {}
     for _ in range(runs):
         for key, code in codes.items():
             wall[key].append(_run(code, root, env)[0])
-        for t in TARGETS:
-            cum_ms, mods[t], heaviest[t] = _parse_importtime(_run(codes[t], root, env, importtime=True)[1], t)
-            itime[t].append(cum_ms)
-    base = median(wall["pass"])
-    return ImportFigures(
-        runs=runs, baseline_ms=base,
-        wall_ms={t: median(wall[t]) - base for t in TARGETS},
-        importtime_ms={t: median(itime[t]) for t in TARGETS},
-        modules=mods, heaviest=heaviest,
-    )
+    fig = ImportFigures(runs=runs, baseline_ms=median(wall["pass"]), boto3_ms=median(wall["boto3"]),
+                        functions={name: (h, median(wall[name])) for name, h in handlers.items()})
+    for target in ("app", "boto3"):
+        cum_ms, fig.modules[target], fig.heaviest[target], per_module = _parse_importtime(
+            _run(f"import {target}", root, env, importtime=True)[1], target)
+        fig.importtime_ms[target] = cum_ms
+        if target == "app":
+            fig.heaviest_modules = per_module
+    return fig
+
+
+def _run_out(code: str, root: Path, env: dict[str, str]) -> str:
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"python -c {code!r} failed:\n{out.stderr[-2000:]}")
+    return out.stdout

@@ -12,6 +12,7 @@ least once even when this process dies right after the commit.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -42,7 +43,12 @@ from .schemas import (
 )
 
 MAX_ATTEMPTS = 60
-_event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+@lru_cache(maxsize=1)
+def _event_adapter() -> TypeAdapter[Any]:
+    """Built on the first event, not at import: it builds every event model's schema."""
+    return TypeAdapter(Event)
 
 
 class _Duplicate(Exception):
@@ -66,7 +72,7 @@ def _one(ctx: TenantContext, index: int, raw: Any) -> EventResult:
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     event_id = event_id if isinstance(event_id, str) else None
     try:
-        event = _event_adapter.validate_python(raw)
+        event = _event_adapter().validate_python(raw)
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         if err["type"].startswith("union_tag"):

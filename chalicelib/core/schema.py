@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 class Input(BaseModel):
     """Request bodies and query strings: unknown fields are an error, strings are trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]

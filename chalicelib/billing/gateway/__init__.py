@@ -16,10 +16,9 @@ against stripe-mock (``api_base`` set: the dev stack, which has no live Stripe).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from ...core.config import EnvSettings
 from .base import (
     BillingGateway,
     GatewayError,
@@ -31,8 +30,8 @@ from .base import (
 )
 
 
-class StripeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ENCLAVE_STRIPE_", extra="ignore")
+class StripeSettings(EnvSettings):
+    env_prefix: ClassVar[str] = "ENCLAVE_STRIPE_"
 
     #: stripe-mock's URL in the dev stack and tests; unset in AWS (Stripe's own API)
     api_base: str = ""
@@ -55,7 +54,7 @@ class StripeSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def settings() -> StripeSettings:
-    return StripeSettings()
+    return StripeSettings.from_env()
 
 
 def _secrets(s: StripeSettings, livemode: bool) -> tuple[str, str]:
