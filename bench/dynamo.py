@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from botocore import xform_name
 
@@ -115,7 +115,29 @@ def by_index(bare: Bare, requests: list[dict[str, Any]]) -> list[dict[str, float
 
 
 @dataclass
-class InAppTimer:
+class BotocoreHooks:
+    """Registers ``self._before`` / ``self._after`` on a botocore DynamoDB client (``self.client``)
+    for the ``with`` block: how the bench's meters see every call the app makes."""
+
+    client: Any
+
+    def __enter__(self) -> Self:
+        self.client.meta.events.register("before-parameter-build.dynamodb", self._before)
+        self.client.meta.events.register("after-call.dynamodb", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister("before-parameter-build.dynamodb", self._before)
+        self.client.meta.events.unregister("after-call.dynamodb", self._after)
+
+    def _before(self, params: dict[str, Any], **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def _after(self, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+
+class InAppTimer(BotocoreHooks):
     """Time the app spends inside botocore DynamoDB calls (parameter build to parsed
     response), hooked on the client PynamoDB uses. Only for the capacity pass: the timed
     loops run without hooks."""
@@ -135,12 +157,3 @@ class InAppTimer:
             self.spent_ms += ms
             if model is not None:
                 self.by_op[model.name] = self.by_op.get(model.name, 0.0) + ms
-
-    def __enter__(self) -> InAppTimer:
-        self.client.meta.events.register("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.register("after-call.dynamodb", self._after)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.unregister("after-call.dynamodb", self._after)

@@ -40,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .dynamo import BotocoreHooks
 from .api import App
 from .report import fmt, heading, median, p90, progress, table
 from .shapes import describe, transact_write_floor
@@ -253,7 +254,7 @@ def _consumed(parsed: dict[str, Any]) -> tuple[float, float, float]:
     return total, table_units, index_units
 
 
-class Ledger:
+class Ledger(BotocoreHooks):
     """Every DynamoDB call the app makes, by the part of the run it belongs to.
 
     A hook on the botocore client PynamoDB uses asks for ``ReturnConsumedCapacity=INDEXES``
@@ -335,15 +336,6 @@ class Ledger:
             bucket.rru_aws += charged
         if self.record is not None and p.lines is not None:
             self.record.append(Call(p.where, p.lines, total, table_units, index_units, charged))
-
-    def __enter__(self) -> Ledger:
-        self.client.meta.events.register("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.register("after-call.dynamodb", self._after)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.unregister("after-call.dynamodb", self._after)
 
 
 # --- figures ----------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .dynamo import BotocoreHooks
 from .api import TIER_PROGRAM, App, member_body
 from .report import heading, progress, table
 
@@ -282,7 +283,7 @@ def abstract(key: str, tenant_id: str) -> str:
 
 
 # --- the meter ---------------------------------------------------------------------------------
-class Meter:
+class Meter(BotocoreHooks):
     """Records every call the app's DynamoDB client makes, with its window of simulated time."""
 
     def __init__(self, client: Any) -> None:
@@ -316,15 +317,6 @@ class Meter:
         gsi = dict(_item_gsi(item))
         if gsi:
             self.gsi_of[(_s(item.get("pk")), _s(item.get("sk")))] = gsi
-
-    def __enter__(self) -> Meter:
-        self.client.meta.events.register("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.register("after-call.dynamodb", self._after)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister("before-parameter-build.dynamodb", self._before)
-        self.client.meta.events.unregister("after-call.dynamodb", self._after)
 
 
 # --- the run -----------------------------------------------------------------------------------
