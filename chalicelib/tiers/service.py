@@ -18,7 +18,7 @@ from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.signals import Delivery, Signal
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import STANDING_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
@@ -43,6 +43,8 @@ from .schemas import (
 )
 
 REEVALUATE_JOB, NIGHTLY_JOB = "tier_reevaluation", "nightly"
+#: one range (standings shard) of those passes, run as a child job of the pass
+REEVALUATE_RANGE_JOB, NIGHTLY_RANGE_JOB = "tier_reevaluation_range", "nightly_range"
 PAGE = 100
 #: members sampled per tenant to compute RFM cut-offs (quintiles of a uniform sample)
 RFM_SAMPLE = 20_000
@@ -216,24 +218,40 @@ def reevaluate_member(tenant_id: str, member_id: str, config: Config, now: datet
     return _with_retries(attempt)
 
 
-def _evaluate_page(tenant_id: str, config: Config, checkpoint: dict[str, Any], with_rfm: bool
-                   ) -> tuple[dict[str, Any] | None, int, int]:
-    """One page of one shard: (next checkpoint or None when the tenant is done, seen, changed)."""
-    shard, after = checkpoint.get("shard", 0), checkpoint.get("after")
-    items, last = store.standings_page(tenant_id, shard, after, PAGE)
+def _evaluate_range(tenant_id: str, config: Config, shard: int, checkpoint: dict[str, Any], with_rfm: bool
+                    ) -> tuple[dict[str, Any] | None, int, int]:
+    """One page of one range (a standings shard): (next checkpoint or None when the range
+    is done, seen, changed)."""
+    items, last = store.standings_page(tenant_id, shard, checkpoint.get("after"), PAGE)
     now = clock.now()
     changed = sum(reevaluate_member(tenant_id, i.member_id, config, now, with_rfm, item=i) for i in items)
-    if last is not None:
-        return {**checkpoint, "shard": shard, "after": last}, len(items), changed
-    if shard + 1 < LIST_SHARDS:
-        return {**checkpoint, "shard": shard + 1, "after": None}, len(items), changed
-    return None, len(items), changed
+    return ({"after": last} if last is not None else None), len(items), changed
+
+
+def _ranges(kind: str, tenant_id: str, params: dict[str, Any]) -> list[jobs.Child]:
+    """A tenant's whole-member pass split into independent ranges, one per standings shard,
+    each its own checkpointed job: in AWS each range runs on its own Lambda, locally on the
+    dispatcher's worker threads."""
+    return [jobs.Child(kind, tenant_id, {**params, "shard": shard}) for shard in range(STANDING_SHARDS)]
 
 
 def _reevaluation_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    """A program change: fan out over the tenant's ranges, done when they all are."""
+    assert tenant_id is not None
+    if checkpoint is None:
+        return jobs.Step(checkpoint={"ranges": STANDING_SHARDS},
+                         fan_out=_ranges(REEVALUATE_RANGE_JOB, tenant_id, {"with_rfm": False}))
+    return jobs.Step(checkpoint=None)
+
+
+def _range_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    """One page of one range of a re-evaluation or nightly pass (``params["shard"]``)."""
     assert tenant_id is not None
     config = load_config(tenant_id)
-    nxt, seen, changed = _evaluate_page(tenant_id, config, checkpoint or {}, with_rfm=False)
+    nxt, seen, changed = _evaluate_range(tenant_id, config, int(params["shard"]), checkpoint or {},
+                                         with_rfm=bool(params.get("with_rfm")))
+    if params.get("with_rfm"):
+        obs.count("NightlyMembersEvaluated", tenant_id, seen)
     return jobs.Step(checkpoint=nxt, processed=seen, changed=changed)
 
 
@@ -242,8 +260,8 @@ def compute_rfm_cutoffs(tenant_id: str, now: datetime) -> dict[str, list[float]]
     recency: list[float] = []
     frequency: list[float] = []
     monetary: list[float] = []
-    per_shard = RFM_SAMPLE // LIST_SHARDS
-    for shard in range(LIST_SHARDS):
+    per_shard = RFM_SAMPLE // STANDING_SHARDS
+    for shard in range(STANDING_SHARDS):
         after = None
         taken = 0
         while taken < per_shard:
@@ -265,7 +283,8 @@ def compute_rfm_cutoffs(tenant_id: str, now: datetime) -> dict[str, list[float]]
 
 
 def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    """Visits every tenant: RFM cut-offs, then each member's standing, page by page."""
+    """Visits every tenant in turn: RFM cut-offs (one sample per tenant), then every member's
+    standing, the tenant's ranges in parallel (the job waits for them, then moves on)."""
     cp = dict(checkpoint or {})
     tenant_id = cp.get("tenant")
     if tenant_id is None:
@@ -273,13 +292,9 @@ def _nightly_step(_: str | None, params: dict[str, Any], checkpoint: dict[str, A
         if tenant_id is None:
             return jobs.Step(checkpoint=None)
         compute_rfm_cutoffs(tenant_id, clock.now())
-        return jobs.Step(checkpoint={"tenant": tenant_id, "shard": 0, "after": None})
-    config = load_config(tenant_id)
-    nxt, seen, changed = _evaluate_page(tenant_id, config, cp, with_rfm=True)
-    obs.count("NightlyMembersEvaluated", tenant_id, seen)
-    if nxt is None:
-        nxt = {"last_tenant": tenant_id}
-    return jobs.Step(checkpoint=nxt, processed=seen, changed=changed)
+        return jobs.Step(checkpoint={"tenant": tenant_id},
+                         fan_out=_ranges(NIGHTLY_RANGE_JOB, tenant_id, {"day": params["day"], "with_rfm": True}))
+    return jobs.Step(checkpoint={"last_tenant": tenant_id})
 
 
 def run_nightly(now: datetime | None = None, tenant_ids: list[str] | None = None) -> str:
@@ -295,7 +310,9 @@ def run_nightly(now: datetime | None = None, tenant_ids: list[str] | None = None
 
 
 jobs.register(REEVALUATE_JOB, _reevaluation_step)
+jobs.register(REEVALUATE_RANGE_JOB, _range_step)
 jobs.register(NIGHTLY_JOB, _nightly_step)
+jobs.register(NIGHTLY_RANGE_JOB, _range_step)
 
 
 def get_job(ctx: TenantContext, job_id: str) -> JobOut:

@@ -10,7 +10,7 @@ from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from ..core.table import counters, keys, tag_index
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import STANDING_SHARDS
 from ..core.table.model import TableItem
 from ..core.table.transactions import Transaction, save_versioned
 from .rules import Change, Standing
@@ -102,7 +102,7 @@ def get_standings(tenant_id: str, member_ids: list[str]) -> list[StandingItem]:
 
 def new_standing_item(tenant_id: str, member_id: str) -> StandingItem:
     item = StandingItem(keys.member(tenant_id, member_id), STANDING_SK, tenant_id=tenant_id, member_id=member_id)
-    item.gsi1pk = standings_list(tenant_id, keys.shard_of(member_id, LIST_SHARDS))
+    item.gsi1pk = standings_list(tenant_id, keys.shard_of(member_id, STANDING_SHARDS))
     item.gsi1sk = member_id
     return item
 
@@ -198,7 +198,7 @@ def standings_page(tenant_id: str, shard: int, after: str | None, limit: int) ->
 
 
 def iter_standings(tenant_id: str) -> Iterator[StandingItem]:
-    for shard in range(LIST_SHARDS):
+    for shard in range(STANDING_SHARDS):
         for item in TableItem.gsi1.query(standings_list(tenant_id, shard)):
             if isinstance(item, StandingItem):
                 yield item

@@ -11,6 +11,6 @@ went stale, including ones whose dispatch was lost.
 """
 from __future__ import annotations
 
-from .runner import Handler, Step, get_job, inputs, register, run, stage, start, sweep
+from .runner import Child, Handler, Step, get_job, inputs, register, run, stage, start, sweep
 
-__all__ = ["Handler", "Step", "get_job", "inputs", "register", "run", "stage", "start", "sweep"]
+__all__ = ["Child", "Handler", "Step", "get_job", "inputs", "register", "run", "stage", "start", "sweep"]

@@ -28,6 +28,19 @@ class Step:
     total: int | None = None
     #: per-item failures ({"item": ..., "code": ..., "detail": ...}); the first 100 are kept
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: child jobs to run in parallel before the next step, each a :class:`Child`: this job
+    #: then waits, holding no runner, and resumes at ``checkpoint`` once every child has
+    #: finished (each finishing child wakes it; the sweeper is the backstop)
+    fan_out: list[Child] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One range of a fanned-out pass: a job of ``kind`` for ``tenant_id`` with ``params``."""
+
+    kind: str
+    tenant_id: str | None
+    params: dict[str, Any]
 
 
 #: handler(tenant_id, params, checkpoint) -> Step; must be safe to repeat (a step may run
@@ -107,6 +120,11 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
     if job is None or job.status in ("succeeded", "failed"):
         return job
     handler = _handlers[job.kind]
+    if job.children is not None:  # waiting on its fan-out: resume only when all are done
+        resumed = _resumable(tenant_id, job_id, job)
+        if resumed is None:
+            return job
+        job = resumed
     try:
         job.status = "running"
         _touch(job)
@@ -127,6 +145,10 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
                 store.mark_closed(job)
                 _touch(job)
                 obs.count("JobSucceeded", tenant_id)
+                _wake_parent(job)
+                return job
+            if step.fan_out:
+                _fan_out(job, step.fan_out)
                 return job
             _touch(job)
             if time_left() < TIME_RESERVE_SECONDS:
@@ -144,7 +166,73 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
         except StaleVersion:
             pass
         obs.count("JobFailed", tenant_id)
+        _wake_parent(job)
         return job
+
+
+# --- fan-out: a job waits for the child jobs that split its work into ranges ---------------------
+def _child_id(job: store.JobItem, n: int) -> str:
+    """Derived from the job and the ranges it ran before, so a repeated fan-out step
+    starts the same children (``start`` with an existing id is a no-op)."""
+    return f"{job.job_id}.{job.progress.get('ranges', 0) + n}"
+
+
+def _fan_out(job: store.JobItem, children: list[Child]) -> None:
+    """Record the children on the job (waiting) first, then start them: a runner dying in
+    between leaves a waiting job the sweeper wakes, and waking starts what is missing."""
+    job.children = [[c.tenant_id, _child_id(job, n), c.kind, c.params] for n, c in enumerate(children)]
+    job.status = "waiting"
+    _touch(job)
+    for tenant_id, child_id, kind, params in job.children:
+        _start_child(job, tenant_id, child_id, kind, params)
+
+
+def _start_child(parent: store.JobItem, tenant_id: str | None, child_id: str, kind: str,
+                 params: dict[str, Any]) -> None:
+    start(kind, tenant_id, {**params, "parent": [parent.tenant_id, parent.job_id]}, job_id=child_id)
+
+
+def _resume_after_children(job: store.JobItem) -> bool:
+    """True when every child has finished (their progress is added to the job's, failed
+    children become errors); otherwise starts any child that is missing and keeps waiting."""
+    assert job.children is not None
+    found = {c.job_id: c for c in store.get_many([(t, j) for t, j, _, _ in job.children])}
+    missing = [c for c in job.children if c[1] not in found]
+    for tenant_id, child_id, kind, params in missing:
+        _start_child(job, tenant_id, child_id, kind, params)
+    if missing or any(c.status not in ("succeeded", "failed") for c in found.values()):
+        _touch(job)  # the heartbeat: a parent waiting on live children is not stale
+        return False
+    progress = dict(job.progress)
+    for child in found.values():
+        progress["processed"] = progress.get("processed", 0) + child.progress.get("processed", 0)
+        progress["changed"] = progress.get("changed", 0) + child.progress.get("changed", 0)
+        if child.status == "failed":
+            progress["errors"] = (progress.get("errors", []) + [
+                {"item": child.job_id, "code": "range_failed", "detail": child.error}])[:MAX_KEPT_ERRORS]
+            progress["error_count"] = progress.get("error_count", 0) + 1
+    progress["ranges"] = progress.get("ranges", 0) + len(found)
+    job.progress, job.children = progress, None
+    return True
+
+
+def _resumable(tenant_id: str | None, job_id: str, job: store.JobItem) -> store.JobItem | None:
+    """The waiting job, ready to step on, or None while a child is unfinished (or when
+    another runner, woken by another finishing child, took it on)."""
+    while True:
+        try:
+            return job if _resume_after_children(job) else None
+        except StaleVersion:  # a finishing child woke another runner too: look again
+            fresh = store.get(tenant_id, job_id)
+            if fresh is None or fresh.children is None:
+                return None
+            job = fresh
+
+
+def _wake_parent(job: store.JobItem) -> None:
+    parent = job.params.get("parent")
+    if parent:
+        dispatcher().dispatch(parent[0], parent[1], run)
 
 
 def _touch(job: store.JobItem) -> None:

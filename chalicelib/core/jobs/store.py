@@ -20,7 +20,7 @@ class JobItem(TableItem, discriminator="job"):
     job_id = UnicodeAttribute()
     tenant_id = UnicodeAttribute(null=True)
     kind = UnicodeAttribute()
-    status = UnicodeAttribute()  # queued | running | succeeded | failed
+    status = UnicodeAttribute()  # queued | running | waiting | succeeded | failed
     params = JSONAttribute(default=dict)
     progress = JSONAttribute(default=dict)
     checkpoint = JSONAttribute(null=True)
@@ -28,6 +28,8 @@ class JobItem(TableItem, discriminator="job"):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     finished_at = UnicodeAttribute(null=True)
+    #: while the job waits for the child jobs it fanned out: [[tenant_id, job_id], ...]
+    children = JSONAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -94,6 +96,12 @@ def get_inputs(tenant_id: str | None, job_id: str, chunk: int) -> list[object]:
         return list(JobInputItem.get(job_pk(tenant_id, job_id), f"INPUT#{chunk:06d}", consistent_read=True).items)
     except DoesNotExist:
         return []
+
+
+def get_many(refs: list[tuple[str | None, str]]) -> list[JobItem]:
+    """Several jobs in one BatchGet (a parent checking on its children)."""
+    wanted = [(job_pk(t, j), JOB_SK) for t, j in dict.fromkeys(refs)]
+    return [i for i in JobItem.batch_get(wanted, consistent_read=True) if isinstance(i, JobItem)]
 
 
 def open_jobs(older_than: str) -> list[JobItem]:

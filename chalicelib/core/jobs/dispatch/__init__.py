@@ -16,7 +16,7 @@ def dispatcher() -> Dispatcher:
         return LambdaDispatcher(os.environ["ENCLAVE_JOB_FUNCTION"])
     from .local import LocalDispatcher
 
-    return LocalDispatcher(background=mode == "local")
+    return LocalDispatcher(background=mode == "local", workers=int(os.environ.get("ENCLAVE_JOB_WORKERS", "4")))
 
 
 __all__ = ["Dispatcher", "dispatcher"]
