@@ -137,6 +137,7 @@ class BotocoreHooks:
         raise NotImplementedError
 
 
+@dataclass
 class InAppTimer(BotocoreHooks):
     """Time the app spends inside botocore DynamoDB calls (parameter build to parsed
     response), hooked on the client PynamoDB uses. Only for the capacity pass: the timed

@@ -12,11 +12,12 @@ TransactWriteItems with the same actions, item shapes and conditions, under a ne
 id and order id, against a bench-only member of its own pool whose standing version the
 bench tracks (so the version condition passes as it does for the app).
 
-(e) A second tenant gets N members, each made by one ``order.paid`` event naming a new
-phone (the tenant creates unknown members), in batches of 100. Then
-``run_nightly()`` starts the platform job and the bench drains it on this thread
-(``ENCLAVE_JOB_DISPATCH=manual``), metered; twice, the second time with the clock one day
-later (the nightly job id is per UTC day).
+(e) One tenant per worker count (1, 4, 16) gets the same N members, each made by one
+``order.paid`` event naming a new phone (the tenant creates unknown members), in batches
+of 100. Then ``run_nightly(tenant_ids=[it])`` starts the pass, which fans out over the
+tenant's 16 ranges, and the bench drains the job queue on that many threads
+(``ENCLAVE_JOB_DISPATCH=manual``), metered: members/s, the speed-up, and the time and cost
+extrapolated to 1,000,000 members.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from .api import TIER_PROGRAM, App, member_body
@@ -233,58 +234,67 @@ class NightlyFigures:
     setup_write: float = 0.0
     setup_calls: dict[str, int] = field(default_factory=dict)
     setup_in_ddb_s: float = 0.0
+    #: one pass per worker count, each over its own tenant holding the same generated data
     passes: list[PassFigures] = field(default_factory=list)
 
 
+#: the nightly pass's parallel workers measured (a tenant's ranges are its 16 standings shards)
+NIGHTLY_WORKERS = (1, 4, 16)
+#: the concurrency the extrapolation assumes in AWS: one Lambda per range of the tenant
+AWS_RANGES = 16
+#: run_job's memory (infra APP_FUNCTIONS) for the Lambda part of the cost per million
+RUN_JOB_GB = 1.0
+
+
 def run_nightly_bench(client: Any, admin_token: str, app_ddb: Any) -> NightlyFigures:
+    """The same members and orders in one tenant per worker count (every member changes in
+    each pass: its first RFM score), then that tenant's nightly pass drained on N threads."""
     from chalicelib.core import clock, jobs
     from chalicelib.core.jobs.dispatch import dispatcher
     from chalicelib.core.table.capacity import metered
     from chalicelib.tiers.service import run_nightly
 
-    api = App(client)
-    api.create_tenant(admin_token, name="Bench Nightly")
-    api.put_tier_program(TIER_PROGRAM)
-    dispatcher().drain()
-
     fig = NightlyFigures(NIGHTLY_MEMBERS)
-    progress(f"nightly setup: {NIGHTLY_MEMBERS} members, one order.paid event each, "
-             f"in batches of {BATCH}")
     now = clock.now()
+    tenant_ids = []
     started = time.perf_counter()
     with InAppTimer(app_ddb) as timer, metered(app_ddb) as usage:
-        for start in range(0, NIGHTLY_MEMBERS, BATCH):
-            batch = []
-            for n in range(start, min(start + BATCH, NIGHTLY_MEMBERS)):
-                occurred = now - timedelta(days=SPREAD_DAYS * n / NIGHTLY_MEMBERS)
-                batch.append(order_paid(f"ev-n-{n:08d}", f"or-n-{n:08d}", amount=AMOUNT + (n * 7919) % 150_000,
-                                        phone=nightly_phone(n), occurred_at=clock.iso(occurred)))
-            api.events(json.dumps({"events": batch}), expected=len(batch))
-    fig.setup_s = time.perf_counter() - started
-    fig.setup_read, fig.setup_write, fig.setup_calls = usage.read, usage.write, dict(usage.calls)
-    fig.setup_in_ddb_s = timer.spent_ms / 1000
+        for workers in NIGHTLY_WORKERS:
+            api = App(client)
+            api.create_tenant(admin_token, name=f"Bench Nightly x{workers}")
+            api.put_tier_program(TIER_PROGRAM)
+            dispatcher().drain()
+            tenant_ids.append(api.tenant_id)
+            progress(f"nightly setup ({workers} workers): {NIGHTLY_MEMBERS} members, one order.paid event each, "
+                     f"in batches of {BATCH}")
+            for start in range(0, NIGHTLY_MEMBERS, BATCH):
+                batch = []
+                for n in range(start, min(start + BATCH, NIGHTLY_MEMBERS)):
+                    occurred = now - timedelta(days=SPREAD_DAYS * n / NIGHTLY_MEMBERS)
+                    batch.append(order_paid(f"ev-n-{n:08d}", f"or-n-{n:08d}", amount=AMOUNT + (n * 7919) % 150_000,
+                                            phone=nightly_phone(n), occurred_at=clock.iso(occurred)))
+                api.events(json.dumps({"events": batch}), expected=len(batch))
+    made = len(NIGHTLY_WORKERS)
+    fig.setup_s = (time.perf_counter() - started) / made
+    fig.setup_read, fig.setup_write = usage.read / made, usage.write / made
+    fig.setup_calls = {k: v // made for k, v in usage.calls.items()}
+    fig.setup_in_ddb_s = timer.spent_ms / 1000 / made
 
-    def one_pass(label: str) -> PassFigures:
-        progress(f"nightly pass, {label}: run_nightly() + drain")
+    for workers, tenant_id in zip(NIGHTLY_WORKERS, tenant_ids, strict=True):
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
+        progress(f"nightly pass, {label}: run_nightly(tenant) + drain on {workers} thread(s)")
         t0 = time.perf_counter()
         with InAppTimer(app_ddb) as timer, metered(app_ddb) as usage:
-            job_id = run_nightly()
-            runs = dispatcher().drain()
+            job_id = run_nightly(tenant_ids=[tenant_id])
+            runs = dispatcher().drain(workers=workers)
         seconds = time.perf_counter() - t0
         job = jobs.get_job(None, job_id)
         if job is None or job.status != "succeeded":
             raise RuntimeError(f"the nightly job {job_id} ended {job and job.status}: {job and job.error}")
-        return PassFigures(label, seconds, int(job.progress.get("processed", 0)), int(job.progress.get("changed", 0)),
-                           runs, usage.read, usage.write, dict(usage.calls), timer.spent_ms / 1000,
-                           {op: ms / 1000 for op, ms in timer.by_op.items()})
-
-    fig.passes.append(one_pass("first (today)"))
-    later = timedelta(days=1)
-    clock.set_clock(lambda: datetime.now(timezone.utc) + later)
-    try:
-        fig.passes.append(one_pass("second (clock +1 day)"))
-    finally:
-        clock.set_clock(None)
+        fig.passes.append(PassFigures(label, seconds, int(job.progress.get("processed", 0)),
+                                      int(job.progress.get("changed", 0)), runs, usage.read, usage.write,
+                                      dict(usage.calls), timer.spent_ms / 1000,
+                                      {op: ms / 1000 for op, ms in timer.by_op.items()}))
     return fig
 
 
@@ -354,32 +364,49 @@ def print_event(fig: EventFigures) -> None:
 
 
 def print_nightly(fig: NightlyFigures) -> None:
-    print(heading("(e) Nightly pass: members evaluated per second"))
+    from .journeys import DYNAMODB_PER_RRU, DYNAMODB_PER_WRU, LAMBDA_PER_GB_SECOND, LAMBDA_PER_REQUEST
+
+    print(heading("(e) Nightly pass: members per second at 1, 4 and 16 workers, and 1,000,000 members"))
     n = fig.members
-    print(f"  Setup: a second tenant (CNY, same tier program) gets {n:,} members, each made by one order.paid\n"
-          f"  event naming a new phone (the tenant creates unknown members), POST /v1/events in batches of "
-          f"{BATCH};\n  1 order each, amounts {AMOUNT / 100:.2f}-{(AMOUNT + 149_999) / 100:.2f} CNY, "
-          f"occurred_at spread over the last {SPREAD_DAYS} days.\n"
-          f"  That took {fig.setup_s:.1f} s: {1000 * fig.setup_s / n:.2f} ms per event "
-          f"({100 * fig.setup_in_ddb_s / fig.setup_s:.0f}% inside DynamoDB calls), per event "
-          f"RCU {fig.setup_read / n:.2f}, WCU {fig.setup_write / n:.2f},\n"
-          f"  calls {_calls_text(fig.setup_calls, n)}.\n")
-    print("  Then `chalicelib.tiers.service.run_nightly()` + dispatcher().drain() to completion "
-          "(ENCLAVE_JOB_DISPATCH=manual:\n  one runner, on this thread), metered; the pass visits every "
-          f"tenant, so it also evaluates (d)'s {2 * POOL} members.\n"
-          "  The second pass runs with the clock one day later (the job id is per UTC day).\n")
+    print(f"  Setup, once per worker count: a tenant (CNY, same tier program) gets {n:,} members, each made by one\n"
+          f"  order.paid event naming a new phone, POST /v1/events in batches of {BATCH}; amounts "
+          f"{AMOUNT / 100:.2f}-{(AMOUNT + 149_999) / 100:.2f} CNY,\n  occurred_at spread over the last "
+          f"{SPREAD_DAYS} days. Per tenant that took {fig.setup_s:.1f} s: {1000 * fig.setup_s / n:.2f} ms per event "
+          f"({100 * fig.setup_in_ddb_s / max(fig.setup_s, 1e-9):.0f}% inside DynamoDB calls),\n  per event "
+          f"RCU {fig.setup_read / n:.2f}, WCU {fig.setup_write / n:.2f}, calls {_calls_text(fig.setup_calls, n)}.\n")
+    print("  Then `run_nightly(tenant_ids=[that tenant])` + dispatcher().drain(workers=N): the pass computes the\n"
+          "  tenant's RFM cut-offs (one sample), then fans out one child job per standings shard (16 ranges),\n"
+          "  which N threads run in parallel against the one DynamoDB Local (a JVM on this machine's cores).\n"
+          "  Every member changes in each pass (its first RFM score), as in the 191 members/s figure.\n")
     rows = []
+    base = fig.passes[0].processed / fig.passes[0].seconds if fig.passes else 0.0
     for p in fig.passes:
         per = max(p.processed, 1)
-        rows.append([p.label, f"{p.processed:,}", f"{p.changed:,}", fmt(p.seconds), f"{p.processed / p.seconds:,.0f}",
-                     fmt(1000 * p.seconds / per), f"{100 * p.in_ddb_s / p.seconds:.0f}%",
+        rate = p.processed / p.seconds
+        rows.append([p.label, f"{p.processed:,}", f"{p.changed:,}", fmt(p.seconds), f"{rate:,.0f}",
+                     f"{rate / base:.2f}x" if base else "-", f"{100 * p.in_ddb_s / p.seconds:.0f}%",
                      fmt(sum(p.calls.values()) / per), fmt(p.read / per), fmt(p.write / per)])
-    print(table(["pass", "members evaluated", "changed", "seconds", "members/s", "ms/member", "in DDB calls",
+    print(table(["pass", "members evaluated", "changed", "seconds", "members/s", "speed-up", "in DDB calls",
                  "calls/member", "RCU/member", "WCU/member"], rows))
-    print("\n  members evaluated / changed: the job's progress (processed / changed). in DDB calls: share of\n"
-          "  the pass spent inside botocore DynamoDB calls. WCU as DynamoDB Local reports them (it undercounts\n"
-          "  transactions, see (c)).")
-    print("\n  DynamoDB calls per member evaluated (mean; includes the job's own reads and writes, the RFM\n"
+    print("\n  speed-up: members/s against the 1-worker pass, measured in this run. The workers share this\n"
+          "  machine's cores with DynamoDB Local and the interpreter lock, so the figure is a floor: in AWS each\n"
+          "  range is its own Lambda, and DynamoDB serves the 16 standings partitions independently.")
+    if fig.passes:
+        one = fig.passes[0]
+        per_worker = one.processed / one.seconds
+        aws_rate = per_worker * AWS_RANGES
+        rru = one.read / max(one.processed, 1)
+        wru = one.write / max(one.processed, 1)
+        ddb = 1_000_000 * (rru * DYNAMODB_PER_RRU + wru * DYNAMODB_PER_WRU)
+        worker_s = 1_000_000 / per_worker
+        lam = worker_s * RUN_JOB_GB * LAMBDA_PER_GB_SECOND + (1_000_000 / 100) * LAMBDA_PER_REQUEST
+        print(f"\n  Extrapolated to 1,000,000 members in AWS: {AWS_RANGES} ranges on {AWS_RANGES} Lambdas at this\n"
+              f"  run's 1-worker rate ({per_worker:,.0f} members/s each) = {aws_rate:,.0f} members/s: "
+              f"{1_000_000 / aws_rate / 60:.1f} min (target < 15 min; one worker alone: {worker_s / 60:.0f} min).\n"
+              f"  Cost per million members re-evaluated: DynamoDB ${ddb:.2f} ({rru:.2f} RRU + {wru:.2f} WRU per "
+              f"member, on-demand),\n  Lambda ${lam:.2f} ({RUN_JOB_GB:g} GB x {worker_s:,.0f} s of run_job, an invoke "
+              f"per 100-member page at most): ${ddb + lam:.2f} in all.")
+    print("\n  DynamoDB calls per member evaluated (mean; includes the jobs' own reads and writes, the RFM\n"
           "  cut-off sample and the tenant listing), and each operation's share of the pass's time:")
     for p in fig.passes:
         shares = ", ".join(f"{op} {100 * s / p.seconds:.0f}%"

@@ -27,7 +27,7 @@ os.environ[_SILENCE] = ",".join(filter(None, [os.environ.get(_SILENCE), "18", "2
 
 import aws_cdk as cdk  # noqa: E402
 
-from infra.stack import EnclaveStack  # noqa: E402
+from infra.stack import JOB_CONCURRENCY, EnclaveStack  # noqa: E402
 
 DEFAULT_STAGE = "dev"
 
@@ -40,7 +40,8 @@ def build(app: cdk.App) -> EnclaveStack:
                         email_from=context("email_from") or "",
                         sms_type=context("sms_type") or "Promotional",
                         sms_sender_id=context("sms_sender_id") or "",
-                        sender_domains=context("sender_domains") or "")
+                        sender_domains=context("sender_domains") or "",
+                        job_concurrency=int(context("job_concurrency") or JOB_CONCURRENCY))
 
 
 def _context_from_argv(argv: list[str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from chalice.cdk import Chalice
 from constructs import Construct
@@ -139,6 +140,11 @@ SMS_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]{1,11}")
 #: async invokes of run_job that raised are retried this many times (Lambda's default,
 #: made explicit); the sweeper re-dispatches whatever is still stale after that
 RUN_JOB_RETRIES = 2
+#: run_job's reserved concurrency (context ``job_concurrency``): how many job steps run at
+#: once across the stage, e.g. 4 tenants' 16-range nightly passes side by side. Async
+#: invokes over it wait in Lambda's own queue (retried up to 6 h), so a fan-out never takes
+#: the API's concurrency; the 1M-member extrapolation in `make bench` assumes 16 per tenant.
+JOB_CONCURRENCY = 64
 
 #: The Stripe secret's value until an operator puts the real keys (infra/README.md):
 #: ``{"secret_key": STRIPE_SECRET_KEY_PLACEHOLDER, "webhook_secret": <64 random characters>}``.
@@ -286,7 +292,7 @@ class EnclaveStack(cdk.Stack):
 
     def __init__(self, scope: Construct, stage: str, *, cors_origins: str = "",
                  email_from: str = "", sms_type: str = "Promotional", sms_sender_id: str = "",
-                 sender_domains: str = "",
+                 sender_domains: str = "", job_concurrency: int = JOB_CONCURRENCY,
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  **kwargs: Any) -> None:
         kwargs.setdefault("stack_name", f"{SERVICE_NAME}-{stage}")
@@ -299,6 +305,9 @@ class EnclaveStack(cdk.Stack):
             if len(name) > 64:
                 raise ValueError(f"Lambda function name {name!r} is over 64 characters")
         self.run_job_name = self.function_names[RUN_JOB]
+        if job_concurrency < 1:
+            raise ValueError(f"job_concurrency must be at least 1, not {job_concurrency}")
+        self.job_concurrency = job_concurrency
         # Named in advance, like the functions: every function starts and stops timers by
         # this ARN (a plain string, so no function refers to the state machine, which
         # refers to journey_step), and the role is granted on it.
@@ -320,6 +329,9 @@ class EnclaveStack(cdk.Stack):
         )
         self.stripe_secret = self._stripe_secret()
         self.user_pool, self.user_pool_client = self._cognito()
+        self.job_failures = sqs.Queue(
+            self, "JobRunFailures", retention_period=cdk.Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
         self.role = self._lambda_role()
         self.chalice = self._chalice_app(cors_origins, log_retention)
         self.api_handler = self.chalice.get_function("APIHandler")
@@ -482,6 +494,10 @@ class EnclaveStack(cdk.Stack):
                 service="lambda", resource="function", resource_name=self.run_job_name,
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)],
         ))
+        # Lambda sends a failed async run_job invoke to its on-failure destination as
+        # the function's own role: this queue only
+        role.add_to_policy(iam.PolicyStatement(
+            sid="RecordFailedJobRuns", actions=["sqs:SendMessage"], resources=[self.job_failures.queue_arn]))
         return role
 
     def _journey_permissions(self) -> None:
@@ -646,6 +662,8 @@ class EnclaveStack(cdk.Stack):
                 resource.add_property_override("FunctionName", name)
                 resource.add_property_override("Timeout", settings.timeout)
                 resource.add_property_override("MemorySize", settings.memory)
+                if logical_id == RUN_JOB:
+                    resource.add_property_override("ReservedConcurrentExecutions", self.job_concurrency)
                 # Named in advance, the log group comes first: the function cannot
                 # run (its schedule cannot fire) before the group with its retention.
                 resource.node.add_dependency(logs.LogGroup(
@@ -660,6 +678,11 @@ class EnclaveStack(cdk.Stack):
             self, "RunJobEventInvokeConfig",
             function_name=run_job.ref, qualifier="$LATEST",
             maximum_retry_attempts=RUN_JOB_RETRIES,
+            # a job run whose retries all failed (or that waited 6 h for concurrency) is
+            # recorded here and alarmed on; the job item stays open, so the sweeper retries it
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(
+                    destination=self.job_failures.queue_arn)),
         )
         return chalice
 
@@ -705,6 +728,10 @@ class EnclaveStack(cdk.Stack):
         self._alarm_on_any(
             "ApiHandlerErrorsAlarm", "the API handler Lambda raised errors",
             self.api_handler.metric_errors(period=five_minutes, statistic="Sum"))
+        self._alarm_on_any(
+            "JobRunFailuresAlarm", ("a background job run failed every retry (or waited 6 h for "
+                                    "run_job concurrency): see the JobRunFailures queue"),
+            self.job_failures.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"))
         self._alarm_on_any(
             "RunJobErrorsAlarm", ("the run_job Lambda raised errors (a background job step "
                                   "failed or timed out)"),

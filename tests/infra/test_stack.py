@@ -491,10 +491,33 @@ def _app_schedules() -> dict[str, list[tuple[str, str]]]:
     return expected
 
 
-def test_run_job_async_invokes_are_retried_twice(synth: Synth) -> None:
+def test_run_job_async_invokes_are_retried_twice_then_recorded_in_a_queue(synth: Synth) -> None:
     _, config = synth.one("AWS::Lambda::EventInvokeConfig")
+    queue_id, queue = synth.one("AWS::SQS::Queue")
     assert config["Properties"] == {"FunctionName": _ref("RunJob"), "Qualifier": "$LATEST",
-                                    "MaximumRetryAttempts": 2}
+                                    "MaximumRetryAttempts": 2,
+                                    "DestinationConfig": {"OnFailure": {"Destination": _arn(queue_id)}}}
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # only that queue, only SendMessage (Lambda sends as the function's role)
+    statements = [st for _, policy in synth.resources("AWS::IAM::Policy").items()
+                  for st in policy["Properties"]["PolicyDocument"]["Statement"]
+                  if any(a.startswith("sqs:") for a in ([st["Action"]] if isinstance(st["Action"], str)
+                                                          else st["Action"]))]
+    assert [(st["Action"], st["Resource"]) for st in statements] == [("sqs:SendMessage", _arn(queue_id))]
+    alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id,
+                                                                                                     "QueueName"]}}]]
+    assert len(alarms) == 1 and alarms[0]["Threshold"] == 1
+
+
+def test_fanned_out_job_runs_are_bounded_by_run_jobs_reserved_concurrency(synth: Synth) -> None:
+    """The ranges of whole-tenant passes run on run_job in parallel, up to this bound (the
+    API's concurrency is never taken by a fan-out)."""
+    from infra.stack import JOB_CONCURRENCY
+
+    assert synth.template["Resources"]["RunJob"]["Properties"]["ReservedConcurrentExecutions"] == JOB_CONCURRENCY
+    assert JOB_CONCURRENCY >= 16  # at least one tenant's 16 ranges at once
 
 
 def test_every_function_has_a_log_group_kept_30_days(synth: Synth) -> None:
