@@ -222,8 +222,10 @@ def _member_page(tenant_id: str, checkpoint: dict[str, Any]) -> tuple[list[str],
 
 
 def _date_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    """One page of members: those whose date falls ``days_before`` after the local day enter,
-    their first step at the trigger's local time."""
+    """One page of candidates: those whose date falls ``days_before`` after the local day
+    enter, their first step at the trigger's local time. Birthdays read that day's members
+    from the birthday index; other date attributes (and birthdays until a tenant's index is
+    complete) walk the member list. The choice is made once per job, in its checkpoint."""
     assert tenant_id is not None
     from ..members import service as members
     from ..tenants import service as tenants
@@ -232,19 +234,27 @@ def _date_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[s
     if journey is None:
         return jobs.Step(checkpoint=None)
     trigger = journey.definition["trigger"]
+    attribute = trigger.get("attribute", "birthday")
     day = datetime.fromisoformat(params["day"]).date()
     target = day + timedelta(days=int(trigger.get("days_before", 0)))
     first_due = engine.at_local(day, trigger.get("at", "10:00"), tenants.tenant_settings(tenant_id).timezone)
-    ids, nxt = _member_page(tenant_id, checkpoint or {})
+    cp = dict(checkpoint or {})
+    if "mode" not in cp:
+        cp["mode"] = "index" if attribute == "birthday" and members.ensure_birthday_index(tenant_id) else "walk"
+    mode = cp.pop("mode")
+    if mode == "index":
+        ids, nxt = members.birthday_member_ids(tenant_id, target, cp or None)
+    else:
+        ids, nxt = _member_page(tenant_id, cp)
     changed = 0
     for member_id, profile in members.profiles(tenant_id, ids).items():
-        attribute = trigger.get("attribute", "birthday")
         value = profile.birthday if attribute == "birthday" else profile.attributes.get(attribute)
         if engine.is_yearly_match(value, target):
             status, _ = try_enrol(tenant_id, member_id, journey, {"date": target.isoformat(), "attribute": attribute},
                                   occurrence=target.isoformat(), first_due=first_due)
             changed += status == "enrolled"
-    return jobs.Step(checkpoint=nxt, processed=len(ids), changed=changed)
+    return jobs.Step(checkpoint={**nxt, "mode": mode} if nxt is not None else None, processed=len(ids),
+                     changed=changed)
 
 
 def _segment_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:

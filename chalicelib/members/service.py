@@ -12,11 +12,13 @@ Rules kept here (no HTTP, no PynamoDB):
 """
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from ..core import clock, idempotency, observability as obs
+from ..core import clock, idempotency, jobs, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Signal
@@ -198,6 +200,7 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
         if getattr(member, name) is None and getattr(body, name) is not None:
             setattr(member, name, getattr(body, name))
             changed = True
+    birthday_was = member.birthday
     if member.birthday is None and body.birthday is not None:
         member.birthday, changed = body.birthday.model_dump(), True
     missing_attrs = {k: v for k, v in body.attributes.items() if k not in (member.attributes or {})}
@@ -215,7 +218,7 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
         return member
     member.identities = {**current, **new}
     member.updated_at = now
-    store.update_member(member, added=new, removed={}, now=now, new_source=new_source)
+    store.update_member(member, added=new, removed={}, now=now, new_source=new_source, birthday_was=birthday_was)
     return member
 
 
@@ -268,6 +271,62 @@ MEMBER_ERASING = Signal("members.erasing")
 
 
 # --- read, change, erase --------------------------------------------------------------
+# --- the birthday index -----------------------------------------------------------------------
+BIRTHDAY_INDEX_JOB = "birthday_index"
+BIRTHDAY_PAGE = 100
+#: tenants whose index is complete, per container (once complete it stays so: every
+#: profile write keeps its entry)
+_birthday_index_done: set[str] = set()
+
+
+def ensure_birthday_index(tenant_id: str) -> bool:
+    """Whether every member of the tenant is in the birthday index. If not, starts the
+    one-off backfill of the members created before the index existed (one job per tenant,
+    a repeated start is a no-op); until it is done, callers walk the member list."""
+    if tenant_id in _birthday_index_done:
+        return True
+    if store.birthday_index_complete(tenant_id):
+        _birthday_index_done.add(tenant_id)
+        return True
+    jobs.start(BIRTHDAY_INDEX_JOB, tenant_id, {}, job_id="BIRTHDAY-INDEX")
+    return False
+
+
+def birthday_member_ids(tenant_id: str, day: date, checkpoint: dict[str, Any] | None
+                        ) -> tuple[list[str], dict[str, Any] | None]:
+    """One page of the members whose birthday falls on ``day`` (29 February counts on
+    28 February in other years), from the index: (ids, next checkpoint or None)."""
+    days = [f"{day:%m-%d}"]
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        days.append("02-29")
+    cp = checkpoint or {"day": 0, "after": None}
+    which = int(cp["day"])
+    ids = store.birthday_ids_page(tenant_id, days[which], cp.get("after"), BIRTHDAY_PAGE)
+    if len(ids) >= BIRTHDAY_PAGE:
+        return ids, {"day": which, "after": ids[-1]}
+    return ids, ({"day": which + 1, "after": None} if which + 1 < len(days) else None)
+
+
+def _birthday_index_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None
+                         ) -> jobs.Step:
+    """One page of the member list: each member with a birthday and no entry gets one."""
+    assert tenant_id is not None
+    shard, after = (checkpoint or {}).get("shard", 0), (checkpoint or {}).get("after")
+    page = store.member_ids_page(tenant_id, None, shard, after, BIRTHDAY_PAGE)
+    added = sum(store.add_to_birthday_index(tenant_id, member_id, item.birthday)
+                for member_id, item in store.get_members(tenant_id, [m for _, m in page]).items()
+                if not item.erased_at)
+    if len(page) >= BIRTHDAY_PAGE:
+        return jobs.Step(checkpoint={"shard": shard, "after": page[-1][0]}, processed=len(page), changed=added)
+    if shard + 1 < LIST_SHARDS:
+        return jobs.Step(checkpoint={"shard": shard + 1, "after": None}, processed=len(page), changed=added)
+    store.mark_birthday_index_complete(tenant_id, clock.iso(clock.now()))
+    return jobs.Step(checkpoint=None, processed=len(page), changed=added)
+
+
+jobs.register(BIRTHDAY_INDEX_JOB, _birthday_index_step)
+
+
 def get_member(ctx: TenantContext, member_id: str) -> MemberOut:
     return to_out(_load(ctx, member_id))
 
@@ -299,6 +358,7 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
     for name in ("name", "gender"):
         if name in given:
             setattr(member, name, getattr(patch, name))
+    birthday_was = member.birthday
     if "birthday" in given:
         member.birthday = patch.birthday.model_dump() if patch.birthday else None
     if patch.attributes:
@@ -314,7 +374,8 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
         _list_keys(member)
     member.updated_at = now
     try:
-        store.update_member(member, added=added, removed=removed, now=now, new_source=new_source)
+        store.update_member(member, added=added, removed=removed, now=now, new_source=new_source,
+                            birthday_was=birthday_was)
     except TransactionCancelled as exc:
         _raise_for(exc, ctx.tenant_id)
         taken = sorted(label.split(":", 1)[1] for label in exc.failed if label.startswith("identity:"))

@@ -50,6 +50,81 @@ class ChannelItem(TableItem, discriminator="channel"):
     created_at = UnicodeAttribute()
 
 
+class BirthdayEntry(TableItem, discriminator="birthday_entry"):
+    """The member under its birthday's month-day (GSI1 ``keys.birthdays``), kept in the
+    same transaction as the profile's birthday."""
+
+    member_id = UnicodeAttribute()
+
+
+class BirthdayIndexState(TableItem, discriminator="birthday_index_state"):
+    """Present once every member the tenant had before the index existed was added to it."""
+
+    completed_at = UnicodeAttribute()
+
+
+def month_day(birthday: Any) -> str | None:
+    """``MM-DD`` of a stored birthday ({"month", "day", "year"?}), None without one."""
+    if isinstance(birthday, dict) and birthday.get("month") and birthday.get("day"):
+        return f"{int(birthday['month']):02d}-{int(birthday['day']):02d}"
+    return None
+
+
+def _birthday_entry(tenant_id: str, member_id: str, day: str) -> BirthdayEntry:
+    entry = BirthdayEntry(keys.member(tenant_id, member_id), keys.BIRTHDAY_SK, member_id=member_id)
+    entry.gsi1pk, entry.gsi1sk = keys.birthdays(tenant_id, day), member_id
+    return entry
+
+
+def _stage_birthday(tx: Transaction, tenant_id: str, member_id: str, was: Any, now: Any) -> None:
+    old, new = month_day(was), month_day(now)
+    if old == new:
+        return
+    if new is None:
+        tx.delete("birthday", BirthdayEntry(keys.member(tenant_id, member_id), keys.BIRTHDAY_SK))
+    else:
+        tx.save("birthday", _birthday_entry(tenant_id, member_id, new))
+
+
+def add_to_birthday_index(tenant_id: str, member_id: str, birthday: Any) -> bool:
+    """The backfill's write: only where the member has no entry yet (a profile write since
+    the backfill read it has already put the right one). False if it had one."""
+    from pynamodb.exceptions import PutError
+
+    from ..core.table.transactions import is_condition_failure
+
+    day = month_day(birthday)
+    if day is None:
+        return False
+    try:
+        _birthday_entry(tenant_id, member_id, day).save(condition=BirthdayEntry.pk.does_not_exist())
+    except PutError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def birthday_ids_page(tenant_id: str, day: str, after: str | None, limit: int) -> list[str]:
+    condition = TableItem.gsi1sk > after if after else None
+    rows = TableItem.gsi1.query(keys.birthdays(tenant_id, day), condition, limit=limit, page_size=limit)
+    return [r.member_id for r in rows if isinstance(r, BirthdayEntry)]
+
+
+def birthday_index_complete(tenant_id: str) -> bool:
+    pk, sk = keys.birthday_index_state(tenant_id)
+    try:
+        BirthdayIndexState.get(pk, sk)
+    except DoesNotExist:
+        return False
+    return True
+
+
+def mark_birthday_index_complete(tenant_id: str, now: str) -> None:
+    pk, sk = keys.birthday_index_state(tenant_id)
+    BirthdayIndexState(pk, sk, completed_at=now).save()
+
+
 # --- reads ----------------------------------------------------------------------------
 def get_member(tenant_id: str, member_id: str) -> MemberItem | None:
     try:
@@ -195,6 +270,7 @@ def create_member(member: MemberItem, now: str) -> None:
     tx = Transaction()
     tx.save("profile", member, condition=MemberItem.pk.does_not_exist())
     counters.add(tx, keys.member_count(tenant_id), member_id, +1)
+    _stage_birthday(tx, tenant_id, member_id, None, member.birthday)
     for item in _identity_items(tenant_id, member_id, member.identities, now):
         tx.save(f"identity:{item.kind}", item, condition=IdentityItem.pk.does_not_exist())
     source = member.source or {}
@@ -209,7 +285,7 @@ def create_member(member: MemberItem, now: str) -> None:
 
 
 def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, str], now: str,
-                  new_source: dict[str, Any] | None = None) -> None:
+                  new_source: dict[str, Any] | None = None, birthday_was: Any = None) -> None:
     """Save the profile (version-checked) and move identity items, in one transaction.
 
     Cancellation labels: ``profile`` (stale version), ``identity:<kind>`` (taken),
@@ -218,6 +294,7 @@ def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, 
     tenant_id, member_id = member.tenant_id, member.member_id
     tx = Transaction()
     tx.save("profile", member)  # PynamoDB adds the version condition
+    _stage_birthday(tx, tenant_id, member_id, birthday_was, member.birthday)
     for kind, value in removed.items():
         tx.delete(f"release:{kind}", IdentityItem(keys.identity(tenant_id, kind, value), keys.IDENTITY_SK),
                   condition=IdentityItem.member_id == member_id)

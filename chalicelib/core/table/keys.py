@@ -33,6 +33,8 @@ def api_key_lookup(secret_hash: str) -> str:
 # --- members -----------------------------------------------------------------------
 PROFILE_SK = "PROFILE"
 IDENTITY_SK = "IDENTITY"
+#: the member's entry in the birthday index (GSI1 ``birthdays``)
+BIRTHDAY_SK = "BIRTHDAY"
 
 
 def member(tenant_id: str, member_id: str) -> str:
@@ -49,6 +51,17 @@ def members_list(tenant_id: str, shard: int) -> str:
 
 def members_list_shards(tenant_id: str) -> list[str]:
     return [members_list(tenant_id, n) for n in range(LIST_SHARDS)]
+
+
+def birthdays(tenant_id: str, month_day: str) -> str:
+    """The tenant's members born on ``month_day`` (``MM-DD``): a day's birthday triggers
+    read this one partition (about 1/366 of the members), never the whole member list."""
+    return f"T#{tenant_id}#BIRTHDAYS#{month_day}"
+
+
+def birthday_index_state(tenant_id: str) -> tuple[str, str]:
+    """Where a tenant records that every member it had is in the birthday index."""
+    return f"T#{tenant_id}#MEMBERS_META", "BIRTHDAY_INDEX"
 
 
 def members_by_channel(tenant_id: str, code: str, shard: int) -> str:
