@@ -27,7 +27,7 @@ job: setup
 test: lint clients
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## lint: ruff (rules in pyproject.toml), mypy (chalicelib/ and app.py; strict on core/) and
+## lint: ruff (rules in pyproject.toml), mypy (chalicelib/, app.py and cli/; strict on core/) and
 ## the import contracts (.importlinter: layering, public surfaces, no cycles)
 lint: setup
 	$(PY) -m ruff check .
@@ -56,10 +56,12 @@ synth: setup
 
 setup: $(VENV)/.installed $(DDB_READY) $(STRIPE_MOCK)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# the venv, with the `enclave` CLI (cli/) installed editable: its console script runs this checkout
+$(VENV)/.installed: requirements.txt requirements-dev.txt cli/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<26.3"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e cli
 	touch $@
 
 dynamodb-local: $(DDB_READY)
