@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from . import progress as prog
 
@@ -23,17 +24,29 @@ def pause(seconds: float) -> None:
 
 def follow(fetch: Callable[[], dict[str, Any]], measure: Callable[[dict[str, Any]], prog.Progress],
            label: str, console: Console, interval: float = DEFAULT_INTERVAL) -> dict[str, Any]:
-    """Calls ``fetch`` until its ``status`` is terminal, drawing ``measure``'s progress; the
-    last answer."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    """Calls ``fetch`` until its ``status`` is terminal, showing ``measure``'s progress (a bar
+    on a terminal, a line per change in a log or a pipe); the last answer."""
+    if not console.is_terminal:
+        last = ""
+        while True:
+            state = fetch()
+            line = f"{label} {state.get('status', '?')}: {measure(state).describe()}"
+            if line != last:
+                console.print(line, markup=False)
+                last = line
+            if state.get("status") in prog.TERMINAL:
+                return state
+            pause(interval)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(label, total=None, detail="")
         while True:
             state = fetch()
             measured = measure(state)
             bar.update(task, completed=measured.done, total=measured.total,
-                       description=f"{label} [bold]{state.get('status', '?')}[/]", detail=measured.describe())
+                       description=f"{label} [bold]{escape(str(state.get('status', '?')))}[/]",
+                       detail=measured.describe())
             if state.get("status") in prog.TERMINAL:
                 return state
             pause(interval)

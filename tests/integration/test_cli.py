@@ -172,6 +172,8 @@ def test_jobs_watch_follows_a_job_to_its_end_and_exits_3_when_items_failed(http,
     assert r.exit_code == 3, r.output
     assert f"Job {job.json['job_id']} (bulk_tag) succeeded: 4 done, 1 failed" in r.stdout
     assert "member_not_found" in r.stderr and "1 items failed" in r.stderr
+    # the progress, one line per change when stderr is not a terminal (a bar when it is)
+    assert "job queued: 0 done\njob succeeded: 4 done, 1 failed\n" in r.stderr
     clean = http.post(f"/v1/tags/{vip['id']}/bulk", brand.key, {"action": "remove", "member_ids": ids})
     ok = enclave("jobs", "watch", clean.json["job_id"])
     assert ok.exit_code == 0, ok.output
@@ -190,6 +192,7 @@ def test_export_segment_waits_for_the_job_and_saves_the_csv(http, logged_in, bra
     rows = list(csv.DictReader(io.StringIO(target.read_text())))
     assert {row["member_id"] for row in rows} == ids
     assert f"Saved {target.stat().st_size:,} bytes to {target}" in r.stdout
+    assert "export queued" in r.stderr and "export succeeded" in r.stderr
     again = enclave("export", "segment", seg["id"], "-o", str(target))
     assert again.exit_code == 2 and "--force" in again.stderr  # an existing file is not overwritten silently
     assert enclave("export", "segment", seg["id"], "-o", str(target), "--force").exit_code == 0
@@ -206,6 +209,7 @@ def test_import_members_shows_progress_and_exits_3_naming_the_error_report(http,
     r = enclave("import", "members", str(data), "--errors-out", str(tmp_path / "errors.csv"))
     assert r.exit_code == 3, r.output
     assert "succeeded: 3 applied, 1 failed, 4 of 4 rows read" in r.stdout
+    assert "import members succeeded: 4/4 (100%), 1 failed" in r.stderr  # the progress, from the import
     assert "Error report (1 rows): http" in r.stdout
     assert "not-a-phone" in (tmp_path / "errors.csv").read_text()
     found = http.get("/v1/members/lookup?phone=%2B8613500135002", brand.key)

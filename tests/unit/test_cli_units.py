@@ -142,3 +142,21 @@ def test_the_cli_talks_http_only_and_never_imports_the_app():
                 imported.add(node.module.split(".")[0])
     assert imported & {"chalicelib", "app", "devstack", "tests"} == set()
     assert {"click", "rich", "requests"} <= imported
+
+
+def test_following_without_a_terminal_prints_a_line_per_change_and_stops_at_the_end(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from enclave_cli import polling
+
+    answers = iter([{"status": "queued", "progress": {}}, {"status": "queued", "progress": {}},
+                    {"status": "running", "progress": {"processed": 5, "total": 10}},
+                    {"status": "failed", "progress": {"processed": 6, "total": 10}}])
+    pauses: list[float] = []
+    monkeypatch.setattr(polling, "pause", pauses.append)
+    sink = io.StringIO()
+    last = polling.follow(lambda: next(answers), prog.of_job, "job", Console(file=sink), interval=0.5)
+    assert last["status"] == "failed" and pauses == [0.5, 0.5, 0.5]
+    assert sink.getvalue() == "job queued: 0 done\njob running: 5/10 (50%)\njob failed: 6/10 (60%)\n"
