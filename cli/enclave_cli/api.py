@@ -42,11 +42,19 @@ class Api:
         raise error_for(problem_of(resp.status_code, resp.headers.get("Content-Type", ""), resp.text, resp.reason))
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.call("GET", path, params=params).json()
+        return self._json(self.call("GET", path, params=params))
 
     def post(self, path: str, body: Any = None) -> Any:
         resp = self.call("POST", path, body=body)
-        return resp.json() if resp.content else None
+        return self._json(resp) if resp.content else None
+
+    def _json(self, resp: requests.Response) -> Any:
+        try:
+            return resp.json()
+        except ValueError:  # a web server that is not the API (a wrong --url) answers HTML
+            raise ApiError(f"{resp.url} answered {resp.status_code} without JSON "
+                           f"({resp.headers.get('Content-Type', 'no content type')}): is {self.url} the API's base URL?"
+                           ) from None
 
 
 def upload(url: str, path: Path, method: str = "PUT", headers: dict[str, str] | None = None) -> None:

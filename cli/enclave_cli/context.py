@@ -18,7 +18,10 @@ class State:
     config_path: Path
 
     def config(self) -> config.Config:
-        found = config.load(self.config_path)
+        try:
+            found = config.load(self.config_path)
+        except (ValueError, KeyError, OSError) as exc:
+            raise AuthError(f"Cannot read {self.config_path} ({exc.__class__.__name__}: {exc}): log in again") from None
         if found is None:
             raise AuthError(f"Not logged in (no {self.config_path}): run `enclave login --api-key KEY --url URL`"
                             " or `enclave login --dev`")

@@ -16,6 +16,8 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -149,11 +151,42 @@ def test_a_problem_json_answer_exits_1_printing_its_title_and_detail(logged_in):
     assert missing_job.exit_code == 1 and "404" in missing_job.stderr
 
 
-def test_an_unreachable_api_exits_1_naming_it(config_file, brand):
+def test_an_unreachable_api_or_one_that_is_not_the_api_exits_1_naming_it(config_file, api_url, brand):
     config_file.parent.mkdir(parents=True)
     config_file.write_text(json.dumps({"url": "http://127.0.0.1:9", "api_key": brand.key}))
     r = enclave("whoami")
     assert r.exit_code == 1 and "Cannot reach http://127.0.0.1:9" in r.stderr
+    with _serving(_HtmlPage) as other_site:  # a web server that is not the API
+        wrong = enclave("login", "--api-key", brand.key, "--url", other_site)
+    assert wrong.exit_code == 1 and "without JSON" in wrong.stderr, wrong.output
+    assert json.loads(config_file.read_text())["url"] == "http://127.0.0.1:9"  # not replaced
+    config_file.write_text("{not json")
+    broken = enclave("whoami")
+    assert broken.exit_code == 4 and "log in again" in broken.stderr
+
+
+class _HtmlPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        body = b"<html><body>Welcome</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- jobs and exports ---------------------------------------------------------------------------
@@ -222,8 +255,6 @@ def test_import_members_shows_progress_and_exits_3_naming_the_error_report(http,
 def test_events_tail_prints_each_delivery_once_then_its_new_attempts(http, logged_in, brand, routes):
     if "/v1/webhook-endpoints/{endpoint_id}/deliveries" not in routes:
         pytest.skip("webhook endpoints are not in this build (event subscriptions not merged)")
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -233,19 +264,14 @@ def test_events_tail_prints_each_delivery_once_then_its_new_attempts(http, logge
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
-    receiver = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    try:
-        endpoint = http.post("/v1/webhook-endpoints", brand.key, {
-            "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook", "event_types": ["member.*"]})
+    with _serving(Receiver) as receiver:
+        endpoint = http.post("/v1/webhook-endpoints", brand.key,
+                             {"url": f"{receiver}/hook", "event_types": ["member.*"]})
         assert endpoint.status == 201, endpoint
         _member(http, brand, "13400134001")
         run_jobs()
         first = enclave("events", "tail", "--endpoint", endpoint.json["id"], "--once")
         assert first.exit_code == 0, first.output
         assert "member.created" in first.stdout and "http=200" in first.stdout
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
     missing = enclave("events", "tail", "--endpoint", UNKNOWN_ID, "--once")
     assert missing.exit_code == 1 and "404" in missing.stderr
