@@ -70,7 +70,8 @@ def _import(kind: str, path: Path, fmt: str | None, mapping_file: Path | None, e
             out().print(f"Error report saved to {errors_out}")
     code = prog.exit_code(final["status"], measured)
     if code == API_ERROR:
-        raise ApiError(f"Import {final['id']} failed" + (f": {final['error']}" if final.get("error") else ""))
+        why = final.get("failure") or final.get("error")
+        raise ApiError(f"Import {final['id']} failed" + (f": {why}" if why else ""))
     if code == PARTIAL:
         raise PartialFailure(f"{measured.failed} rows failed; see the error report")
 
