@@ -8,7 +8,7 @@ STRIPE_MOCK := .local/bin/stripe-mock
 PORT ?= 8000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run job test lint clients bench synth setup dynamodb-local clean stripe-mock stripe-event
+.PHONY: run job test lint bench synth setup dynamodb-local clean stripe-mock stripe-event
 
 ## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
 ## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never).
@@ -23,7 +23,8 @@ job: setup
 	@test -n "$(NAME)" || { echo "usage: make job NAME=nightly|job_sweeper|run_job [PAYLOAD='{...}']" >&2; exit 2; }
 	$(PY) -m devstack job "$(NAME)" --payload="$$PAYLOAD"
 
-## test: lint first (fails fast), the TypeScript client, then the whole suite against DynamoDB Local (in memory, free ports)
+## test: lint first (fails fast), then the TypeScript client (`make clients`), then the whole suite
+## against DynamoDB Local (in memory, free ports)
 test: lint clients
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -38,6 +39,7 @@ TS_CLIENT := clients/typescript
 
 ## clients: regenerate the TypeScript client (clients/typescript) from the app's OpenAPI document,
 ## without a server, and type-check it and its example with `tsc --strict`; commit what changed
+.PHONY: clients
 clients: setup $(TS_CLIENT)/node_modules/.package-lock.json
 	$(PY) clients/dump_openapi.py $(TS_CLIENT)/openapi.json
 	cd $(TS_CLIENT) && npm run --silent generate && npm run --silent typecheck
