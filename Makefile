@@ -23,16 +23,30 @@ job: setup
 	@test -n "$(NAME)" || { echo "usage: make job NAME=nightly|job_sweeper|run_job [PAYLOAD='{...}']" >&2; exit 2; }
 	$(PY) -m devstack job "$(NAME)" --payload="$$PAYLOAD"
 
-## test: lint first (fails fast), then the whole suite against DynamoDB Local (in memory, free ports)
-test: lint
+## test: lint first (fails fast), then the TypeScript client (`make clients`), then the whole suite
+## against DynamoDB Local (in memory, free ports)
+test: lint clients
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## lint: ruff (rules in pyproject.toml), mypy (chalicelib/ and app.py; strict on core/) and
+## lint: ruff (rules in pyproject.toml), mypy (chalicelib/, app.py and cli/; strict on core/) and
 ## the import contracts (.importlinter: layering, public surfaces, no cycles)
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+
+TS_CLIENT := clients/typescript
+
+## clients: regenerate the TypeScript client (clients/typescript) from the app's OpenAPI document,
+## without a server, and type-check it and its example with `tsc --strict`; commit what changed
+.PHONY: clients
+clients: setup $(TS_CLIENT)/node_modules/.package-lock.json
+	$(PY) clients/dump_openapi.py $(TS_CLIENT)/openapi.json
+	cd $(TS_CLIENT) && npm run --silent generate && npm run --silent typecheck
+
+# the pinned generator and compiler (package-lock.json); npm writes this file last
+$(TS_CLIENT)/node_modules/.package-lock.json: $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund
 
 ## bench: print speed and capacity ratios (not a timed test)
 bench: setup
@@ -44,10 +58,12 @@ synth: setup
 
 setup: $(VENV)/.installed $(DDB_READY) $(STRIPE_MOCK)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# the venv, with the `enclave` CLI (cli/) installed editable: its console script runs this checkout
+$(VENV)/.installed: requirements.txt requirements-dev.txt cli/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<26.3"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e cli
 	touch $@
 
 dynamodb-local: $(DDB_READY)
