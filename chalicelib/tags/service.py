@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
@@ -219,7 +219,8 @@ def _raise_tag_moves(tx: Transaction, tenant_id: str, member_id: str, before: di
 
 
 def _update_tagset(tenant_id: str, member_id: str,
-                   change: Callable[[dict[str, Any], datetime], dict[str, Any] | None]) -> bool:
+                   change: Callable[[dict[str, Any], datetime], dict[str, Any] | None],
+                   audit_action: str | None = None) -> bool:
     """Read-modify-write of the member's tag set, retried on a lost version race;
     ``change(before, now)`` returns the new tags, or None for "nothing to do". Tags that
     came or went are raised as :data:`TAG_CHANGED` in the same transaction."""
@@ -233,6 +234,9 @@ def _update_tagset(tenant_id: str, member_id: str,
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
         _raise_tag_moves(tx, tenant_id, member_id, before, after)
+        if audit_action:  # by hand or by a schedule (rule and bulk tags are not audited one by one)
+            audit.stage(tx, tenant_id, audit_action, audit.MEMBER, member_id,
+                        {"tags": dict.fromkeys(before, True)}, {"tags": dict.fromkeys(after, True)})
         tx.commit()
         return True
 
@@ -240,7 +244,7 @@ def _update_tagset(tenant_id: str, member_id: str,
 
 
 def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
-              expires_at: datetime | None) -> bool:
+              expires_at: datetime | None, audit_action: str | None = None) -> bool:
     """Give the member the tag (replacing the group's other tag when the group is single
     choice), atomically. Re-applying changes nothing but a later expiry. True if changed."""
     exp = clock.iso(expires_at) if expires_at else None
@@ -263,19 +267,19 @@ def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str
         after[tag.tag_id] = {"g": tag.group_id, "src": source, "by": by, "at": clock.iso(now), "exp": exp}
         return after
 
-    changed = _update_tagset(tenant_id, member_id, change)
+    changed = _update_tagset(tenant_id, member_id, change, audit_action)
     if changed:
         obs.count("TagApplied", tenant_id)
     return changed
 
 
-def remove_tag(tenant_id: str, member_id: str, tag_id: str) -> bool:
+def remove_tag(tenant_id: str, member_id: str, tag_id: str, audit_action: str | None = None) -> bool:
     def change(before: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         if tag_id not in before:
             return None
         return {k: v for k, v in _live(before, now).items() if k != tag_id}
 
-    return _update_tagset(tenant_id, member_id, change)
+    return _update_tagset(tenant_id, member_id, change, audit_action)
 
 
 def _system_member_tags(tenant_id: str, member_id: str) -> list[MemberTagOut]:
@@ -327,14 +331,15 @@ def tag_member(ctx: TenantContext, member_id: str, tag_id: str, body: MemberTagI
     tag, group = _user_tag(ctx, tag_id)
     if body.expires_at is not None and body.expires_at <= clock.now():
         raise Unprocessable("expires_at must be in the future.", field="expires_at")
-    apply_tag(ctx.tenant_id, member_id, tag, group.selection, "manual", ctx.actor, body.expires_at)
+    apply_tag(ctx.tenant_id, member_id, tag, group.selection, "manual", ctx.actor, body.expires_at,
+              audit_action="member.tag_added")
     return member_tags(ctx, member_id)
 
 
 def untag_member(ctx: TenantContext, member_id: str, tag_id: str) -> None:
     members.get_member(ctx, member_id)
     _user_tag(ctx, tag_id)
-    remove_tag(ctx.tenant_id, member_id, tag_id)
+    remove_tag(ctx.tenant_id, member_id, tag_id, audit_action="member.tag_removed")
 
 
 def forget_member(delivery: Delivery) -> None:
@@ -391,7 +396,7 @@ def expire_tags(tenant_id: str) -> int:
     """Remove tags whose expiry has passed (reads already hide them); the count removed."""
     removed = 0
     for entry in store.expired(tenant_id, clock.iso(clock.now())):
-        removed += remove_tag(tenant_id, entry.member_id, entry.tag_id)
+        removed += remove_tag(tenant_id, entry.member_id, entry.tag_id, audit_action="member.tag_expired")
     return removed
 
 
