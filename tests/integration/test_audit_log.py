@@ -198,3 +198,39 @@ def test_a_schedules_change_is_recorded_as_system_and_its_name(http, tenant, clo
     assert expired["action"] == "member.tag_expired"
     assert expired["actor"] == {"id": "system:tag_expiry", "role": None} and expired["request_id"] is None
     assert changes(expired) == {f"tags.{tag['id']}": (True, None)}
+
+
+# --- the other covered changes ----------------------------------------------------------------------------
+def test_journeys_segments_stage_rules_and_messaging_settings_are_recorded(http, tenant):
+    group = http.post("/v1/tag-groups", tenant.key, {"name": "Interest"}).json
+    tag = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Oud"}).json["id"]
+    body = {"name": "Welcome", "trigger": {"type": "api"}, "start": "t",
+            "steps": [{"id": "t", "type": "add_tag", "tag_id": tag}]}
+    journey = http.post("/v1/journeys", tenant.key, body)
+    assert journey.status == 201, journey
+    jid = journey.json["id"]
+    assert http.patch(f"/v1/journeys/{jid}", tenant.key, {"name": "Welcome 2"}).status == 200
+    for action in ("activate", "pause", "archive"):
+        assert http.post(f"/v1/journeys/{jid}/{action}", tenant.key).status == 200
+    draft = http.post("/v1/journeys", tenant.key, {**body, "name": "Draft"}).json["id"]
+    assert http.delete(f"/v1/journeys/{draft}", tenant.key).status == 204
+    seg = http.post("/v1/segments", tenant.key, {"name": "Oud lovers", "filter": {"tag": tag}}).json["id"]
+    assert http.patch(f"/v1/segments/{seg}", tenant.key, {"name": "Oud fans"}).status == 200
+    assert http.delete(f"/v1/segments/{seg}", tenant.key).status == 204
+    r = http.call("PUT", "/v1/stage-rules", tenant.key, json_body={"dormant_after_days": 30, "churned_after_days": 60})
+    assert r.status == 200, r
+    r = http.call("PUT", "/v1/messaging/settings", tenant.key, json_body={"frequency_cap": {"per_24_hours": 2}})
+    assert r.status == 200, r
+    journey_log = audit(http, tenant, target_type="journey", target=jid)["data"]
+    assert [e["action"] for e in journey_log] == ["journey.archived", "journey.paused", "journey.activated",
+                                                  "journey.updated", "journey.created"]
+    assert changes(journey_log[0]) == {"status": ("paused", "archived")}
+    assert changes(journey_log[3]) == {"name": ("Welcome", "Welcome 2")}
+    assert audit(http, tenant, target_type="journey", target=draft)["data"][0]["action"] == "journey.deleted"
+    seg_log = audit(http, tenant, target_type="segment", target=seg)["data"]
+    assert [e["action"] for e in seg_log] == ["segment.deleted", "segment.updated", "segment.created"]
+    assert changes(seg_log[1]) == {"name": ("Oud lovers", "Oud fans")}
+    rules = audit(http, tenant, target_type="stage_rules")["data"][0]
+    assert changes(rules)["dormant_after_days"] == (None, 30)
+    settings = audit(http, tenant, target_type="messaging_settings")["data"][0]
+    assert changes(settings)["frequency_cap.per_24_hours"] == (None, 2)
