@@ -2,9 +2,15 @@
 the transaction of the change, values masked, erased with the member, tenant-scoped."""
 from __future__ import annotations
 
+import multiprocessing
+import time
+from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from tests.fixtures import table_items
+from tests.integration import concurrent_clients
 from tests.integration.test_events import PROGRAM
 
 PHONE, EMAIL, NAME = "+8613800138111", "lin.wei@example.com", "Lin Wei"
@@ -234,3 +240,62 @@ def test_journeys_segments_stage_rules_and_messaging_settings_are_recorded(http,
     assert changes(rules)["dormant_after_days"] == (None, 30)
     settings = audit(http, tenant, target_type="messaging_settings")["data"][0]
     assert changes(settings)["frequency_cap.per_24_hours"] == (None, 2)
+
+    group_log = audit(http, tenant, target_type="tag_group", target=group["id"])["data"]
+    assert [e["action"] for e in group_log] == ["tag_group.created"]
+    assert audit(http, tenant, target_type="tag", target=tag)["data"][0]["action"] == "tag.created"
+
+
+def test_tag_groups_tags_and_rules_are_recorded(http, tenant):
+    group = http.post("/v1/tag-groups", tenant.key, {"name": "Scent", "selection": "single"}).json
+    assert http.patch(f"/v1/tag-groups/{group['id']}", tenant.key, {"name": "Scents"}).status == 200
+    tag = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Rose"}).json
+    assert http.patch(f"/v1/tag-groups/{group['id']}/tags/{tag['id']}", tenant.key, {"name": "Rosa"}).status == 200
+    rule = http.post("/v1/tag-rules", tenant.key, {"name": "Rose buyers", "tag_id": tag["id"], "enabled": False,
+                                                   "when": {"event": {"type": "order.paid"}}})
+    assert rule.status == 201, rule
+    rid = rule.json["id"]
+    assert http.patch(f"/v1/tag-rules/{rid}", tenant.key, {"name": "Rosa buyers"}).status == 200
+    assert http.delete(f"/v1/tag-rules/{rid}", tenant.key).status == 204
+    assert http.delete(f"/v1/tag-groups/{group['id']}/tags/{tag['id']}", tenant.key).status == 204
+    assert http.delete(f"/v1/tag-groups/{group['id']}", tenant.key).status == 204
+    actions = [(e["action"], e["target"]["id"]) for e in reversed(audit(http, tenant)["data"])]
+    assert actions == [("tag_group.created", group["id"]), ("tag_group.updated", group["id"]),
+                       ("tag.created", tag["id"]), ("tag.updated", tag["id"]), ("tag_rule.created", rid),
+                       ("tag_rule.updated", rid), ("tag_rule.deleted", rid), ("tag.deleted", tag["id"]),
+                       ("tag_group.deleted", group["id"])]
+    rule_log = audit(http, tenant, target_type="tag_rule", target=rid)["data"]
+    assert changes(rule_log[1]) == {"name": ("Rose buyers", "Rosa buyers")}
+    assert changes(rule_log[0])["when.event.type"] == ("order.paid", None)  # deleted
+
+
+# --- two writers meeting --------------------------------------------------------------------------------
+WRITERS = 4
+
+
+@pytest.fixture(scope="module")
+def pool():
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(WRITERS) as p:
+        assert all(p.map(concurrent_clients.warm, range(WRITERS), chunksize=1))
+        yield p
+
+
+def test_concurrent_patches_record_exactly_the_changes_that_committed(pool, http, tenant):
+    member = create_member(http, tenant)
+    start_at = time.time() + 0.5
+    same_version = [(start_at, "PATCH", f"/v1/members/{member['id']}", tenant.key,
+                     {"version": member["version"], "name": f"Writer {n}"}) for n in range(WRITERS)]
+    results = pool.starmap(concurrent_clients.call_at, same_version, chunksize=1)
+    statuses = Counter(status for status, _ in results)
+    assert statuses[200] == 1 and statuses[409] == WRITERS - 1, results
+    updates = [e for e in audit(http, tenant, target_type="member", target=member["id"])["data"]
+               if e["action"] == "member.updated"]
+    assert len(updates) == 1
+    start_at = time.time() + 0.5
+    settings = [(start_at, "PATCH", "/v1/tenant", tenant.key, {"name": f"Brand {n}"}) for n in range(WRITERS)]
+    results = pool.starmap(concurrent_clients.call_at, settings, chunksize=1)
+    won = sorted(body["name"] for status, body in results if status == 200)
+    assert won and all(status in (200, 409) for status, _ in results), results
+    recorded = sorted(changes(e)["name"][1] for e in audit(http, tenant, target_type="tenant")["data"])
+    assert recorded == won  # one record per committed change, none for a lost race
