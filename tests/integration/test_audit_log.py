@@ -269,6 +269,33 @@ def test_tag_groups_tags_and_rules_are_recorded(http, tenant):
     assert changes(rule_log[0])["when.event.type"] == ("order.paid", None)  # deleted
 
 
+def test_plans_manual_tiers_and_an_idempotent_replay(http, tenant):
+    from tests.integration.test_billing_support import World
+
+    plan = World(http, tenant).plan()
+    r = http.patch(f"/v1/plans/{plan['id']}", tenant.key, {"version": plan["version"], "trial_days": 7})
+    assert r.status == 200, r
+    plan_log = audit(http, tenant, target_type="plan", target=plan["id"])["data"]
+    assert [e["action"] for e in plan_log] == ["plan.updated", "plan.created"]
+    assert changes(plan_log[0]) == {"trial_days": (plan["trial_days"], 7)}
+    assert http.call("PUT", "/v1/tier-program", tenant.key, json_body=PROGRAM).status == 202
+    member = create_member(http, tenant)
+    manual = {"tier_id": "gold", "reason": "Friend of the founder"}
+    assert http.call("PUT", f"/v1/members/{member['id']}/tier", tenant.key, json_body=manual).status == 200
+    assert http.delete(f"/v1/members/{member['id']}/tier", tenant.key).status == 204
+    tier_log = audit(http, tenant, target_type="member", target=member["id"], limit=2)["data"]
+    assert [e["action"] for e in tier_log] == ["member.tier_removed", "member.tier_set"]
+    assert changes(tier_log[1]) == {"manual_tier": (None, "gold"), "reason": (None, "***")}
+    assert changes(tier_log[0]) == {"manual_tier": ("gold", None), "reason": ("***", None)}
+    # a replayed POST (same Idempotency-Key) does not run again, so it records nothing again
+    body, key = {"phone": "+8613800138333"}, {"Idempotency-Key": "audit-replay-1"}
+    first = http.post("/v1/members", tenant.key, body, headers=key)
+    again = http.post("/v1/members", tenant.key, body, headers=key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    created = audit(http, tenant, target_type="member", target=first.json["id"])["data"]
+    assert [e["action"] for e in created] == ["member.created"]
+
+
 # --- two writers meeting --------------------------------------------------------------------------------
 WRITERS = 4
 
