@@ -438,7 +438,10 @@ def rotate_webhook_secret(ctx: TenantContext) -> WebhookSecretOut:
     """A new signing secret, shown once (webhooks sign with it from now on)."""
     secret = "whsec_" + secrets.token_urlsafe(32)
     item = store.get_settings(ctx.tenant_id)
+    previous = item.webhook_secret
     item.webhook_secret, item.webhook_secret_prefix = secret, secret[:12]
     item.updated_at = clock.iso(clock.now())
-    store.save_settings(item)
+    store.save_settings(item, audit.Entry(ctx.tenant_id, "messaging_settings.webhook_secret_rotated",
+                                          "messaging_settings", ctx.tenant_id,
+                                          {"webhook_secret": previous}, {"webhook_secret": secret}))
     return WebhookSecretOut(secret=secret, prefix=secret[:12], created_at=item.updated_at)

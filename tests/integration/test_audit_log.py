@@ -170,6 +170,7 @@ def test_filters_and_paging(http, tenant, clock):
     assert wrong_list.status == 400 and wrong_list.json["code"] == "invalid_cursor"
     assert http.get("/v1/audit-events?target=abc", tenant.key).status == 422
     assert http.get("/v1/audit-events?actor=x%23y", tenant.key).status == 422
+    assert http.get("/v1/audit-events?since=2026-01-01T00:00:00", tenant.key).status == 422  # no offset
 
 
 def test_another_tenant_never_sees_the_records_and_only_owners_and_admins_read(http, tenant, other_tenant):
@@ -227,6 +228,7 @@ def test_journeys_segments_stage_rules_and_messaging_settings_are_recorded(http,
     assert r.status == 200, r
     r = http.call("PUT", "/v1/messaging/settings", tenant.key, json_body={"frequency_cap": {"per_24_hours": 2}})
     assert r.status == 200, r
+    secret = http.post("/v1/messaging/webhook-secret", tenant.key).json["secret"]
     journey_log = audit(http, tenant, target_type="journey", target=jid)["data"]
     assert [e["action"] for e in journey_log] == ["journey.archived", "journey.paused", "journey.activated",
                                                   "journey.updated", "journey.created"]
@@ -238,8 +240,11 @@ def test_journeys_segments_stage_rules_and_messaging_settings_are_recorded(http,
     assert changes(seg_log[1]) == {"name": ("Oud lovers", "Oud fans")}
     rules = audit(http, tenant, target_type="stage_rules")["data"][0]
     assert changes(rules)["dormant_after_days"] == (None, 30)
-    settings = audit(http, tenant, target_type="messaging_settings")["data"][0]
+    rotated, settings = audit(http, tenant, target_type="messaging_settings")["data"][:2]
     assert changes(settings)["frequency_cap.per_24_hours"] == (None, 2)
+    assert rotated["action"] == "messaging_settings.webhook_secret_rotated"
+    assert changes(rotated) == {"webhook_secret": (None, "[redacted]")}
+    assert secret not in str(audit_items(tenant))
 
     group_log = audit(http, tenant, target_type="tag_group", target=group["id"])["data"]
     assert [e["action"] for e in group_log] == ["tag_group.created"]

@@ -1,10 +1,9 @@
 """Audit log query and records."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from ...core.schema import Input, Limit, Output, Page
 
@@ -18,7 +17,8 @@ class AuditQuery(Input):
     target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
                                description="The target's id; needs target_type")
     actor: str | None = Field(default=None, pattern=_ACTOR, description="api_key:<id>, user:<sub> or system:<name>")
-    since: datetime | None = Field(default=None, description="Only records at or after this time (ISO 8601)")
+    since: AwareDatetime | None = Field(default=None, description="Only records at or after this time (ISO 8601 "
+                                                                  "with an offset or Z)")
     limit: Limit = 50
     cursor: str | None = Field(default=None, max_length=1024)
 
