@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import clock
 from ..ids import new_id
-from ..table.transactions import Transaction
 from . import masking
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # core.http imports this module: it stays free of PynamoDB until a record is staged
     from ..signals import Delivery
+    from ..table.transactions import Transaction
     from .store import AuditItem
 
 RETENTION = timedelta(days=365)
@@ -86,7 +86,8 @@ def stage(tx: Transaction, tenant_id: str, action: str, target_type: str, target
     event_id, at = new_id(), clock.iso(now)
     item = store.new_item(tenant_id, event_id, at, actor.id)
     item.tenant_id, item.event_id, item.at = tenant_id, event_id, at
-    item.actor, item.actor_role, item.request_id = actor.id, actor.role, actor.request_id or None
+    item.actor, item.actor_role = actor.id, actor.role
+    item.request_id = (actor.request_id or "")[:128] or None
     item.action, item.target_type, item.target_id = action, target_type, target_id
     item.changes, item.truncated = changes, truncated
     item.ttl = int((now + RETENTION).timestamp())
