@@ -422,7 +422,9 @@ def create_channel(ctx: TenantContext, body: ChannelCreate) -> ChannelOut:
         keys.channels(ctx.tenant_id), keys.channel_sk(body.code), code=body.code, name=body.name,
         platform=body.platform, description=body.description, created_at=clock.iso(clock.now()),
     )
-    if not store.create_channel(item):
+    after = {"name": body.name, "platform": body.platform, "description": body.description}
+    if not store.create_channel(item, audit.Entry(ctx.tenant_id, "channel.created", "channel", body.code, None,
+                                                  json.loads(json.dumps(after, default=str)))):
         raise Conflict(f"The channel code '{body.code}' exists.", field="code", code="channel_exists")
     return _channel_out(item, 0)
 

@@ -258,16 +258,18 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
         item.delete()
 
 
-def create_channel(channel: ChannelItem) -> bool:
-    """False if the code is taken."""
-    from pynamodb.exceptions import PutError
+def create_channel(channel: ChannelItem, audit: Entry | None = None) -> bool:
+    """False if the code is taken (then no audit record either: one transaction)."""
+    from ..core.table.transactions import TransactionCancelled
 
-    from ..core.table.transactions import is_condition_failure
-
+    tx = Transaction()
+    tx.save("channel", channel, condition=ChannelItem.pk.does_not_exist())
+    if audit is not None:
+        audit.stage(tx)
     try:
-        channel.save(condition=ChannelItem.pk.does_not_exist())
-    except PutError as exc:
-        if is_condition_failure(exc):
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "channel" in exc.failed:
             return False
         raise
     return True

@@ -92,12 +92,14 @@ def test_settings_keys_and_manual_tags_are_recorded(http, tenant):
     assert http.delete(f"/v1/api-keys/{new_key['id']}", tenant.key).status == 204
     group = http.post("/v1/tag-groups", tenant.key, {"name": "Scent", "selection": "multi"}).json
     tag = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Woody"}).json
+    assert http.post("/v1/channels", tenant.key, {"code": "douyin-live", "name": "Douyin live"}).status == 201
     member = create_member(http, tenant)
     assert http.call("PUT", f"/v1/members/{member['id']}/tags/{tag['id']}", tenant.key, json_body={}).status == 200
     assert http.delete(f"/v1/members/{member['id']}/tags/{tag['id']}", tenant.key).status == 204
     events = audit(http, tenant)["data"]
     by_action = {e["action"]: e for e in events}
     assert changes(by_action["tenant.updated"]) == {"name": ("Test Brand", "Renamed")}
+    assert by_action["channel.created"]["target"] == {"type": "channel", "id": "douyin-live"}
     created = changes(by_action["api_key.created"])
     assert created["name"] == (None, "ERP") and created["scopes.0"] == (None, "read")
     assert new_key["secret"] not in str(audit_items(tenant))
@@ -111,7 +113,9 @@ def test_settings_keys_and_manual_tags_are_recorded(http, tenant):
 def test_a_change_that_fails_writes_no_record(http, tenant):
     member = create_member(http, tenant)
     http.call("PUT", "/v1/tier-program", tenant.key, json_body=PROGRAM)
+    assert http.post("/v1/channels", tenant.key, {"code": "mall-1", "name": "Mall"}).status == 201
     before = len(audit_items(tenant))
+    assert http.post("/v1/channels", tenant.key, {"code": "mall-1", "name": "Again"}).status == 409
     stale = http.patch(f"/v1/members/{member['id']}", tenant.key, {"version": 99, "name": "X"})
     assert stale.status == 409
     invalid = http.patch(f"/v1/members/{member['id']}", tenant.key, {"version": 1, "birthday": {"month": 13}})
