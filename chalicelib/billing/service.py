@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core import clock, observability as obs
+from ..core import audit, clock, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor
@@ -130,6 +130,12 @@ def _load_plan(ctx: TenantContext, plan_id: str) -> store.PlanItem:
     return item
 
 
+def _audited_plan(item: store.PlanItem) -> dict[str, Any]:
+    return {"name": item.name, "description": item.description, "amount": int(item.amount), "currency": item.currency,
+            "interval": item.interval, "trial_days": item.trial_days, "benefits": list(item.benefits or []),
+            "tier_id": item.tier_id, "active": item.active}
+
+
 def create_plan(ctx: TenantContext, body: PlanCreate) -> PlanOut:
     _check_tier(ctx, body.tier_id)
     account = _account(ctx)
@@ -149,7 +155,7 @@ def create_plan(ctx: TenantContext, body: PlanCreate) -> PlanOut:
         benefits=[b.model_dump(mode="json") for b in body.benefits], tier_id=body.tier_id, active=True,
         stripe_product_id=product["id"], stripe_price_id=price["id"], price_version=1, created_at=now,
         updated_at=now)
-    store.create_plan(item)
+    store.create_plan(item, audit.Entry(ctx.tenant_id, "plan.created", "plan", plan_id, None, _audited_plan(item)))
     item.version = 1
     obs.count("PlanCreated", ctx.tenant_id)
     return _plan_out(item)
@@ -173,6 +179,7 @@ def update_plan(ctx: TenantContext, plan_id: str, patch: PlanPatch) -> PlanOut:
         raise Conflict(f"The plan is at version {item.version}.", field="version", code="version_conflict",
                        current_version=item.version)
     given = patch.model_fields_set
+    before = _audited_plan(item)
     if "tier_id" in given:
         _check_tier(ctx, patch.tier_id)
     account = _account(ctx)
@@ -210,7 +217,7 @@ def update_plan(ctx: TenantContext, plan_id: str, patch: PlanPatch) -> PlanOut:
         item.tier_id = patch.tier_id
     item.updated_at = clock.iso(clock.now())
     try:
-        store.save_plan(item)
+        store.save_plan(item, audit.Entry(ctx.tenant_id, "plan.updated", "plan", plan_id, before, _audited_plan(item)))
     except StaleVersion as exc:
         raise Conflict("The plan changed meanwhile; read it and try again.", field="version",
                        code="version_conflict") from exc

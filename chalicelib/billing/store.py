@@ -18,10 +18,12 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from ..core.audit import Entry
 from ..core.table import counters, keys
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import Transaction, is_condition_failure, save_versioned
+from ..core.table.transactions import (StaleVersion, Transaction, TransactionCancelled, is_condition_failure,
+                                      save_versioned)
 
 STRIPE_SK, LOOKUP_SK, CUSTOMER_SK, CLAIM_SK = "STRIPE", "TENANT", "STRIPE_CUSTOMER", "CLAIM"
 MEMBERSHIP_PREFIX, PLAN_PREFIX = "MEMBERSHIP#", "PLAN#"
@@ -194,13 +196,25 @@ def list_plans(tenant_id: str, after: str | None = None, limit: int = 200) -> tu
     return items, (last["sk"]["S"] if last and len(items) >= limit else None)
 
 
-def create_plan(item: PlanItem) -> None:
-    item.save(condition=PlanItem.pk.does_not_exist())
+def create_plan(item: PlanItem, audit: Entry | None = None) -> None:
+    tx = Transaction()
+    tx.save("plan", item, condition=PlanItem.pk.does_not_exist())
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
 
 
-def save_plan(item: PlanItem) -> None:
-    """Version-checked; :class:`StaleVersion` if another writer got there first."""
-    save_versioned(item)
+def save_plan(item: PlanItem, audit: Entry | None = None) -> None:
+    """Version-checked, with its audit record in the same transaction; :class:`StaleVersion`
+    if another writer got there first."""
+    tx = Transaction()
+    tx.save("plan", item)
+    if audit is not None:
+        audit.stage(tx)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleVersion() from exc
 
 
 # --- customers ---------------------------------------------------------------------------

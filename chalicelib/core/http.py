@@ -28,7 +28,7 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from . import observability as obs
+from . import audit, observability as obs
 from .config import get_settings
 from .errors import (
     PROBLEM_CONTENT_TYPE,
@@ -389,6 +389,7 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
     obs.logger.append_keys(request_id=request_id, tenant_id=None)
     instance = request.context.get("path") if request.context else None
     cors = cors_headers(headers)
+    bound = None
     try:
         ctx: Any = None
         if spec.auth == TENANT:
@@ -397,8 +398,10 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
             obs.tracer.put_annotation("tenant_id", ctx.tenant_id)
             if spec.permission:
                 ctx.require(spec.permission)
+            bound = audit.bind(audit.Actor(ctx.actor, ctx.role, request_id))  # who the audit log names
         elif spec.auth == PLATFORM_ADMIN:
             ctx = authenticate_platform_admin(headers)
+            bound = audit.bind(audit.Actor(f"platform_admin:{ctx.subject}", None, request_id))
         idempotency_key = headers.get("idempotency-key")
         if idempotency_key is not None and spec.method == "POST" and ctx is not None:
             from .idempotency import members_in, owner_of, run_once
@@ -452,6 +455,8 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
             cors,
         )
     finally:
+        if bound is not None:
+            audit.unbind(bound)
         obs.flush()
 
 

@@ -8,10 +8,11 @@ enrolments get the current one, and each enrolment runs the version it entered.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
-from ..core import clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor
@@ -83,6 +84,17 @@ def _step_types(known: dict[str, str], definition: dict[str, Any]) -> dict[str, 
 
 
 # --- definitions --------------------------------------------------------------------------------
+def _audited(item: store.JourneyItem) -> dict[str, Any]:
+    """The journey as its audit records compare it (a copy: the item changes after)."""
+    return json.loads(json.dumps({"name": item.name, "description": item.description, "status": item.status,
+                                  "definition": item.definition}, default=str))
+
+
+def _entry(ctx: TenantContext, action: str, journey_id: str, before: dict[str, Any] | None,
+           after: dict[str, Any] | None) -> audit.Entry:
+    return audit.Entry(ctx.tenant_id, action, "journey", journey_id, before, after)
+
+
 def create_journey(ctx: TenantContext, body: JourneyCreate) -> JourneyOut:
     definition = _definition(body)
     validation.check_definition(ctx, definition)
@@ -95,7 +107,8 @@ def create_journey(ctx: TenantContext, body: JourneyCreate) -> JourneyOut:
     first = store.JourneyVersionItem(store.versions_pk(ctx.tenant_id, journey_id), store.version_sk(1),
                                      journey_id=journey_id, version_number=1, definition=definition, created_at=now)
     try:
-        store.create_journey(ctx.tenant_id, item, first)
+        store.create_journey(ctx.tenant_id, item, first, _entry(ctx, "journey.created", journey_id, None,
+                                                                 _audited(item)))
     except TransactionCancelled as exc:
         if "quota:journeys" in exc.failed:
             raise Unprocessable(f"A tenant has at most {store.MAX_JOURNEYS} journeys.", field="name",
@@ -127,6 +140,7 @@ def update_journey(ctx: TenantContext, journey_id: str, patch: JourneyPatch) -> 
         raise Conflict(f"The journey is at version {item.definition_version}.", field="version",
                        code="version_conflict", current_version=int(item.definition_version))
     given = patch.model_fields_set
+    before = _audited(item)
     data = patch.model_dump(mode="json", by_alias=True, exclude_none=True)
     changes = {k: data.get(k) for k in given if k in DEFINITION_FIELDS}
     definition = {**item.definition, **changes}
@@ -157,7 +171,7 @@ def update_journey(ctx: TenantContext, journey_id: str, patch: JourneyPatch) -> 
     if "description" in given:
         item.description = patch.description
     item.updated_at = now
-    _save(item, new_version, replace_version)
+    _save(item, new_version, replace_version, _entry(ctx, "journey.updated", journey_id, before, _audited(item)))
     if item.status == "active" and old_kind != new_kind:
         store.register_scheduled(ctx.tenant_id, journey_id, new_kind if new_kind in SCHEDULED_KINDS else None)
     catalog.forget(ctx.tenant_id)
@@ -165,9 +179,9 @@ def update_journey(ctx: TenantContext, journey_id: str, patch: JourneyPatch) -> 
 
 
 def _save(item: store.JourneyItem, new_version: store.JourneyVersionItem | None = None,
-          replace_version: store.JourneyVersionItem | None = None) -> None:
+          replace_version: store.JourneyVersionItem | None = None, entry: audit.Entry | None = None) -> None:
     try:
-        store.save_journey(item, new_version, replace_version)
+        store.save_journey(item, new_version, replace_version, entry)
     except TransactionCancelled as exc:
         raise Conflict("The journey changed meanwhile; read it and try again.", code="version_conflict") from exc
 
@@ -177,7 +191,7 @@ def delete_journey(ctx: TenantContext, journey_id: str) -> None:
     if item.ever_activated:
         raise Conflict("A journey that was active keeps its history; archive it instead.", code="journey_was_active")
     try:
-        store.delete_journey(ctx.tenant_id, item)
+        store.delete_journey(ctx.tenant_id, item, _entry(ctx, "journey.deleted", journey_id, _audited(item), None))
     except TransactionCancelled as exc:
         raise Conflict("The journey changed meanwhile.", code="version_conflict") from exc
     catalog.forget(ctx.tenant_id)
@@ -191,12 +205,14 @@ def _set_status(ctx: TenantContext, journey_id: str, status: str, allowed_from: 
         raise Conflict(f"A {item.status} journey cannot become {status}.", code="invalid_transition",
                        status_now=item.status)
     now = clock.iso(clock.now())
+    previous = item.status
     if status == "active":
         validation.check_definition(ctx, item.definition)  # a tag or segment it names may be gone
         item.ever_activated = True
         item.activated_at = now
     item.status, item.updated_at = status, now
-    _save(item)
+    action = {"active": "journey.activated", "paused": "journey.paused", "archived": "journey.archived"}[status]
+    _save(item, entry=_entry(ctx, action, journey_id, {"status": previous}, {"status": status}))
     kind = item.definition["trigger"]["type"]
     scheduled = kind if status == "active" and kind in SCHEDULED_KINDS else None
     store.register_scheduled(ctx.tenant_id, journey_id, scheduled)
@@ -328,13 +344,16 @@ def put_settings(ctx: TenantContext, body: MessagingSettingsIn) -> MessagingSett
     if body.sms_daily_cap is not None and body.sms_daily_cap > ceiling:
         raise Unprocessable(f"sms_daily_cap: at most {ceiling}", field="sms_daily_cap", code="sms_daily_cap_too_high")
     item = store.get_settings(ctx.tenant_id)
+    before = _settings_out(item).model_dump(mode="json", exclude={"updated_at"})
     item.quiet_hours = body.quiet_hours.model_dump() if body.quiet_hours else None
     item.frequency_cap = body.frequency_cap.model_dump() if body.frequency_cap else None
     item.webhook_url, item.email_from = body.webhook_url, body.email_from
     item.sms_daily_cap = body.sms_daily_cap
     item.updated_at = clock.iso(clock.now())
-    store.save_settings(item)
-    return _settings_out(item)
+    after = _settings_out(item)
+    store.save_settings(item, audit.Entry(ctx.tenant_id, "messaging_settings.replaced", "messaging_settings",
+                                          ctx.tenant_id, before, after.model_dump(mode="json", exclude={"updated_at"})))
+    return after
 
 
 #: SES's verification states, as the API shows them
@@ -419,7 +438,10 @@ def rotate_webhook_secret(ctx: TenantContext) -> WebhookSecretOut:
     """A new signing secret, shown once (webhooks sign with it from now on)."""
     secret = "whsec_" + secrets.token_urlsafe(32)
     item = store.get_settings(ctx.tenant_id)
+    previous = item.webhook_secret
     item.webhook_secret, item.webhook_secret_prefix = secret, secret[:12]
     item.updated_at = clock.iso(clock.now())
-    store.save_settings(item)
+    store.save_settings(item, audit.Entry(ctx.tenant_id, "messaging_settings.webhook_secret_rotated",
+                                          "messaging_settings", ctx.tenant_id,
+                                          {"webhook_secret": previous}, {"webhook_secret": secret}))
     return WebhookSecretOut(secret=secret, prefix=secret[:12], created_at=item.updated_at)

@@ -27,6 +27,7 @@ from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from ..core import clock
+from ..core.audit import Entry
 from ..core.table import counters, keys, limits
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
@@ -296,8 +297,11 @@ def generation(tenant_id: str, seed: str) -> int:
     return int(item.generation or 0)
 
 
-def create_journey(tenant_id: str, journey: JourneyItem, first: JourneyVersionItem) -> None:
+def create_journey(tenant_id: str, journey: JourneyItem, first: JourneyVersionItem,
+                   audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     _bump_generation(tx, tenant_id)
     limits.reserve(tx, tenant_id, "journeys", MAX_JOURNEYS)
     tx.save("journey", journey, condition=JourneyItem.pk.does_not_exist())
@@ -318,10 +322,12 @@ def list_journeys(tenant_id: str, consistent: bool = True) -> list[JourneyItem]:
 
 
 def save_journey(journey: JourneyItem, new_version: JourneyVersionItem | None = None,
-                 replace_version: JourneyVersionItem | None = None) -> None:
+                 replace_version: JourneyVersionItem | None = None, audit: Entry | None = None) -> None:
     """Save (version-checked); ``new_version`` is created, ``replace_version`` (a draft's
     only version) overwritten."""
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     _bump_generation(tx, tenant_id=journey.tenant_id)
     tx.save("journey", journey)
     if new_version is not None:
@@ -331,8 +337,10 @@ def save_journey(journey: JourneyItem, new_version: JourneyVersionItem | None = 
     tx.commit()
 
 
-def delete_journey(tenant_id: str, journey: JourneyItem) -> None:
+def delete_journey(tenant_id: str, journey: JourneyItem, audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     _bump_generation(tx, tenant_id)
     limits.release(tx, tenant_id, "journeys")
     tx.delete("journey", journey)
@@ -557,8 +565,13 @@ def get_settings(tenant_id: str) -> SettingsItem:
         return SettingsItem(settings_pk(tenant_id), SETTINGS_SK)
 
 
-def save_settings(item: SettingsItem) -> None:
-    item.save()
+def save_settings(item: SettingsItem, audit: Entry | None = None) -> None:
+    """Last writer wins (no version), with its audit record in the same transaction."""
+    tx = Transaction()
+    tx.save("settings", item)
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
 
 
 class DomainTaken(Exception):

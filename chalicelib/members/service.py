@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from ..core import clock, idempotency, jobs, observability as obs
+from ..core import audit, clock, idempotency, jobs, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Signal
@@ -77,6 +77,15 @@ def to_out(item: store.MemberItem) -> MemberOut:
         updated_at=item.updated_at,
         version=item.version,
     )
+
+
+def _audited(item: store.MemberItem) -> dict[str, Any]:
+    """The member as its audit records compare it (core.audit masks the personal values)."""
+    ids = dict(item.identities or {})
+    return {"phone": ids.get(PHONE), "email": ids.get(EMAIL),
+            "channel_ids": {k: v for k, v in ids.items() if k not in _NON_CHANNEL_KINDS},
+            "name": item.name, "birthday": item.birthday, "gender": item.gender, "attributes": item.attributes or {},
+            "consents": item.consents or {}, "source": item.source}
 
 
 def _identities(tenant_id: str, phone: str | None, email: str | None,
@@ -175,7 +184,8 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
         source=_source(body.source), created_at=now, updated_at=now,
     )
     _list_keys(item)
-    store.create_member(item, now)
+    store.create_member(item, now, audit.Entry(ctx.tenant_id, "member.created", audit.MEMBER, member_id,
+                                               None, _audited(item)))
     obs.count("MemberCreated", ctx.tenant_id)
     return item
 
@@ -186,6 +196,7 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
     member = store.get_member(ctx.tenant_id, member_id)
     if member is None or member.erased_at:
         return None
+    before = _audited(member)
     current = dict(member.identities or {})
     new = {k: v for k, v in identities.items() if k not in found}
     clashes = sorted(k for k in new if k in current)
@@ -218,7 +229,9 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
         return member
     member.identities = {**current, **new}
     member.updated_at = now
-    store.update_member(member, added=new, removed={}, now=now, new_source=new_source, birthday_was=birthday_was)
+    store.update_member(member, added=new, removed={}, now=now, new_source=new_source, birthday_was=birthday_was,
+                        audit=audit.Entry(ctx.tenant_id, "member.updated", audit.MEMBER, member_id,
+                                          before, _audited(member)))
     return member
 
 
@@ -337,6 +350,7 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
         raise Conflict(f"The member is at version {member.version}.", field="version",
                        code="version_conflict", current_version=member.version)
     given = patch.model_fields_set
+    before = _audited(member)
     now = clock.iso(clock.now())
     old = dict(member.identities or {})
     new = dict(old)
@@ -375,7 +389,9 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
     member.updated_at = now
     try:
         store.update_member(member, added=added, removed=removed, now=now, new_source=new_source,
-                            birthday_was=birthday_was)
+                            birthday_was=birthday_was,
+                            audit=audit.Entry(ctx.tenant_id, "member.updated", audit.MEMBER, member_id,
+                                              before, _audited(member)))
     except TransactionCancelled as exc:
         _raise_for(exc, ctx.tenant_id)
         taken = sorted(label.split(":", 1)[1] for label in exc.failed if label.startswith("identity:"))
@@ -409,7 +425,8 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     member.gsi1pk = member.gsi1sk = member.gsi2pk = member.gsi2sk = None
     member.erased_at = member.updated_at = now
     try:
-        store.erase_member(member, identities, channel, others)
+        store.erase_member(member, identities, channel, others,
+                           audit.Entry(ctx.tenant_id, "member.erased", audit.MEMBER, member_id))
     except TransactionCancelled as exc:
         raise Conflict("The member changed meanwhile; try again.", code="concurrent_update") from exc
     obs.count("MemberErased", ctx.tenant_id)
@@ -466,7 +483,9 @@ def create_channel(ctx: TenantContext, body: ChannelCreate) -> ChannelOut:
         keys.channels(ctx.tenant_id), keys.channel_sk(body.code), code=body.code, name=body.name,
         platform=body.platform, description=body.description, created_at=clock.iso(clock.now()),
     )
-    if not store.create_channel(item):
+    after = {"name": body.name, "platform": body.platform, "description": body.description}
+    if not store.create_channel(item, audit.Entry(ctx.tenant_id, "channel.created", "channel", body.code, None,
+                                                  json.loads(json.dumps(after, default=str)))):
         raise Conflict(f"The channel code '{body.code}' exists.", field="code", code="channel_exists")
     return _channel_out(item, 0)
 

@@ -14,6 +14,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex
 
+from ..core.audit import Entry
 from ..core.table import counters, keys
 from ..core.table.model import TableItem
 from ..core.table.transactions import Transaction
@@ -260,7 +261,7 @@ def _count_channel(tx: Transaction, tenant_id: str, code: str, member_id: str, d
     counters.add(tx, keys.channel_counter(tenant_id, code), member_id, delta)
 
 
-def create_member(member: MemberItem, now: str) -> None:
+def create_member(member: MemberItem, now: str, audit: Entry | None = None) -> None:
     """Profile + identity items (+ channel check and count) in one transaction.
 
     Cancellation labels: ``identity:<kind>`` (taken), ``channel`` (unknown source
@@ -281,11 +282,14 @@ def create_member(member: MemberItem, now: str) -> None:
     if source.get("referrer_member_id"):
         tx.check("referrer", MemberItem, keys.member(tenant_id, source["referrer_member_id"]),
                  keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
+    if audit is not None:  # the record commits with the change, or neither does
+        audit.stage(tx)
     tx.commit()
 
 
 def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, str], now: str,
-                  new_source: dict[str, Any] | None = None, birthday_was: Any = None) -> None:
+                  new_source: dict[str, Any] | None = None, birthday_was: Any = None,
+                  audit: Entry | None = None) -> None:
     """Save the profile (version-checked) and move identity items, in one transaction.
 
     Cancellation labels: ``profile`` (stale version), ``identity:<kind>`` (taken),
@@ -307,11 +311,13 @@ def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, 
     if new_source and new_source.get("referrer_member_id"):
         tx.check("referrer", MemberItem, keys.member(tenant_id, new_source["referrer_member_id"]),
                  keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
+    if audit is not None:  # the record commits with the change, or neither does
+        audit.stage(tx)
     tx.commit()
 
 
 def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str | None,
-                 others: list[TableItem]) -> None:
+                 others: list[TableItem], audit: Entry | None = None) -> None:
     """Replace the profile with a tombstone, free its identities, uncount its channel,
     and delete every other item of its collection."""
     tenant_id, member_id = tombstone.tenant_id, tombstone.member_id
@@ -323,21 +329,25 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
                   condition=IdentityItem.member_id == member_id)
     if channel:
         _count_channel(tx, tenant_id, channel, member_id, -1)
+    if audit is not None:  # the record commits with the change, or neither does
+        audit.stage(tx)
     tx.commit()
     for item in others:  # beyond the transaction's size; a retry of the erasure finishes it
         item.delete()
 
 
-def create_channel(channel: ChannelItem) -> bool:
-    """False if the code is taken."""
-    from pynamodb.exceptions import PutError
+def create_channel(channel: ChannelItem, audit: Entry | None = None) -> bool:
+    """False if the code is taken (then no audit record either: one transaction)."""
+    from ..core.table.transactions import TransactionCancelled
 
-    from ..core.table.transactions import is_condition_failure
-
+    tx = Transaction()
+    tx.save("channel", channel, condition=ChannelItem.pk.does_not_exist())
+    if audit is not None:
+        audit.stage(tx)
     try:
-        channel.save(condition=ChannelItem.pk.does_not_exist())
-    except PutError as exc:
-        if is_condition_failure(exc):
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "channel" in exc.failed:
             return False
         raise
     return True

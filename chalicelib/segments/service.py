@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.table import cursor
@@ -244,6 +244,10 @@ def _load(ctx: TenantContext, segment_id: str) -> store.SegmentItem:
     return item
 
 
+def _audited(item: store.SegmentItem) -> dict[str, Any]:
+    return json.loads(json.dumps({"name": item.name, "description": item.description, "filter": item.filter}))
+
+
 def create(ctx: TenantContext, body: SegmentCreate) -> SegmentOut:
     check_filter(ctx, body.filter)
     now = clock.iso(clock.now())
@@ -251,7 +255,7 @@ def create(ctx: TenantContext, body: SegmentCreate) -> SegmentOut:
     item = store.SegmentItem(store.segments_pk(ctx.tenant_id), f"S#{segment_id}", segment_id=segment_id,
                              name=body.name, description=body.description, filter=body.filter,
                              created_at=now, updated_at=now)
-    store.save(item)
+    store.save(item, audit.Entry(ctx.tenant_id, "segment.created", "segment", segment_id, None, _audited(item)))
     return _out(item, ctx.tenant_id)
 
 
@@ -265,6 +269,7 @@ def list_segments(ctx: TenantContext) -> SegmentList:
 
 def update(ctx: TenantContext, segment_id: str, body: SegmentPatch) -> SegmentOut:
     item = _load(ctx, segment_id)
+    before = _audited(item)
     given = body.model_dump(exclude_unset=True)
     if given.get("filter") is not None:
         check_filter(ctx, given["filter"])
@@ -274,12 +279,13 @@ def update(ctx: TenantContext, segment_id: str, body: SegmentPatch) -> SegmentOu
     if "description" in given:
         item.description = given["description"]
     item.updated_at = clock.iso(clock.now())
-    store.save(item)
+    store.save(item, audit.Entry(ctx.tenant_id, "segment.updated", "segment", segment_id, before, _audited(item)))
     return _out(item, ctx.tenant_id)
 
 
 def delete(ctx: TenantContext, segment_id: str) -> None:
-    store.delete(_load(ctx, segment_id))
+    item = _load(ctx, segment_id)
+    store.delete(item, audit.Entry(ctx.tenant_id, "segment.deleted", "segment", segment_id, _audited(item), None))
 
 
 def preview(ctx: TenantContext, body: PreviewIn) -> PreviewOut:

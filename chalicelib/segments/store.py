@@ -4,7 +4,9 @@ from __future__ import annotations
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
+from ..core.audit import Entry
 from ..core.table.model import TableItem
+from ..core.table.transactions import Transaction
 
 EXPORT_TTL_SECONDS = 7 * 24 * 3600
 
@@ -44,12 +46,21 @@ def list_all(tenant_id: str) -> list[SegmentItem]:
     return list(SegmentItem.query(segments_pk(tenant_id), SegmentItem.sk.startswith("S#")))
 
 
-def save(item: SegmentItem) -> None:
-    item.save()
+def save(item: SegmentItem, audit: Entry | None = None) -> None:
+    """Last writer wins (no version), with its audit record in the same transaction."""
+    tx = Transaction()
+    tx.save("segment", item)
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
 
 
-def delete(item: SegmentItem) -> None:
-    item.delete()
+def delete(item: SegmentItem, audit: Entry | None = None) -> None:
+    tx = Transaction()
+    tx.delete("segment", item)
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
 
 
 def record_count(tenant_id: str, segment_id: str, count: int, at: str) -> None:

@@ -4,12 +4,13 @@ member snapshots segments evaluate.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
@@ -91,13 +92,24 @@ def get_group(ctx: TenantContext, group_id: str) -> TagGroupOut:
     return _group_out(_load_group(ctx, group_id))
 
 
+def _audited(item: Any, *fields: str) -> dict[str, Any]:
+    """A group, tag or rule as its audit records compare it (a copy: the item changes after)."""
+    return json.loads(json.dumps({f: getattr(item, f) for f in fields}, default=str))
+
+
+_GROUP_FIELDS = ("name", "selection", "description")
+_TAG_FIELDS = ("name", "description", "group_id")
+_RULE_FIELDS = ("name", "tag_id", "when", "expires_after_days", "enabled")
+
+
 def create_group(ctx: TenantContext, body: TagGroupCreate) -> TagGroupOut:
     group_id = new_id()
     item = store.TagGroupItem(store.groups_pk(ctx.tenant_id), f"G#{group_id}", group_id=group_id, name=body.name,
                               selection=body.selection, description=body.description,
                               created_at=clock.iso(clock.now()))
     try:
-        store.create_group(ctx.tenant_id, item, MAX_GROUPS)
+        store.create_group(ctx.tenant_id, item, MAX_GROUPS, audit.Entry(
+            ctx.tenant_id, "tag_group.created", "tag_group", group_id, None, _audited(item, *_GROUP_FIELDS)))
     except TransactionCancelled as exc:
         if "quota:tag_groups" in exc.failed:
             raise Unprocessable(f"A tenant has at most {MAX_GROUPS} tag groups.", code="limit_exceeded",
@@ -108,10 +120,12 @@ def create_group(ctx: TenantContext, body: TagGroupCreate) -> TagGroupOut:
 
 def update_group(ctx: TenantContext, group_id: str, body: TagGroupPatch) -> TagGroupOut:
     group = _load_group(ctx, group_id)
+    before = _audited(group, *_GROUP_FIELDS)
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(group, name, value)
-    store.save_group(group)
+    store.save_group(group, audit.Entry(ctx.tenant_id, "tag_group.updated", "tag_group", group_id, before,
+                                        _audited(group, *_GROUP_FIELDS)))
     return _group_out(group)
 
 
@@ -119,7 +133,8 @@ def delete_group(ctx: TenantContext, group_id: str) -> None:
     group = _load_group(ctx, group_id)
     if store.list_group_tags(ctx.tenant_id, group_id):
         raise Conflict("Delete the group's tags first.", code="tag_group_not_empty")
-    store.delete_group(ctx.tenant_id, group)
+    store.delete_group(ctx.tenant_id, group, audit.Entry(ctx.tenant_id, "tag_group.deleted", "tag_group", group_id,
+                                                         _audited(group, *_GROUP_FIELDS), None))
 
 
 def _tag_out(t: store.TagItem) -> TagOut:
@@ -157,7 +172,8 @@ def create_tag(ctx: TenantContext, group_id: str, body: TagCreate) -> TagOut:
                          name=body.name, description=body.description, created_at=clock.iso(clock.now()))
     item.gsi2pk, item.gsi2sk = store.group_tags_list(ctx.tenant_id, group_id), tag_id
     try:
-        store.create_tag(ctx.tenant_id, item, MAX_TAGS_PER_GROUP)
+        store.create_tag(ctx.tenant_id, item, MAX_TAGS_PER_GROUP, audit.Entry(
+            ctx.tenant_id, "tag.created", "tag", tag_id, None, _audited(item, *_TAG_FIELDS)))
     except TransactionCancelled as exc:
         if "group" in exc.failed:
             raise NotFound("No such tag group.", code="tag_group_not_found") from exc
@@ -171,10 +187,11 @@ def create_tag(ctx: TenantContext, group_id: str, body: TagCreate) -> TagOut:
 def update_tag(ctx: TenantContext, group_id: str, tag_id: str, body: TagPatch) -> TagOut:
     _load_group(ctx, group_id)
     tag = _load_tag(ctx, group_id, tag_id)
+    before = _audited(tag, *_TAG_FIELDS)
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(tag, name, value)
-    store.save_tag(tag)
+    store.save_tag(tag, audit.Entry(ctx.tenant_id, "tag.updated", "tag", tag_id, before, _audited(tag, *_TAG_FIELDS)))
     return _tag_out(tag)
 
 
@@ -187,7 +204,8 @@ def delete_tag(ctx: TenantContext, group_id: str, tag_id: str) -> None:
                        code="tag_in_use", members=holders)
     if any(r.tag_id == tag_id for r in store.list_rules(ctx.tenant_id)):
         raise Conflict("A tag rule applies this tag; delete the rule first.", code="tag_in_use")
-    store.delete_tag(ctx.tenant_id, tag)
+    store.delete_tag(ctx.tenant_id, tag, audit.Entry(ctx.tenant_id, "tag.deleted", "tag", tag_id,
+                                                     _audited(tag, *_TAG_FIELDS), None))
 
 
 # --- member tags --------------------------------------------------------------------------------------
@@ -219,7 +237,8 @@ def _raise_tag_moves(tx: Transaction, tenant_id: str, member_id: str, before: di
 
 
 def _update_tagset(tenant_id: str, member_id: str,
-                   change: Callable[[dict[str, Any], datetime], dict[str, Any] | None]) -> bool:
+                   change: Callable[[dict[str, Any], datetime], dict[str, Any] | None],
+                   audit_action: str | None = None) -> bool:
     """Read-modify-write of the member's tag set, retried on a lost version race;
     ``change(before, now)`` returns the new tags, or None for "nothing to do". Tags that
     came or went are raised as :data:`TAG_CHANGED` in the same transaction."""
@@ -233,6 +252,9 @@ def _update_tagset(tenant_id: str, member_id: str,
         tx = Transaction()
         store.stage_tagset(tx, tagset, before, after)
         _raise_tag_moves(tx, tenant_id, member_id, before, after)
+        if audit_action:  # by hand or by a schedule (rule and bulk tags are not audited one by one)
+            audit.stage(tx, tenant_id, audit_action, audit.MEMBER, member_id,
+                        {"tags": dict.fromkeys(before, True)}, {"tags": dict.fromkeys(after, True)})
         tx.commit()
         return True
 
@@ -240,7 +262,7 @@ def _update_tagset(tenant_id: str, member_id: str,
 
 
 def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str, source: str, by: str,
-              expires_at: datetime | None) -> bool:
+              expires_at: datetime | None, audit_action: str | None = None) -> bool:
     """Give the member the tag (replacing the group's other tag when the group is single
     choice), atomically. Re-applying changes nothing but a later expiry. True if changed."""
     exp = clock.iso(expires_at) if expires_at else None
@@ -263,19 +285,19 @@ def apply_tag(tenant_id: str, member_id: str, tag: store.TagItem, selection: str
         after[tag.tag_id] = {"g": tag.group_id, "src": source, "by": by, "at": clock.iso(now), "exp": exp}
         return after
 
-    changed = _update_tagset(tenant_id, member_id, change)
+    changed = _update_tagset(tenant_id, member_id, change, audit_action)
     if changed:
         obs.count("TagApplied", tenant_id)
     return changed
 
 
-def remove_tag(tenant_id: str, member_id: str, tag_id: str) -> bool:
+def remove_tag(tenant_id: str, member_id: str, tag_id: str, audit_action: str | None = None) -> bool:
     def change(before: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         if tag_id not in before:
             return None
         return {k: v for k, v in _live(before, now).items() if k != tag_id}
 
-    return _update_tagset(tenant_id, member_id, change)
+    return _update_tagset(tenant_id, member_id, change, audit_action)
 
 
 def _system_member_tags(tenant_id: str, member_id: str) -> list[MemberTagOut]:
@@ -327,14 +349,15 @@ def tag_member(ctx: TenantContext, member_id: str, tag_id: str, body: MemberTagI
     tag, group = _user_tag(ctx, tag_id)
     if body.expires_at is not None and body.expires_at <= clock.now():
         raise Unprocessable("expires_at must be in the future.", field="expires_at")
-    apply_tag(ctx.tenant_id, member_id, tag, group.selection, "manual", ctx.actor, body.expires_at)
+    apply_tag(ctx.tenant_id, member_id, tag, group.selection, "manual", ctx.actor, body.expires_at,
+              audit_action="member.tag_added")
     return member_tags(ctx, member_id)
 
 
 def untag_member(ctx: TenantContext, member_id: str, tag_id: str) -> None:
     members.get_member(ctx, member_id)
     _user_tag(ctx, tag_id)
-    remove_tag(ctx.tenant_id, member_id, tag_id)
+    remove_tag(ctx.tenant_id, member_id, tag_id, audit_action="member.tag_removed")
 
 
 def forget_member(delivery: Delivery) -> None:
@@ -391,7 +414,7 @@ def expire_tags(tenant_id: str) -> int:
     """Remove tags whose expiry has passed (reads already hide them); the count removed."""
     removed = 0
     for entry in store.expired(tenant_id, clock.iso(clock.now())):
-        removed += remove_tag(tenant_id, entry.member_id, entry.tag_id)
+        removed += remove_tag(tenant_id, entry.member_id, entry.tag_id, audit_action="member.tag_expired")
     return removed
 
 
@@ -456,6 +479,7 @@ def create_rule(ctx: TenantContext, body: TagRuleCreate) -> TagRuleOut:
                              tag_id=body.tag_id, when=when, expires_after_days=body.expires_after_days,
                              enabled=body.enabled, created_at=now, updated_at=now)
     tx = Transaction()
+    audit.stage(tx, ctx.tenant_id, "tag_rule.created", "tag_rule", rule_id, None, _audited(rule, *_RULE_FIELDS))
     store.stage_new_rule(tx, ctx.tenant_id, rule, MAX_RULES)
     _stage_backfill(tx, ctx.tenant_id, rule)
     try:
@@ -493,6 +517,7 @@ def list_rules(ctx: TenantContext) -> TagRuleList:
 
 def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRuleOut:
     rule = _load_rule(ctx, rule_id)
+    before = _audited(rule, *_RULE_FIELDS)
     given = body.model_dump(exclude_unset=True)
     if "when" in given and body.when is not None:
         rule.when = body.when.model_dump(exclude_none=True)
@@ -502,6 +527,7 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
             setattr(rule, name, given[name])
     rule.updated_at = clock.iso(clock.now())
     tx = Transaction()
+    audit.stage(tx, ctx.tenant_id, "tag_rule.updated", "tag_rule", rule_id, before, _audited(rule, *_RULE_FIELDS))
     store.stage_rule(tx, rule)
     _stage_backfill(tx, ctx.tenant_id, rule)
     try:
@@ -512,7 +538,9 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
 
 
 def delete_rule(ctx: TenantContext, rule_id: str) -> None:
-    store.delete_rule(ctx.tenant_id, _load_rule(ctx, rule_id))
+    rule = _load_rule(ctx, rule_id)
+    store.delete_rule(ctx.tenant_id, rule, audit.Entry(ctx.tenant_id, "tag_rule.deleted", "tag_rule", rule_id,
+                                                       _audited(rule, *_RULE_FIELDS), None))
 
 
 def _event_matches(trigger: dict[str, Any], event: dict[str, Any]) -> bool:

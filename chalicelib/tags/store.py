@@ -12,6 +12,7 @@ from typing import Any
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist
 
+from ..core.audit import Entry
 from ..core.table import counters, keys, limits, tag_index
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
@@ -101,19 +102,27 @@ def list_groups(tenant_id: str) -> list[TagGroupItem]:
     return [g for g in TagGroupItem.query(groups_pk(tenant_id), TagGroupItem.sk.startswith("G#")) if not g.deleted]
 
 
-def create_group(tenant_id: str, group: TagGroupItem, max_groups: int) -> None:
+def create_group(tenant_id: str, group: TagGroupItem, max_groups: int, audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     limits.reserve(tx, tenant_id, "tag_groups", max_groups)
     tx.save("group", group, condition=TagGroupItem.pk.does_not_exist())
     tx.commit()
 
 
-def save_group(group: TagGroupItem) -> None:
-    group.save()
-
-
-def delete_group(tenant_id: str, group: TagGroupItem) -> None:
+def save_group(group: TagGroupItem, audit: Entry | None = None) -> None:
     tx = Transaction()
+    tx.save("group", group)
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
+
+
+def delete_group(tenant_id: str, group: TagGroupItem, audit: Entry | None = None) -> None:
+    tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     limits.release(tx, tenant_id, "tag_groups")
     tx.update("group", group, actions=[TagGroupItem.deleted.set(True)], condition=TagGroupItem.deleted == False)  # noqa: E712
     tx.commit()
@@ -138,20 +147,28 @@ def list_group_tags(tenant_id: str, group_id: str) -> list[TagItem]:
             if isinstance(t, TagItem) and not t.deleted]
 
 
-def create_tag(tenant_id: str, tag: TagItem, max_per_group: int) -> None:
+def create_tag(tenant_id: str, tag: TagItem, max_per_group: int, audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     limits.reserve(tx, tenant_id, f"tags_in_{tag.group_id}", max_per_group)
     tx.check("group", TagGroupItem, groups_pk(tenant_id), f"G#{tag.group_id}", TagGroupItem.deleted == False)  # noqa: E712
     tx.save("tag", tag, condition=TagItem.pk.does_not_exist())
     tx.commit()
 
 
-def save_tag(tag: TagItem) -> None:
-    tag.save()
-
-
-def delete_tag(tenant_id: str, tag: TagItem) -> None:
+def save_tag(tag: TagItem, audit: Entry | None = None) -> None:
     tx = Transaction()
+    tx.save("tag", tag)
+    if audit is not None:
+        audit.stage(tx)
+    tx.commit()
+
+
+def delete_tag(tenant_id: str, tag: TagItem, audit: Entry | None = None) -> None:
+    tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     limits.release(tx, tenant_id, f"tags_in_{tag.group_id}")
     tag.gsi2pk = tag.gsi2sk = None
     tx.update("tag", tag, actions=[TagItem.deleted.set(True), TagItem.gsi2pk.remove(), TagItem.gsi2sk.remove()],
@@ -271,8 +288,10 @@ def stage_rule(tx: Transaction, rule: TagRuleItem) -> None:
     tx.save("rule", rule)  # version-checked
 
 
-def delete_rule(tenant_id: str, rule: TagRuleItem) -> None:
+def delete_rule(tenant_id: str, rule: TagRuleItem, audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     limits.release(tx, tenant_id, "tag_rules")
     tx.delete("rule", rule)
     tx.commit()

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
-from ..core import clock
+from ..core import audit, clock
 from ..core import observability as obs
 from ..core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..core.ids import is_id, new_id
@@ -42,6 +42,10 @@ def _tenant_out(item: store.TenantItem) -> TenantOut:
         created_at=item.created_at,
         updated_at=item.updated_at, version=item.version, livemode=item.live_tenant_id is None,
     )
+
+
+def _audited(item: store.TenantItem) -> dict[str, object]:
+    return _tenant_out(item).model_dump(mode="json", exclude={"created_at", "updated_at", "version"})
 
 
 def _key_out(item: store.ApiKeyItem) -> ApiKeyOut:
@@ -162,6 +166,7 @@ def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
     if patch.version is not None and patch.version != item.version:
         raise Conflict(f"The tenant is at version {item.version}.", field="version", code="version_conflict",
                        current_version=item.version)
+    before = _audited(item)
     changes = patch.model_dump(exclude_unset=True, exclude={"version"})
     for name, value in changes.items():
         if value is None:
@@ -170,7 +175,8 @@ def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantOut:
     item.updated_at = clock.iso(clock.now())
     _settings_cache.pop(ctx.tenant_id, None)
     try:
-        store.save_tenant(item)
+        store.save_tenant(item, audit.Entry(ctx.tenant_id, "tenant.updated", "tenant", ctx.tenant_id,
+                                            before, _audited(item)))
     except StaleVersion as exc:
         raise Conflict("The tenant changed meanwhile; read it and try again.", code="version_conflict") from exc
     return _tenant_out(item)
@@ -213,7 +219,9 @@ def create_api_key(ctx: TenantContext, spec: ApiKeyCreate) -> ApiKeyCreated:
         acting, sandbox_of = _sandbox_of(ctx.tenant_id), ctx.tenant_id
     key, lookup, secret = _new_key(acting, spec, ctx.actor, now, sandbox_of=sandbox_of)
     try:
-        store.add_api_key(key, lookup)
+        store.add_api_key(key, lookup, audit.Entry(
+            ctx.tenant_id, "api_key.created", "api_key", key.key_id, None,
+            _key_out(key).model_dump(mode="json", include={"name", "prefix", "mode", "scopes"})))
     except TransactionCancelled as exc:
         if "tenant" in exc.failed:
             raise NotFound("This tenant no longer exists.", code="tenant_not_found") from exc
@@ -245,8 +253,10 @@ def revoke_api_key(ctx: TenantContext, key_id: str) -> None:
         raise NotFound("No such API key.", code="api_key_not_found")
     if key.revoked_at:
         return
+    now = clock.iso(clock.now())
     try:
-        store.revoke_api_key(key, clock.iso(clock.now()))
+        store.revoke_api_key(key, now, audit.Entry(ctx.tenant_id, "api_key.revoked", "api_key", key_id,
+                                                   {"revoked_at": None}, {"revoked_at": now}))
     except TransactionCancelled:
         return  # revoked concurrently: the outcome asked for holds
     obs.count("ApiKeyRevoked", ctx.tenant_id)

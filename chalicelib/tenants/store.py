@@ -4,9 +4,10 @@ from __future__ import annotations
 from pynamodb.attributes import ListAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from ..core.audit import Entry
 from ..core.table import keys
 from ..core.table.model import TableItem
-from ..core.table.transactions import Transaction, save_versioned
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
 
 
 class TenantItem(TableItem, discriminator="tenant"):
@@ -95,13 +96,23 @@ def tenant_ids(after: str | None, limit: int) -> list[str]:
     return [i.sk for i in TenantRegistryItem.query(REGISTRY_PK, condition, limit=limit, page_size=limit)]
 
 
-def save_tenant(tenant: TenantItem) -> None:
-    """Saves with the version check (PynamoDB conditions on the version it loaded)."""
-    save_versioned(tenant)
-
-
-def add_api_key(key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:
+def save_tenant(tenant: TenantItem, audit: Entry | None = None) -> None:
+    """Saves with the version check (PynamoDB conditions on the version it loaded), in one
+    transaction with its audit record; a lost race is :class:`StaleVersion`."""
     tx = Transaction()
+    tx.save("tenant", tenant)
+    if audit is not None:
+        audit.stage(tx)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        raise StaleVersion() from exc
+
+
+def add_api_key(key: ApiKeyItem, lookup: ApiKeyLookupItem, audit: Entry | None = None) -> None:
+    tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     tx.check("tenant", TenantItem, keys.tenant(key.tenant_id), keys.TENANT_SK, TenantItem.pk.exists())
     tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
     tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
@@ -121,8 +132,10 @@ def list_api_keys(tenant_id: str) -> list[ApiKeyItem]:
     )
 
 
-def revoke_api_key(key: ApiKeyItem, revoked_at: str) -> None:
+def revoke_api_key(key: ApiKeyItem, revoked_at: str, audit: Entry | None = None) -> None:
     tx = Transaction()
+    if audit is not None:
+        audit.stage(tx)
     tx.update("key", key, actions=[ApiKeyItem.revoked_at.set(revoked_at)],
               condition=ApiKeyItem.pk.exists() & ApiKeyItem.revoked_at.does_not_exist())
     tx.delete("lookup", ApiKeyLookupItem(keys.api_key_lookup(key.secret_hash), "APIKEY"))

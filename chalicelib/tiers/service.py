@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ..core import clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.signals import Delivery, Signal
 from ..core.table.definition import STANDING_SHARDS
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
+from ..core.table.transactions import Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..members import service as members
 from ..tenants import service as tenants
@@ -112,6 +112,8 @@ def put_program(ctx: TenantContext, body: TierProgramIn) -> TierProgramSaved:
     data = body.model_dump(mode="json", exclude={"version"})
     now = clock.iso(clock.now())
     tx = Transaction()  # the program and the job that re-evaluates members commit together
+    audit.stage(tx, ctx.tenant_id, "tier_program.replaced", "tier_program", ctx.tenant_id,
+                current.body if current else None, data)
     item = store.stage_config(tx, ctx.tenant_id, store.PROGRAM_SK, data, now, current)
     job = jobs.stage(tx, REEVALUATE_JOB, ctx.tenant_id, {"program_version": current_version + 1})
     try:
@@ -129,9 +131,13 @@ def get_stage_rules(ctx: TenantContext) -> StageRulesOut:
 
 def put_stage_rules(ctx: TenantContext, body: StageRulesIn) -> StageRulesOut:
     current = store.get_config(ctx.tenant_id, store.STAGE_RULES_SK)
+    tx = Transaction()  # the rules and their audit record commit together
+    audit.stage(tx, ctx.tenant_id, "stage_rules.replaced", "stage_rules", ctx.tenant_id,
+                current.body if current else None, body.model_dump(mode="json"))
+    store.stage_config(tx, ctx.tenant_id, store.STAGE_RULES_SK, body.model_dump(), clock.iso(clock.now()), current)
     try:
-        store.put_config(ctx.tenant_id, store.STAGE_RULES_SK, body.model_dump(), clock.iso(clock.now()), current)
-    except StaleVersion as exc:
+        tx.commit()
+    except TransactionCancelled as exc:
         raise Conflict("The stage rules changed meanwhile.", code="version_conflict") from exc
     return StageRulesOut(**body.model_dump())
 
@@ -363,6 +369,14 @@ def member_tier(ctx: TenantContext, member_id: str) -> MemberTierOut:
     )
 
 
+def _manual(standing: Standing | None) -> dict[str, Any]:
+    """A hand-assigned tier as the audit log compares it (the reason is masked there)."""
+    if standing is None:
+        return {"manual_tier": None}
+    return {"manual_tier": standing.manual_tier, "expires_at": standing.manual_expires_at,
+            "reason": standing.manual_reason}
+
+
 def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | None) -> MemberTierOut:
     """Assign a tier by hand (complimentary, until ``expires_at``), or remove it (None)."""
     members.get_member(ctx, member_id)
@@ -394,6 +408,8 @@ def set_manual_tier(ctx: TenantContext, member_id: str, body: ManualTierIn | Non
         store.stage_standing(tx, item, before, after, changes, clock.iso(now), eff_after,
                              [new_id() for _ in changes])
         _raise_changes(tx, ctx.tenant_id, member_id, changes)
+        audit.stage(tx, ctx.tenant_id, "member.tier_set" if body else "member.tier_removed", audit.MEMBER,
+                    member_id, _manual(before), _manual(after))
         tx.commit()
         moved[:] = changes
         return True

@@ -173,3 +173,32 @@ JOURNEYS_GENERATION_SK = "GEN"
 
 def journeys_generation(tenant_id: str, shard: int) -> str:
     return f"T#{tenant_id}#JGEN#{shard}"
+
+
+# --- audit log (core.audit) ----------------------------------------------------------
+def audit_list(tenant_id: str, shard: int) -> str:
+    """The tenant's audit records by time, sharded: a burst of changes spreads over shards."""
+    return f"T#{tenant_id}#AUDIT#{shard}"
+
+
+def audit_list_shards(tenant_id: str) -> list[str]:
+    return [audit_list(tenant_id, n) for n in range(LIST_SHARDS)]
+
+
+def audit_sk(at: str, event_id: str) -> str:
+    """Time first, so every audit list sorts newest first with ScanIndexForward=False."""
+    return f"{at}#{event_id}"
+
+
+def audit_by_target(tenant_id: str, target_type: str, target_id: str) -> str:
+    """GSI1: one target's records (one member's or one journey's changes; never hot)."""
+    return f"T#{tenant_id}#AUDIT_TARGET#{target_type}#{target_id}"
+
+
+def audit_by_actor(tenant_id: str, actor: str, shard: int) -> str:
+    """GSI2: one actor's records, sharded (one API key may make a sale-day's changes)."""
+    return f"T#{tenant_id}#AUDIT_ACTOR#{actor}#{shard}"
+
+
+def audit_by_actor_shards(tenant_id: str, actor: str) -> list[str]:
+    return [audit_by_actor(tenant_id, actor, n) for n in range(LIST_SHARDS)]

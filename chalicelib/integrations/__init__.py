@@ -1,0 +1,2 @@
+"""Integrations: what Enclave offers integrators (audit log, event subscriptions, imports
+and exports)."""
