@@ -119,7 +119,7 @@ def test_one_code_redeemed_concurrently_by_ten_orders_succeeds_once(http, shop):
     tpl = create_template(http, shop, budget={"max_discount_value": 1_000_00})
     member = new_member(http, shop, "13800000041")
     code = issue(http, shop, member, tpl["id"])["code"]
-    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="test", permissions=frozenset({WRITE}))
+    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="t", permissions=frozenset({WRITE}))
     outcomes: list[str] = []
     gate = threading.Barrier(10)
 
@@ -150,7 +150,7 @@ def test_budget_count_is_never_oversold_by_concurrent_issues(http, shop):
 
     tpl = create_template(http, shop, budget={"max_issued": 3})
     members = [new_member(http, shop, f"1390000005{n}") for n in range(8)]
-    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="test", permissions=frozenset({WRITE}))
+    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="t", permissions=frozenset({WRITE}))
     outcomes: list[str] = []
     gate = threading.Barrier(len(members))
 
