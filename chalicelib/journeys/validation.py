@@ -137,7 +137,7 @@ def check_definition(ctx: TenantContext, definition: dict[str, Any]) -> None:
             _check_condition(ctx, step["condition"], f"{where}.condition")
         elif step["type"] in ("add_tag", "remove_tag"):
             _check_tag(ctx, step["tag_id"], f"{where}.tag_id")
-        elif step["type"] == "grant_coupon" and step["coupon"].get("template_id"):
+        elif step["type"] == "grant_coupon" and (step.get("coupon") or {}).get("template_id"):
             _check_coupon_template(ctx, step["coupon"]["template_id"], f"{where}.coupon.template_id")
         elif step["type"] == "send_message":
             for part in ("subject", "body"):
