@@ -129,7 +129,8 @@ def print_coupons(fig: CouponFigures) -> None:
     print(f"\n  Its DynamoDB calls: {', '.join(calls)}.")
     w, wo = fig.with_ms, fig.without_ms
     rows = [["order.paid without coupon", str(fig.without_calls), fmt(median(wo)), fmt(p90(wo)), ""],
-            ["order.paid with 1 coupon", str(fig.with_calls), fmt(median(w)), fmt(p90(w)), ratio(median(w), median(wo))]]
+            ["order.paid with 1 coupon", str(fig.with_calls), fmt(median(w)), fmt(p90(w)),
+             ratio(median(w), median(wo))]]
     print()
     print(table(["POST /v1/events", "DDB calls", "median ms", "p90 ms", "with/without (medians)"], rows,
                 align="lrrrr"))
