@@ -98,10 +98,10 @@ def redeem(ctx: TenantContext, body: RedeemIn) -> RedeemOut:
     return service.redeem(ctx, body)
 
 
-@api.route("/coupons/{code}", "GET", permission=READ, response=CouponOut, errors=(401, 403, 404))
-def get_coupon(ctx: TenantContext, code: str) -> CouponOut:
+@api.route("/coupons/{coupon_code}", "GET", permission=READ, response=CouponOut, errors=(401, 403, 404))
+def get_coupon(ctx: TenantContext, coupon_code: str) -> CouponOut:
     """One coupon by its code (case and dashes ignored)"""
-    return service.get_coupon(ctx, code)
+    return service.get_coupon(ctx, coupon_code)
 
 
 @api.route("/analytics/coupons", "GET", permission=READ, query=AnalyticsQuery, response=CouponAnalytics,
