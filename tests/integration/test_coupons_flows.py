@@ -40,6 +40,8 @@ def test_an_order_event_redeems_its_codes_in_its_own_transaction_and_a_full_refu
     tpl = create_template(http, shop)
     member = new_member(http, shop, "13700000001")
     code = issue(http, shop, member, tpl["id"])["code"]
+    thanks = create_journey(http, shop, {"trigger": {"type": "event", "event": {"type": "coupon.redeemed"}},
+                                         "start": "w", "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]})
     # GIVEN an order that misses the minimum spend: the whole event is refused, naming the condition
     before = tenant_items(shop)
     r = http.post("/v1/events", shop.key, paid(member, "o-small", 100_00, [code]))
@@ -63,6 +65,7 @@ def test_an_order_event_redeems_its_codes_in_its_own_transaction_and_a_full_refu
     assert r.status == 200 and r.json["new"] is False
     timeline = http.get(f"/v1/members/{member}/timeline", shop.key).json["data"]
     assert sorted(e["type"] for e in timeline) == ["coupon.issued", "coupon.redeemed", "order.paid"]
+    assert [e["journey_id"] for e in enrolments(http, shop, member)] == [thanks["id"]]  # a journey trigger
     # a partial refund keeps it used; the refund that completes it gives the coupon back
     assert http.post("/v1/events", shop.key, refunded(member, "o-1", 100_00, 1)).json["results"][0]["status"] == \
         "accepted"

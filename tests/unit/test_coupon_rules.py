@@ -94,3 +94,14 @@ def test_a_join_lets_participants_write_in_the_writers_transaction_or_refuse_it(
     assert len(seen) == 2
     with pytest.raises(ValueError):
         Join("test.order_paid")
+
+
+def test_a_journey_coupon_step_takes_a_template_or_the_derived_code_form_not_both():
+    from pydantic import ValidationError
+
+    from chalicelib.journeys.schemas import CouponSpec
+
+    assert CouponSpec(template_id="01ARZ3NDEKTSV4RRFFQ69G5FAV", description="50 off").template_id
+    assert CouponSpec(prefix="BACK", valid_days=14).prefix == "BACK"  # the old form is unchanged
+    with pytest.raises(ValidationError, match="not both"):
+        CouponSpec(template_id="01ARZ3NDEKTSV4RRFFQ69G5FAV", prefix="BACK")

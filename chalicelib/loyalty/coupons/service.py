@@ -18,7 +18,7 @@ from ...core.signals import Delivery
 from ...core.table import counters, cursor, keys
 from ...core.table.transactions import Transaction, TransactionCancelled, retrying
 from ...core.tenancy import READ, TenantContext
-from . import codes, issuing, redeeming, rules, store
+from . import issuing, redeeming, rules, store
 from .schemas import (
     TERMS_FIELDS,
     AnalyticsQuery,
@@ -49,15 +49,16 @@ on_event = redeeming.on_event
 
 
 # --- templates -------------------------------------------------------------------------------------
-def _terms(body: TemplateCreate | TemplatePatch, current: dict[str, Any] | None = None) -> dict[str, Any]:
-    benefit = body.benefit.model_dump() if body.benefit is not None else dict((current or {}).get("_benefit") or {})
-    base = dict(current or {})
+def _terms(body: TemplateCreate | TemplatePatch, item: store.TemplateItem | None = None) -> dict[str, Any]:
+    """The rules.Terms of ``body``, over the template's current ones for a PATCH."""
+    current = dict(item.terms) if item is not None else {}
+    benefit = body.benefit.model_dump() if body.benefit is not None else dict(item.benefit if item else {})
     return rules.Terms(
-        kind=benefit["type"], currency=body.currency or base["currency"],
+        kind=benefit["type"], currency=body.currency or current["currency"],
         amount_off=benefit.get("amount_off") or 0, percent_off=benefit.get("percent_off") or 0,
         max_discount=benefit.get("max_discount"), gift_sku=benefit.get("gift_sku"),
-        min_spend=body.min_spend if body.min_spend is not None else int(base.get("min_spend") or 0),
-        categories=tuple(body.categories if body.categories is not None else base.get("categories") or ()),
+        min_spend=body.min_spend if body.min_spend is not None else int(current.get("min_spend") or 0),
+        categories=tuple(body.categories if body.categories is not None else current.get("categories") or ()),
     ).to_dict()
 
 
@@ -129,7 +130,7 @@ def update_template(ctx: TenantContext, template_id: str, body: TemplatePatch) -
         if body.restore_on_refund is not None:
             item.restore_on_refund = "yes" if body.restore_on_refund else "no"
         if terms_changed:
-            item.terms = _terms(body, {**dict(item.terms), "_benefit": dict(item.benefit)})
+            item.terms = _terms(body, item)
             if body.benefit is not None:
                 item.benefit = body.benefit.model_dump()
             if body.validity is not None:
@@ -320,5 +321,3 @@ def analytics(ctx: TenantContext, query: AnalyticsQuery) -> CouponAnalytics:
                            redeemed_within_rate=round(within / issued, 4) if issued else 0.0,
                            revenue=totals[name("revenue")], discount_given=totals[name("discount")])
 
-
-__all__ = ["codes", "on_event", "on_reward_redeemed", "redeem_in_order"]
