@@ -213,3 +213,6 @@ def test_a_reward_redemption_issues_one_coupon_per_redemption_however_often_deli
                                            "data": {**delivery.data, "redemption_id": "R2"}}))
     held = http.get(f"/v1/members/{member}/coupons", shop.key).json["data"]
     assert len(held) == 2 and {c["template_id"] for c in held} == {tpl["id"]}
+    # erasure takes the member's coupons with it
+    assert http.delete(f"/v1/members/{member}", shop.key).status == 204
+    assert all(http.get(f"/v1/coupons/{c['code']}", shop.key).status == 404 for c in held)

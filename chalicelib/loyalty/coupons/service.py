@@ -224,6 +224,13 @@ def on_reward_redeemed(delivery: Delivery) -> None:
                                                               "redemption_id": data.get("redemption_id")})
 
 
+def forget_member(delivery: Delivery) -> None:
+    """Erasure hook (``members.MEMBER_ERASING``): the member's coupons go. Analytics keep
+    their counts (they hold no one's data)."""
+    assert delivery.member_id is not None
+    store.delete_member_coupons(delivery.tenant_id, delivery.member_id)
+
+
 def start_issue_job(ctx: TenantContext, template_id: str, body: IssueJobIn) -> IssueJobOut:
     template = _load(ctx, template_id)
     if template.status != "active":

@@ -209,3 +209,15 @@ def order_redemptions(tenant_id: str, member_id: str, order_id: str) -> list[Red
                                             RedemptionItem.sk.startswith(keys.coupon_redemptions_prefix(order_id)),
                                             consistent_read=True)
             if isinstance(i, RedemptionItem) and i.order_id == order_id]
+
+
+def delete_member_coupons(tenant_id: str, member_id: str) -> int:
+    """Erasure: the member's coupons (their code items; the member's collection goes with the member)."""
+    gone, position = 0, None
+    while True:
+        items, position = member_coupons(tenant_id, member_id, position, 100)
+        for item in items:
+            item.delete()
+        gone += len(items)
+        if position is None:
+            return gone
