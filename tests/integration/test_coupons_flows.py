@@ -216,3 +216,33 @@ def test_a_reward_redemption_issues_one_coupon_per_redemption_however_often_deli
     # erasure takes the member's coupons with it
     assert http.delete(f"/v1/members/{member}", shop.key).status == 204
     assert all(http.get(f"/v1/coupons/{c['code']}", shop.key).status == 404 for c in held)
+
+
+def test_ten_concurrent_orders_carrying_one_code_redeem_it_once(http, shop):
+    import threading
+
+    from chalicelib.activity import service as activity
+    from chalicelib.activity.schemas import EventBatch
+    from chalicelib.core.tenancy import WRITE, TenantContext
+
+    tpl = create_template(http, shop)
+    member = new_member(http, shop, "13700000401")
+    code = issue(http, shop, member, tpl["id"])["code"]
+    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="t", permissions=frozenset({WRITE}))
+    outcomes: list[str] = []
+    gate = threading.Barrier(10)
+
+    def order(n: int) -> None:
+        gate.wait()
+        result = activity.ingest(ctx, EventBatch.model_validate(paid(member, f"race-{n}", 300_00, [code]))).results[0]
+        outcomes.append(result.status if result.status == "accepted" else result.error["code"])
+
+    threads = [threading.Thread(target=order, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["accepted"] + ["already_redeemed"] * 9
+    winner = coupon(http, shop, code)["redemption"]["order_id"]
+    orders = [e for e in http.get(f"/v1/members/{member}/timeline", shop.key).json["data"] if e["type"] == "order.paid"]
+    assert [e["data"]["order_id"] for e in orders] == [winner]  # the refused orders were not recorded either

@@ -66,7 +66,10 @@ def stage(tx: Transaction, tenant_id: str, coupon: store.CouponItem, template: s
                          "subtotal": outcome.subtotal, "eligible_subtotal": outcome.eligible_subtotal,
                          "gift_sku": outcome.gift_sku, "revenue": revenue, "charged": charged,
                          "bucket": rules.day_bucket(issued, at)}
-    event_id = f"coupon.redeemed:{coupon.code}:{int(coupon.version or 0)}"
+    # Unique per racer (the order) and per redemption of one order (the version, after a refund gave it
+    # back): racers for one code must lose on the coupon's version, never on this event's claim, which
+    # the order's own transaction would read as "this event was a duplicate".
+    event_id = f"coupon.redeemed:{coupon.code}:{order_id}:{int(coupon.version or 0)}"
     store.stage_coupon_update(tx, coupon)
     store.stage_redemption(tx, tenant_id, coupon.member_id, coupon, order_id, clock.iso(at))
     if charged and template is not None:
