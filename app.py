@@ -20,6 +20,8 @@ from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
 from chalicelib.journeys.timers import timers as journey_timer_service
+from chalicelib.loyalty.coupons import routes as coupons
+from chalicelib.loyalty.coupons import service as coupons_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.segments import routes as segments
@@ -41,11 +43,15 @@ members_service.MEMBER_ERASING.connect(tags_service.forget_member)
 members_service.MEMBER_ERASING.connect(billing_apply.forget_member)
 members_service.MEMBER_ERASING.connect(journeys_triggers.forget_member)
 members_service.MEMBER_ERASING.connect(audit.forget_member)
+members_service.MEMBER_ERASING.connect(coupons_service.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
+activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refund gives coupons back
+# work that commits or fails WITH another capability's write (core.participants)
+activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -59,6 +65,7 @@ app.register_blueprint(billing.bp, url_prefix="/v1")
 app.register_blueprint(billing.webhook_bp)
 app.register_blueprint(journeys.bp, url_prefix="/v1")
 app.register_blueprint(audit_log.bp, url_prefix="/v1")
+app.register_blueprint(coupons.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:

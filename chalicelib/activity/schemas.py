@@ -12,6 +12,8 @@ from ..members.schemas import ULID_PATTERN, ChannelIdKind, ExternalId
 
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Scalar = str | int | float | bool | None
+#: as printed or typed: letters, digits, spaces and dashes (case and separators are ignored)
+CouponCode = Annotated[str, Field(min_length=4, max_length=48, pattern=r"^[A-Za-z0-9 -]+$")]
 MAX_PROPERTIES = 20
 # Money and quantities are ``strict``: a JSON integer, never "100", 100.0 or true (the contract says integer).
 #: how far ahead of our clock a sender's ``occurred_at`` may be (its clock may run a little fast)
@@ -69,6 +71,8 @@ class OrderPaid(_Event):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[OrderLine] = Field(default_factory=list, max_length=200)
     channel: str | None = Field(default=None, max_length=64, description="where it was sold")
+    #: coupons redeemed by this order, in the order's own transaction (a failed condition rejects the event)
+    coupon_codes: list[CouponCode] = Field(default_factory=list, max_length=5)
 
 
 class OrderRefunded(_Event):

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from ..core import clock, observability as obs
+from ..core.participants import Join
 from ..core.signals import Signal
 from ..core.errors import Conflict, Problem, Unprocessable
 from ..core.table import cursor, keys
@@ -58,6 +59,10 @@ class _Duplicate(Exception):
 #: Raised in the transaction of every accepted event and domain event; receivers (tag rules,
 #: journey triggers and goals) get ``{"event": {...}, "occurred_at": iso}`` at least once.
 EVENT_RECORDED = Signal("activity.event_recorded")
+#: Staged in the transaction of every ``order.paid``: participants (coupon redemption) write in
+#: it or refuse the order with a Problem. Data: order_id, amount, currency, items, coupon_codes,
+#: event_id, occurred_at.
+ORDER_PAID = Join("activity.order_paid")
 
 
 def ingest(ctx: TenantContext, batch: EventBatch) -> EventResults:
@@ -124,8 +129,13 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
                                 for c in changes])
 
 
+def _unused(event: OrderPaid | OrderRefunded | Interaction) -> set[str]:
+    """Fields left out of what is stored when absent (an order without coupons looks as before)."""
+    return {"coupon_codes"} if isinstance(event, OrderPaid) and not event.coupon_codes else set()
+
+
 def _payload(event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> dict[str, Any]:
-    payload = event.model_dump(mode="json", exclude={"member"})
+    payload = event.model_dump(mode="json", exclude={"member", *_unused(event)})
     payload["occurred_at"] = clock.iso(occurred)  # as recorded (defaulted to arrival when absent)
     return payload
 
@@ -134,7 +144,7 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
             config: tiers.Config, occurred: datetime, now: datetime) -> list[rules.Change]:
     tx = Transaction()
     occurred_iso, now_iso = clock.iso(occurred), clock.iso(now)
-    data = event.model_dump(mode="json", exclude={"event_id", "member", "occurred_at", "type"})
+    data = event.model_dump(mode="json", exclude={"event_id", "member", "occurred_at", "type", *_unused(event)})
     store.stage_event(tx, tenant_id, member_id, event.event_id, event.type, occurred_iso, now_iso, data)
     if isinstance(event, OrderPaid):
         month = rules.month_key(occurred, config.timezone)
@@ -145,6 +155,10 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
         def mutate(s: rules.Standing) -> bool:
             rules.record_order(s, event.amount, occurred, config.timezone)
             return False
+        ORDER_PAID.stage(tx, tenant_id, member_id, {
+            "order_id": event.order_id, "amount": event.amount, "currency": event.currency,
+            "items": [i.model_dump(mode="json") for i in event.items], "coupon_codes": list(event.coupon_codes),
+            "event_id": event.event_id, "occurred_at": occurred_iso})
     elif isinstance(event, OrderRefunded):
         order = store.get_order(tenant_id, member_id, event.order_id)
         if order is None:
@@ -179,17 +193,25 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
     return changes
 
 
+def stage_domain_event(tx: Transaction, tenant_id: str, member_id: str, event_type: str, event_id: str,
+                       data: dict[str, Any], occurred_at: datetime | None = None) -> None:
+    """What :func:`record_domain_event` writes, staged in ``tx`` (the write that caused it):
+    the claim (fails as ``claim`` when ``event_id`` was recorded before), the timeline entry
+    and :data:`EVENT_RECORDED`."""
+    now = clock.now()
+    occurred_iso = clock.iso(occurred_at or now)
+    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
+    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
+                                                     "occurred_at": occurred_iso})
+
+
 def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_id: str,
                         data: dict[str, Any], occurred_at: datetime | None = None) -> bool:
     """An event Enclave itself emits (``membership.activated``, ...), for the timeline and
     for journeys to trigger on. ``event_id`` must be derived from the cause (e.g. the Stripe
     event id), so a replay records nothing twice. False if it was recorded before."""
-    now = clock.now()
     tx = Transaction()
-    occurred_iso = clock.iso(occurred_at or now)
-    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
-    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
-                                                     "occurred_at": occurred_iso})
+    stage_domain_event(tx, tenant_id, member_id, event_type, event_id, data, occurred_at)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -198,6 +220,12 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
         raise
     obs.count("DomainEventRecorded", tenant_id)
     return True
+
+
+def order_amounts(tenant_id: str, member_id: str, order_id: str) -> tuple[int, int] | None:
+    """(amount paid, amount refunded so far) of the member's order, or None if unknown."""
+    order = store.get_order(tenant_id, member_id, order_id)
+    return (int(order.amount), int(order.refunded)) if order is not None else None
 
 
 def recent_events(tenant_id: str, member_id: str, since: datetime | None, limit: int = 1000) -> list[dict[str, Any]]:

@@ -105,9 +105,12 @@ def tag(run: Run, step: dict[str, Any]) -> None:
 
 
 def grant_coupon(run: Run, step: dict[str, Any]) -> None:
+    spec = step["coupon"]
+    if spec.get("template_id"):
+        _issue_coupon(run, step)
+        return
     from ..activity import service as activity
 
-    spec = step["coupon"]
     enrolment = run.enrolment
     step_key = f"{int(enrolment.seq)}:{step['id']}"
     code = engine.coupon_code(_coupon_secret(), enrolment.enrolment_id, step_key, spec.get("prefix", ""),
@@ -120,6 +123,26 @@ def grant_coupon(run: Run, step: dict[str, Any]) -> None:
                                  f"coupon.granted:{enrolment.enrolment_id}:{step_key}",
                                  {"code": code, "expires_at": expires, "journey_id": enrolment.journey_id,
                                   "description": spec.get("description")}, run.now)
+    run.add(f"step:{step['id']}:sent")
+
+
+def _issue_coupon(run: Run, step: dict[str, Any]) -> None:
+    """A coupon of the step's template, issued once per (enrolment, step) however often the
+    step runs (the coupons capability claims that cause); ``coupon.issued`` reaches the
+    timeline in the same write."""
+    from ..core.errors import Problem
+    from ..loyalty.coupons import service as coupons
+
+    spec = step["coupon"]
+    try:
+        coupon = coupons.issue_from_journey(run.tenant_id, run.member_id, spec["template_id"],
+                                            run.enrolment.enrolment_id, step["id"])
+    except Problem as problem:  # archived, expired or spent template, member's limit reached
+        obs.logger.warning("journey coupon step failed", extra={"code": problem.code, "step": step["id"]})
+        run.add(f"step:{step['id']}:failed")
+        return
+    run.enrolment.vars = {**(run.enrolment.vars or {}), "coupon": {
+        "code": coupon.code, "expires_at": coupon.expires_at, "description": spec.get("description") or coupon.name}}
     run.add(f"step:{step['id']}:sent")
 
 

@@ -204,12 +204,22 @@ class TagStep(_Step):
 
 
 class CouponSpec(Input):
-    """A generated single-use code: ``prefix`` + ``length`` random characters."""
+    """``{"template_id": ...}``: a real coupon of that template (``/v1/coupon-templates``),
+    issued once per enrolment and step. The older form, ``prefix`` + ``length`` characters
+    derived from the enrolment with a keyed hash (a code the brand's own till checks),
+    still works and its codes stay the same."""
 
+    template_id: str | None = Field(default=None, pattern=ULID_PATTERN)
     prefix: str = Field(default="", pattern=r"^[A-Z0-9]{0,10}$")
     length: int = Field(default=8, ge=6, le=16)
     valid_days: int | None = Field(default=None, ge=1, le=365)
     description: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CouponSpec:
+        if self.template_id and ({"prefix", "length", "valid_days"} & self.model_fields_set):
+            raise ValueError("give template_id, or prefix/length/valid_days (the derived-code form), not both")
+        return self
 
 
 class CouponStep(_Step):

@@ -137,6 +137,8 @@ def check_definition(ctx: TenantContext, definition: dict[str, Any]) -> None:
             _check_condition(ctx, step["condition"], f"{where}.condition")
         elif step["type"] in ("add_tag", "remove_tag"):
             _check_tag(ctx, step["tag_id"], f"{where}.tag_id")
+        elif step["type"] == "grant_coupon" and (step.get("coupon") or {}).get("template_id"):
+            _check_coupon_template(ctx, step["coupon"]["template_id"], f"{where}.coupon.template_id")
         elif step["type"] == "send_message":
             for part in ("subject", "body"):
                 text = step["template"].get(part)
@@ -160,6 +162,13 @@ def _check_tag(ctx: TenantContext, tag_id: str, field: str) -> None:
     except Problem as exc:
         raise _fail(field, "no such tag (system tags follow tier and stage: use those triggers)",
                     "unknown_tag") from exc
+
+
+def _check_coupon_template(ctx: TenantContext, template_id: str, field: str) -> None:
+    from ..loyalty.coupons import service as coupons
+
+    if not coupons.template_exists(ctx.tenant_id, template_id):
+        raise _fail(field, "no such coupon template", "unknown_coupon_template")
 
 
 def _check_trigger(ctx: TenantContext, trigger: dict[str, Any]) -> None:

@@ -103,6 +103,10 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}).json
     http.post(f"/v1/journeys/{journey['id']}/activate", tenant.key)
     http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member["id"]]})
+    template = http.post("/v1/coupon-templates", tenant.key, {  # coupons: a template, A's member holds one
+        "name": "t", "benefit": {"type": "fixed", "amount_off": 100}, "currency": "CNY",
+        "validity": {"type": "days_from_issue", "days": 30}}).json
+    coupon = http.post(f"/v1/members/{member['id']}/coupons", tenant.key, {"template_id": template["id"]}).json
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -129,6 +133,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     bodies.update({
         ("PATCH", "/v1/journeys/{journey_id}"): {"name": "hijack"},
         ("POST", "/v1/journeys/{journey_id}/enrolments"): {"member_ids": [member["id"]]},
+    })
+    ids.update({"template_id": template["id"], "coupon_code": coupon["code"]})
+    bodies.update({
+        ("PATCH", "/v1/coupon-templates/{template_id}"): {"name": "hijack"},
+        ("POST", "/v1/coupon-templates/{template_id}/issue-jobs"): {"member_ids": [member["id"]]},
+        ("POST", "/v1/members/{member_id}/coupons"): {"template_id": template["id"]},
     })
     exercised = set()
     for spec in _tenant_routes():

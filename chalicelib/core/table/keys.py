@@ -202,3 +202,53 @@ def audit_by_actor(tenant_id: str, actor: str, shard: int) -> str:
 
 def audit_by_actor_shards(tenant_id: str, actor: str) -> list[str]:
     return [audit_by_actor(tenant_id, actor, n) for n in range(LIST_SHARDS)]
+
+
+# --- loyalty: coupons ------------------------------------------------------------------
+COUPON_TEMPLATE_SK = "TEMPLATE"
+#: beside the template: how many were issued and how much discount was given (the budget)
+COUPON_BUDGET_SK = "BUDGET"
+COUPON_SK = "COUPON"
+
+
+def coupon_template(tenant_id: str, template_id: str) -> str:
+    return f"T#{tenant_id}#CTPL#{template_id}"
+
+
+def coupon_templates_list(tenant_id: str) -> str:
+    """GSI1: the tenant's templates, newest first (written when a template is saved, rarely)."""
+    return f"T#{tenant_id}#CTPLS"
+
+
+def coupon(tenant_id: str, code: str) -> str:
+    """One item per code: its unique claim (conditional put) and its state."""
+    return f"T#{tenant_id}#CPN#{code}"
+
+
+def member_coupons(tenant_id: str, member_id: str) -> str:
+    """GSI1: a member's coupons by issue time (one partition per member, never hot)."""
+    return f"T#{tenant_id}#MCPN#{member_id}"
+
+
+def coupon_source_sk(source: str) -> str:
+    """In the member's collection: the coupon a cause issued (journey step, reward, job)."""
+    return f"CPNSRC#{source}"
+
+
+def coupon_holding_sk(template_id: str) -> str:
+    """In the member's collection: how many coupons of a template the member was issued."""
+    return f"CPNHOLD#{template_id}"
+
+
+def coupon_redemption_sk(order_id: str, code: str) -> str:
+    """In the member's collection: a code redeemed by an order (found again on its refund)."""
+    return f"CPNRED#{order_id}#{code}"
+
+
+def coupon_redemptions_prefix(order_id: str) -> str:
+    return f"CPNRED#{order_id}#"
+
+
+def coupon_counter(tenant_id: str, template_id: str, metric: str) -> str:
+    """A template's sharded analytics counter (issued, redeemed, revenue, discount, day:<n>)."""
+    return counter(tenant_id, "coupon", f"{template_id}:{metric}")
