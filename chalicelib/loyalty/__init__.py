@@ -1,0 +1,1 @@
+"""Loyalty: points and coupons."""
