@@ -358,3 +358,49 @@ def test_another_tenants_member_and_reward_are_404_and_change_nothing(http, bran
     r = http.post(f"/v1/members/{theirs}/points/redemptions", key, {"reward_id": reward["id"]})
     assert r.status == 422 and r.json["code"] == "unknown_reward"
     assert points_items(brand.id) == before
+
+
+# --- analytics ----------------------------------------------------------------------------------------------
+def test_liability_equals_a_recount_of_the_ledger_on_generated_data(http, admin_token, clock):
+    import random
+
+    from tests.fixtures import table_items
+
+    rng = random.Random(7)
+    clock.at(T0)
+    tenant = make_tenant(http, admin_token)
+    set_points_program(http, tenant, pending_days=5, refund_policy=rng.choice(["allow_negative", "clamp_at_zero"]))
+    people = [member(http, tenant) for _ in range(4)]
+    for step in range(16):
+        m, n = rng.choice(people), f"s{step}"
+        action = rng.choice(["order", "order", "refund", "check_in", "adjust", "redeem"])
+        if action == "order":
+            send(http, tenant, paid(n, m, rng.randint(1, 400) * 100))
+        elif action == "refund":
+            orders = [e["cause"]["order_id"] for e in entries(http, tenant, m) if e["kind"] == "earn"
+                      and "order_id" in e["cause"]]
+            if orders:
+                send(http, tenant, refunded(n, m, rng.choice(orders), rng.randint(1, 50) * 100))
+        elif action == "check_in":
+            send(http, tenant, interaction(n, m, "check_in"))
+        elif action == "adjust":
+            adjust(http, tenant, m, rng.randint(1, 100))
+        else:
+            redeem(http, tenant, m, {"points": rng.randint(1, 150), "reason": "gift"})
+        clock.advance(days=rng.randint(0, 6))
+    http.schedule("points_expiry", {"tenant_ids": [tenant.id]})
+    ledger = [i for i in table_items(f"T#{tenant.id}#M#") if i["sk"]["S"].startswith("POINTS#L#")]
+    recount = sum(int(i["points"]["N"]) for i in ledger if i["kind"]["S"] != "release")
+    report = http.get("/v1/analytics/points", tenant.key).json
+    assert report["liability_points"] == recount
+    assert report["liability_value"] == recount  # 100 points are worth 100 fen
+    balances = [points(http, tenant, m) for m in people]
+    assert sum(b["available"] + b["pending"] for b in balances) == recount
+    by_kind = Counter()
+    for i in ledger:
+        by_kind[i["kind"]["S"]] += abs(int(i["points"]["N"]))
+    months = report["months"].values()
+    assert sum(f["earned"] for f in months) == by_kind["earn"] > 0
+    assert sum(f["spent"] for f in months) == by_kind["spend"]
+    assert sum(f["expired"] for f in months) == by_kind["expire"] > 0
+    assert sum(f["reversed"] for f in months) == by_kind["reverse"]
