@@ -103,6 +103,7 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}).json
     http.post(f"/v1/journeys/{journey['id']}/activate", tenant.key)
     http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member["id"]]})
+    reward = http.post("/v1/rewards", tenant.key, {"name": "r", "points_cost": 1}).json  # points: a reward of A's
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -129,6 +130,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     bodies.update({
         ("PATCH", "/v1/journeys/{journey_id}"): {"name": "hijack"},
         ("POST", "/v1/journeys/{journey_id}/enrolments"): {"member_ids": [member["id"]]},
+    })
+    ids.update({"reward_id": reward["id"]})
+    bodies.update({
+        ("POST", "/v1/members/{member_id}/points/adjustments"): {"points": 5, "reason": "hijack"},
+        ("POST", "/v1/members/{member_id}/points/redemptions"): {"points": 5, "reason": "hijack"},
+        ("PATCH", "/v1/rewards/{reward_id}"): {"stock": 100},
     })
     exercised = set()
     for spec in _tenant_routes():
