@@ -404,3 +404,21 @@ def test_liability_equals_a_recount_of_the_ledger_on_generated_data(http, admin_
     assert sum(f["spent"] for f in months) == by_kind["spend"]
     assert sum(f["expired"] for f in months) == by_kind["expire"] > 0
     assert sum(f["reversed"] for f in months) == by_kind["reverse"]
+
+
+def test_a_segment_selects_members_by_available_points(http, admin_token, clock):
+    clock.at(T0)
+    tenant = make_tenant(http, admin_token)
+    set_points_program(http, tenant)
+    rich, poor, none = member(http, tenant), member(http, tenant), member(http, tenant)
+    adjust(http, tenant, rich, 500)
+    adjust(http, tenant, poor, 99)
+    r = http.post("/v1/segments/preview", tenant.key, {"filter": {"points_available": 100}})
+    assert r.status == 200 and [m["id"] for m in r.json["sample"]] == [rich]  # (the count is a job: no index)
+    r = http.post("/v1/segments/preview", tenant.key, {"filter": {"points_available": 100, "op": "lt"}})
+    assert sorted(m["id"] for m in r.json["sample"]) == sorted([poor, none])
+    clock.advance(days=31)  # both lots expired: a read never counts them
+    r = http.post("/v1/segments/preview", tenant.key, {"filter": {"points_available": 1}})
+    assert r.json["sample"] == []
+    bad = http.post("/v1/segments/preview", tenant.key, {"filter": {"points_available": "100"}})
+    assert bad.status == 422 and bad.json["field"] == "filter.points_available"

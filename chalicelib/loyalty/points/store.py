@@ -102,6 +102,12 @@ def get_balance(tenant_id: str, member_id: str) -> BalanceItem | None:
         return None
 
 
+def get_balances(tenant_id: str, member_ids: list[str]) -> list[BalanceItem]:
+    if not member_ids:
+        return []
+    return list(BalanceItem.batch_get([(keys.member(tenant_id, m), keys.POINTS_BALANCE_SK) for m in member_ids]))
+
+
 def new_balance(tenant_id: str, member_id: str) -> BalanceItem:
     return BalanceItem(keys.member(tenant_id, member_id), keys.POINTS_BALANCE_SK, tenant_id=tenant_id,
                        member_id=member_id)
