@@ -422,3 +422,19 @@ def test_a_segment_selects_members_by_available_points(http, admin_token, clock)
     assert r.json["sample"] == []
     bad = http.post("/v1/segments/preview", tenant.key, {"filter": {"points_available": "100"}})
     assert bad.status == 422 and bad.json["field"] == "filter.points_available"
+
+
+def test_journeys_trigger_on_points_redeemed(http, admin_token, clock):
+    clock.at(T0)
+    tenant = make_tenant(http, admin_token)
+    set_points_program(http, tenant)
+    journey = http.post("/v1/journeys", tenant.key, {
+        "name": "thanks", "trigger": {"type": "event", "event": {"type": "points.redeemed"}}, "start": "w",
+        "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}).json
+    assert http.post(f"/v1/journeys/{journey['id']}/activate", tenant.key).status == 200
+    m = member(http, tenant)
+    adjust(http, tenant, m, 50)
+    assert http.get(f"/v1/members/{m}/enrolments", tenant.key).json["data"] == []
+    assert redeem(http, tenant, m, {"points": 20, "reason": "sample"}).status == 201
+    enrolled = http.get(f"/v1/members/{m}/enrolments", tenant.key).json["data"]
+    assert [e["journey_id"] for e in enrolled] == [journey["id"]]
