@@ -22,6 +22,7 @@ from chalicelib.journeys.timers import timers as journey_timer_service
 from chalicelib.loyalty.points import earning as points_earning
 from chalicelib.loyalty.points import expiry as points_expiry_pass
 from chalicelib.loyalty.points import routes as points
+from chalicelib.loyalty.points import service as points_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.segments import routes as segments
@@ -42,6 +43,7 @@ members_service.MEMBER_ERASING.connect(tiers_service.forget_member)
 members_service.MEMBER_ERASING.connect(tags_service.forget_member)
 members_service.MEMBER_ERASING.connect(billing_apply.forget_member)
 members_service.MEMBER_ERASING.connect(journeys_triggers.forget_member)
+members_service.MEMBER_ERASING.connect(points_service.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)

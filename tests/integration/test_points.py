@@ -438,3 +438,16 @@ def test_journeys_trigger_on_points_redeemed(http, admin_token, clock):
     assert redeem(http, tenant, m, {"points": 20, "reason": "sample"}).status == 201
     enrolled = http.get(f"/v1/members/{m}/enrolments", tenant.key).json["data"]
     assert [e["journey_id"] for e in enrolled] == [journey["id"]]
+
+
+def test_erasing_a_member_takes_their_points_out_of_the_liability(http, admin_token, clock):
+    clock.at(T0)
+    tenant = make_tenant(http, admin_token)
+    set_points_program(http, tenant)
+    keep, erase = member(http, tenant), member(http, tenant)
+    adjust(http, tenant, keep, 70)
+    adjust(http, tenant, erase, 30)
+    assert http.get("/v1/analytics/points", tenant.key).json["liability_points"] == 100
+    assert http.delete(f"/v1/members/{erase}", tenant.key).status == 204
+    assert http.get("/v1/analytics/points", tenant.key).json["liability_points"] == 70
+    assert [i for i in points_items(tenant.id) if f"#M#{erase}" in i["pk"]["S"]] == []

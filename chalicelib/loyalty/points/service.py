@@ -11,7 +11,7 @@ from typing import Any
 from ...core import clock, observability as obs
 from ...core.errors import Conflict, Unprocessable
 from ...core.ids import new_id
-from ...core.signals import Signal
+from ...core.signals import Delivery, Signal
 from ...core.table import counters, cursor
 from ...core.table.transactions import Transaction, TransactionCancelled, backoff, retrying
 from ...core.tenancy import TenantContext
@@ -188,6 +188,26 @@ def redeem(ctx: TenantContext, member_id: str, body: RedemptionIn) -> Redemption
     return RedemptionOut(id=redemption_id, member_id=member_id, points=points, reward_id=body.reward_id,
                          reason=body.reason, coupon_template_id=reward.coupon_template_id if reward else None,
                          at=at, balance=_view(member_id, result))
+
+
+def forget_member(delivery: Delivery) -> None:
+    """Erasure hook: the member's outstanding points leave the liability with the balance
+    (the ledger goes with the member's collection; monthly flows stay, as history)."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
+
+    def attempt(_: int) -> None:
+        item = store.get_balance(tenant_id, member_id)
+        if item is None:
+            return
+        tx = Transaction()
+        store.stage_balance_delete(tx, item)
+        outstanding = int(item.available) + int(item.pending)
+        if outstanding:
+            counters.add(tx, liability_counter(tenant_id), member_id, -outstanding)
+        tx.commit()
+
+    _retrying(attempt)
 
 
 # --- analytics ---------------------------------------------------------------------------------------------

@@ -127,6 +127,10 @@ def stage_balance(tx: Transaction, item: BalanceItem, data: dict[str, Any], avai
     tx.save("balance", item)
 
 
+def stage_balance_delete(tx: Transaction, item: BalanceItem) -> None:
+    tx.delete("balance", item)  # version-checked
+
+
 def stage_entry(tx: Transaction, tenant_id: str, member_id: str, entry: LedgerItem) -> None:
     entry.pk = keys.member(tenant_id, member_id)
     entry.sk = keys.points_ledger_sk(entry.at, entry.entry_id)
