@@ -53,6 +53,8 @@ def run_tenant(tenant_id: str, now: datetime | None = None) -> Tally:
     now = now or clock.now()
     tally = Tally()
     loaded = load(tenant_id)
+    if not loaded.exists:  # without a program nothing expires (adjusted lots never do)
+        return tally
     for shard in range(keys.POINTS_DUE_SHARDS):
         seen: set[str] = set()
         while True:
