@@ -22,6 +22,10 @@ from chalicelib.journeys import triggers as journeys_triggers
 from chalicelib.journeys.timers import timers as journey_timer_service
 from chalicelib.loyalty.coupons import routes as coupons
 from chalicelib.loyalty.coupons import service as coupons_service
+from chalicelib.loyalty.points import earning as points_earning
+from chalicelib.loyalty.points import expiry as points_expiry_pass
+from chalicelib.loyalty.points import routes as points
+from chalicelib.loyalty.points import service as points_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.segments import routes as segments
@@ -44,9 +48,11 @@ members_service.MEMBER_ERASING.connect(billing_apply.forget_member)
 members_service.MEMBER_ERASING.connect(journeys_triggers.forget_member)
 members_service.MEMBER_ERASING.connect(audit.forget_member)
 members_service.MEMBER_ERASING.connect(coupons_service.forget_member)
+members_service.MEMBER_ERASING.connect(points_service.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
+activity_service.EVENT_RECORDED.connect(points_earning.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
 activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refund gives coupons back
@@ -66,6 +72,7 @@ app.register_blueprint(billing.webhook_bp)
 app.register_blueprint(journeys.bp, url_prefix="/v1")
 app.register_blueprint(audit_log.bp, url_prefix="/v1")
 app.register_blueprint(coupons.bp, url_prefix="/v1")
+app.register_blueprint(points.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -149,3 +156,11 @@ def journey_triggers(event: Any) -> dict[str, Any]:
     tenant (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
     detail = getattr(event, "detail", None) or {}
     return journeys_triggers.run_scheduled(tenant_ids=detail.get("tenant_ids"))
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="points_expiry")
+def points_expiry(event: Any) -> dict[str, Any]:
+    """Expires due points lots and sends points.expiring notices (only balances listed as
+    due; reads apply expiry themselves), for every tenant or ``{"tenant_ids": [...]}``."""
+    detail = getattr(event, "detail", None) or {}
+    return points_expiry_pass.run(tenant_ids=detail.get("tenant_ids"))

@@ -8,7 +8,7 @@ succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
-journeys (h), saleday (i), coupons (j).
+journeys (h), saleday (i), coupons (j), points (k).
 By default, all of them.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, imports, journeys, saleday, segments, tagwrites
+from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -271,7 +271,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h", "saleday": "i", "coupons": "j"}
+            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -302,6 +302,7 @@ class Results:
     journeys: journeys.JourneyFigures | None = None
     saleday: saleday.SaleDayFigures | None = None
     coupons: coupons.CouponFigures | None = None
+    points: points.PointsFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -332,6 +333,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
         # (i) after (h), before (f): it moves the clock (restored after) and drains the job queue
         if "saleday" in sections:
             out.saleday = saleday.run_saleday(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name)
+        # (j) moves the clock (restored after)
+        if "points" in sections:
+            out.points = points.run_points(chalice_client, admin_token, app_ddb, bare_ddb)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -388,6 +392,8 @@ def main() -> int:
         saleday.print_saleday(results.saleday)
     if results.coupons:
         coupons.print_coupons(results.coupons)
+    if results.points:
+        points.print_points(results.points)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

@@ -44,8 +44,9 @@ POOL = 10
 PRIME_ORDERS = 5
 AMOUNT = 1999
 #: API key, event claim, profile, tier config (one Query), standing, the transaction (with its
-#: outbox item), the tag-rules Query of the tagging receiver, then the outbox item's delete
-EVENT_CALLS = ["GetItem"] * 3 + ["Query", "GetItem", "TransactWriteItems", "Query", "DeleteItem"]
+#: outbox item), the tag-rules Query of the tagging receiver, the points receiver's program
+#: read (this tenant has no points program: nothing more), then the outbox item's delete
+EVENT_CALLS = ["GetItem"] * 3 + ["Query", "GetItem", "TransactWriteItems", "Query", "GetItem", "DeleteItem"]
 
 NIGHTLY_MEMBERS = 2000
 BATCH = 100

@@ -117,6 +117,8 @@ APP_FUNCTIONS = {
     "TagExpiry": AppFunction("tag_expiry", timeout=300),
     # delivers signals whose after-commit delivery did not finish (core.signals), every minute
     "OutboxSweeper": AppFunction("outbox_sweeper", timeout=300),
+    # expires due points lots and sends expiry notices, hourly (a Query per due-list shard)
+    "PointsExpiry": AppFunction("points_expiry", timeout=300),
     # the journey timers' task: runs one enrolment's steps (a transaction, then deliveries)
     "JourneyStep": AppFunction("journey_step", timeout=60),
     # fires DynamoDB-kept timers (ENCLAVE_TIMERS=local); with Step Functions a no-op

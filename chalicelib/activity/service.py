@@ -36,6 +36,7 @@ from .schemas import (
     EventResult,
     EventResults,
     Interaction,
+    OrderCompleted,
     OrderPaid,
     OrderRefunded,
     Timeline,
@@ -44,6 +45,7 @@ from .schemas import (
 )
 
 MAX_ATTEMPTS = 60
+AnyEvent = OrderPaid | OrderRefunded | OrderCompleted | Interaction
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +96,7 @@ def _one(ctx: TenantContext, index: int, raw: Any) -> EventResult:
         return EventResult(event_id=event.event_id, status="rejected", error=problem.to_dict())
 
 
-def _resolve(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> str:
+def _resolve(ctx: TenantContext, event: AnyEvent) -> str:
     ref = event.member
     create = tenants.tenant_settings(ctx.tenant_id).unknown_identity == "create"
     try:
@@ -105,7 +107,7 @@ def _resolve(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction)
         raise
 
 
-def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> EventResult:
+def _apply(ctx: TenantContext, event: AnyEvent) -> EventResult:
     claim = store.get_claim(ctx.tenant_id, event.event_id)
     if claim is not None:
         return EventResult(event_id=event.event_id, status="duplicate", member_id=claim.member_id)
@@ -129,22 +131,23 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
                                 for c in changes])
 
 
-def _unused(event: OrderPaid | OrderRefunded | Interaction) -> set[str]:
+def _unused(event: AnyEvent) -> set[str]:
     """Fields left out of what is stored when absent (an order without coupons looks as before)."""
     return {"coupon_codes"} if isinstance(event, OrderPaid) and not event.coupon_codes else set()
 
 
-def _payload(event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> dict[str, Any]:
+def _payload(event: AnyEvent, occurred: datetime) -> dict[str, Any]:
     payload = event.model_dump(mode="json", exclude={"member", *_unused(event)})
     payload["occurred_at"] = clock.iso(occurred)  # as recorded (defaulted to arrival when absent)
     return payload
 
 
-def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction,
+def _commit(tenant_id: str, member_id: str, event: AnyEvent,
             config: tiers.Config, occurred: datetime, now: datetime) -> list[rules.Change]:
     tx = Transaction()
     occurred_iso, now_iso = clock.iso(occurred), clock.iso(now)
     data = event.model_dump(mode="json", exclude={"event_id", "member", "occurred_at", "type", *_unused(event)})
+    mutate: tiers.Mutation | None = None
     store.stage_event(tx, tenant_id, member_id, event.event_id, event.type, occurred_iso, now_iso, data)
     if isinstance(event, OrderPaid):
         month = rules.month_key(occurred, config.timezone)
@@ -175,11 +178,12 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
         def mutate(s: rules.Standing) -> bool:
             rules.record_refund(s, event.amount, order.month, fully)
             return True
-    else:
+    elif isinstance(event, Interaction):
         def mutate(s: rules.Standing) -> bool:
             rules.record_interaction(s, occurred)
             return False
-    changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate)
+    # order.completed is recorded (timeline, signal: it releases pending points) and moves no standing
+    changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate) if mutate else []
     EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": _payload(event, occurred), "occurred_at": occurred_iso})
     try:
         tx.commit()

@@ -18,6 +18,7 @@ Terms::
     {"plan": "<plan id>"}                    an active paid membership of the plan
     {"last_order_since": "2026-03-01T00:00:00Z"}   ordered after that time (journeys
         evaluate "ordered since enrolment" with the enrolment time)
+    {"points_available": 500, "op": "gte"}   available loyalty points now (op defaults to gte)
 
 Example: ``{"and": [{"tag": "01H..."}, {"not": {"stage": "churned"}}]}``.
 """
@@ -34,7 +35,7 @@ MAX_TERMS = 50
 OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"}
 METRICS = {"lifetime_spend", "spend_12_months", "orders", "refunded", "interactions"}
 TERMS = {"tag", "tag_group", "tier", "stage", "rfm", "channel", "attribute", "metric", "last_order_within_days",
-         "birthday_month", "plan", "last_order_since"}
+         "birthday_month", "plan", "last_order_since", "points_available"}
 #: values with no tag-index list (members without standing have them implicitly)
 UNINDEXED_VALUES = {("tier", "none"), ("rfm", "none"), ("stage", "prospect_aware")}
 
@@ -55,6 +56,8 @@ class Snapshot:
     last_order_at: datetime | None = None
     birthday_month: int | None = None
     plans: set[str] = field(default_factory=set)
+    #: read only when a filter asks (``points_available`` term)
+    points_available: int = 0
     #: the member's API representation, loaded with the snapshot (so pages need no re-read)
     profile: Any = None
 
@@ -116,6 +119,14 @@ def _validate_term(node: dict[str, Any], where: str) -> None:
                 raise _fail(f"{where}.value[{bad}]", "metrics compare with integers (minor units for money)")
         elif term == "metric" and op != "exists" and not _strict_int(node.get("value")):
             raise _fail(f"{where}.value", "metrics compare with integers (minor units for money)")
+        return
+    if term == "points_available":
+        if set(node) - {term, "op"}:
+            raise _fail(where, "'points_available' takes a number and op")
+        if node.get("op", "gte") not in OPS - {"in", "exists"}:
+            raise _fail(f"{where}.op", f"op is one of {sorted(OPS - {'in', 'exists'})}")
+        if not _strict_int(value):
+            raise _fail(f"{where}.points_available", "points_available compares with an integer")
         return
     if len(node) != 1:
         raise _fail(where, f"'{term}' takes a single value")
@@ -217,6 +228,8 @@ def matches(node: dict[str, Any], snap: Snapshot, now: datetime) -> bool:
         return snap.last_order_at is not None and (now - snap.last_order_at).days < node["last_order_within_days"]
     if "attribute" in node:
         return _compare(snap.attributes.get(node["attribute"]), node.get("op", "eq"), node.get("value"))
+    if "points_available" in node:
+        return _compare(snap.points_available, node.get("op", "gte"), node["points_available"])
     if "metric" in node:
         return _compare(snap.metrics.get(node["metric"], 0), node.get("op", "eq"), node.get("value"))
     raise ValueError(f"unvalidated filter node {node!r}")

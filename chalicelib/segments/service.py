@@ -104,6 +104,7 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
     """(matching members' snapshots, base position to resume from or None at the end, examined)."""
     base, _ = choose_base(tenant_id, tree)
     with_plans = filters.uses_term(tree, "plan")  # memberships are read only when asked about
+    with_points = filters.uses_term(tree, "points_available")  # so are points balances
     found: list[filters.Snapshot] = []
     examined = 0
     position = after
@@ -111,7 +112,7 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
     while examined < max_examined:
         want = min(BATCH, max_examined - examined)
         batch = base.page(position, want)
-        snaps = tags.snapshots(tenant_id, [m for _, m in batch])
+        snaps = tags.snapshots(tenant_id, [m for _, m in batch], with_points=with_points)
         if with_plans:
             for member_id, plan_ids in billing.active_plan_ids(tenant_id, list(snaps)).items():
                 snaps[member_id].plans = plan_ids

@@ -17,6 +17,7 @@ from ..core.signals import Delivery, Signal
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
+from ..loyalty.points import service as points
 from ..members import service as members
 from ..segments import filters
 from ..tenants import service as tenants
@@ -423,8 +424,10 @@ def expire_all_tenants() -> int:
 
 
 # --- snapshots (what segments and member rules evaluate) -----------------------------------------------------
-def snapshots(tenant_id: str, member_ids: list[str]) -> dict[str, filters.Snapshot]:
-    """One snapshot per live member: profile, standing and tags, with three BatchGetItems."""
+def snapshots(tenant_id: str, member_ids: list[str], with_points: bool = True) -> dict[str, filters.Snapshot]:
+    """One snapshot per live member: profile, standing and tags, with three BatchGetItems,
+    and available points with a fourth (``with_points``: segments ask only when a filter
+    has a ``points_available`` term)."""
     now = clock.now()
     profiles = members.profiles(tenant_id, member_ids)
     standing = tiers.standings(tenant_id, list(profiles))
@@ -451,6 +454,9 @@ def snapshots(tenant_id: str, member_ids: list[str]) -> dict[str, filters.Snapsh
             birthday_month=(profile.birthday or {}).get("month"),
             profile=profile,
         )
+    if with_points and out:
+        for member_id, available in points.available_points_of(tenant_id, list(out)).items():
+            out[member_id].points_available = available
     return out
 
 

@@ -516,3 +516,13 @@ def stage_counts(ctx: TenantContext) -> CountsOut:
 def rfm_counts(ctx: TenantContext) -> CountsOut:
     values = list(rules.RFM_SEGMENTS) + [rules.NO_RFM]
     return _counts(ctx, {v: store.rfm_counter(ctx.tenant_id, v) for v in values}, rules.NO_RFM)
+
+
+def member_benefits(tenant_id: str, member_id: str) -> tuple[dict[str, Any], ...]:
+    """The benefits of the member's effective tier now (points use ``points_multiplier``)."""
+    config = load_config(tenant_id)
+    item = store.get_standing(tenant_id, member_id)
+    if item is None:
+        return ()
+    tier = config.program.tier(item.standing().effective_tier(clock.now(), config.program))
+    return tier.benefits if tier else ()

@@ -107,6 +107,7 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         "name": "t", "benefit": {"type": "fixed", "amount_off": 100}, "currency": "CNY",
         "validity": {"type": "days_from_issue", "days": 30}}).json
     coupon = http.post(f"/v1/members/{member['id']}/coupons", tenant.key, {"template_id": template["id"]}).json
+    reward = http.post("/v1/rewards", tenant.key, {"name": "r", "points_cost": 1}).json  # points: a reward of A's
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -139,6 +140,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("PATCH", "/v1/coupon-templates/{template_id}"): {"name": "hijack"},
         ("POST", "/v1/coupon-templates/{template_id}/issue-jobs"): {"member_ids": [member["id"]]},
         ("POST", "/v1/members/{member_id}/coupons"): {"template_id": template["id"]},
+    })
+    ids.update({"reward_id": reward["id"]})
+    bodies.update({
+        ("POST", "/v1/members/{member_id}/points/adjustments"): {"points": 5, "reason": "hijack"},
+        ("POST", "/v1/members/{member_id}/points/redemptions"): {"points": 5, "reason": "hijack"},
+        ("PATCH", "/v1/rewards/{reward_id}"): {"stock": 100},
     })
     exercised = set()
     for spec in _tenant_routes():

@@ -252,3 +252,76 @@ def coupon_redemptions_prefix(order_id: str) -> str:
 def coupon_counter(tenant_id: str, template_id: str, metric: str) -> str:
     """A template's sharded analytics counter (issued, redeemed, revenue, discount, day:<n>)."""
     return counter(tenant_id, "coupon", f"{template_id}:{metric}")
+
+
+# --- loyalty: points (in the member's collection, plus tenant-level program and rewards) ---
+POINTS_PROGRAM_SK = "POINTS_PROGRAM"
+POINTS_BALANCE_SK = "POINTS#BALANCE"
+
+
+def points_config(tenant_id: str) -> str:
+    return f"T#{tenant_id}#POINTS_CONFIG"
+
+
+def points_ledger_sk(at: str, entry_id: str) -> str:
+    """Ledger entries sort by time: a Query newest first pages the member's ledger."""
+    return f"POINTS#L#{at}#{entry_id}"
+
+
+POINTS_LEDGER_PREFIX = "POINTS#L#"
+
+
+def points_event_claim_sk(event_id: str) -> str:
+    """One per event that moved points: a redelivered event earns or reverses once."""
+    return f"POINTS#EV#{event_id}"
+
+
+def points_order_sk(order_id: str) -> str:
+    """What an order earned and how much of it was reversed (refunds are proportional)."""
+    return f"POINTS#ORDER#{order_id}"
+
+
+def points_cap_day_sk(rule_id: str, day: str) -> str:
+    return f"POINTS#CAP#{rule_id}#D#{day}"
+
+
+def points_cap_life_sk(rule_id: str) -> str:
+    return f"POINTS#CAP#{rule_id}#LIFE"
+
+
+def points_cap_value_sk(rule_id: str, value_hash: str) -> str:
+    return f"POINTS#CAP#{rule_id}#V#{value_hash}"
+
+
+def points_redemption_sk(redemption_id: str) -> str:
+    return f"POINTS#R#{redemption_id}"
+
+
+def points_reward_count_sk(reward_id: str) -> str:
+    """How many times the member redeemed a reward (its per-member limit)."""
+    return f"POINTS#RW#{reward_id}"
+
+
+#: partitions of a tenant's points due list (its GSI entry moves on every balance write)
+POINTS_DUE_SHARDS = 16
+
+
+def points_due(tenant_id: str, shard: int) -> str:
+    """Balances by the time they next need the expiry pass (a lot expires or is due a notice)."""
+    return f"T#{tenant_id}#POINTS_DUE#{shard}"
+
+
+def points_due_shards(tenant_id: str) -> list[str]:
+    return [points_due(tenant_id, n) for n in range(POINTS_DUE_SHARDS)]
+
+
+def points_due_sk(due_at: str, member_id: str) -> str:
+    return f"{due_at}#{member_id}"
+
+
+def rewards(tenant_id: str) -> str:
+    return f"T#{tenant_id}#REWARDS"
+
+
+def reward_sk(reward_id: str) -> str:
+    return f"REWARD#{reward_id}"
