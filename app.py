@@ -56,6 +56,7 @@ activity_service.EVENT_RECORDED.connect(points_earning.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
 activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refund gives coupons back
+points_service.REWARD_REDEEMED.connect(coupons_service.on_reward_redeemed)  # a reward may issue a coupon
 # work that commits or fails WITH another capability's write (core.participants)
 activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
 
