@@ -78,6 +78,14 @@ class OrderRefunded(_Event):
     amount: int = Field(strict=True, ge=1, le=10**12)
 
 
+class OrderCompleted(_Event):
+    """The order can no longer be returned: its pending points become available at once.
+    Recorded on the timeline; it changes no spend or standing."""
+
+    type: Literal["order.completed"]
+    order_id: str = Field(min_length=1, max_length=128)
+
+
 class Interaction(_Event):
     type: Literal["interaction"]
     name: str = Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$", description="page_view, follow, check_in, ...")
@@ -96,7 +104,7 @@ class Interaction(_Event):
         return props
 
 
-Event = Annotated[OrderPaid | OrderRefunded | Interaction, Field(discriminator="type")]
+Event = Annotated[OrderPaid | OrderRefunded | OrderCompleted | Interaction, Field(discriminator="type")]
 
 
 class EventBatch(Input):

@@ -35,6 +35,7 @@ from .schemas import (
     EventResult,
     EventResults,
     Interaction,
+    OrderCompleted,
     OrderPaid,
     OrderRefunded,
     Timeline,
@@ -43,6 +44,7 @@ from .schemas import (
 )
 
 MAX_ATTEMPTS = 60
+AnyEvent = OrderPaid | OrderRefunded | OrderCompleted | Interaction
 
 
 @lru_cache(maxsize=1)
@@ -89,7 +91,7 @@ def _one(ctx: TenantContext, index: int, raw: Any) -> EventResult:
         return EventResult(event_id=event.event_id, status="rejected", error=problem.to_dict())
 
 
-def _resolve(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> str:
+def _resolve(ctx: TenantContext, event: AnyEvent) -> str:
     ref = event.member
     create = tenants.tenant_settings(ctx.tenant_id).unknown_identity == "create"
     try:
@@ -100,7 +102,7 @@ def _resolve(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction)
         raise
 
 
-def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -> EventResult:
+def _apply(ctx: TenantContext, event: AnyEvent) -> EventResult:
     claim = store.get_claim(ctx.tenant_id, event.event_id)
     if claim is not None:
         return EventResult(event_id=event.event_id, status="duplicate", member_id=claim.member_id)
@@ -124,17 +126,18 @@ def _apply(ctx: TenantContext, event: OrderPaid | OrderRefunded | Interaction) -
                                 for c in changes])
 
 
-def _payload(event: OrderPaid | OrderRefunded | Interaction, occurred: datetime) -> dict[str, Any]:
+def _payload(event: AnyEvent, occurred: datetime) -> dict[str, Any]:
     payload = event.model_dump(mode="json", exclude={"member"})
     payload["occurred_at"] = clock.iso(occurred)  # as recorded (defaulted to arrival when absent)
     return payload
 
 
-def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | Interaction,
+def _commit(tenant_id: str, member_id: str, event: AnyEvent,
             config: tiers.Config, occurred: datetime, now: datetime) -> list[rules.Change]:
     tx = Transaction()
     occurred_iso, now_iso = clock.iso(occurred), clock.iso(now)
     data = event.model_dump(mode="json", exclude={"event_id", "member", "occurred_at", "type"})
+    mutate: tiers.Mutation | None = None
     store.stage_event(tx, tenant_id, member_id, event.event_id, event.type, occurred_iso, now_iso, data)
     if isinstance(event, OrderPaid):
         month = rules.month_key(occurred, config.timezone)
@@ -161,11 +164,12 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
         def mutate(s: rules.Standing) -> bool:
             rules.record_refund(s, event.amount, order.month, fully)
             return True
-    else:
+    elif isinstance(event, Interaction):
         def mutate(s: rules.Standing) -> bool:
             rules.record_interaction(s, occurred)
             return False
-    changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate)
+    # order.completed is recorded (timeline, signal: it releases pending points) and moves no standing
+    changes = tiers.stage_event(tx, tenant_id, member_id, config, now, mutate) if mutate else []
     EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": _payload(event, occurred), "occurred_at": occurred_iso})
     try:
         tx.commit()
@@ -184,12 +188,8 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
     """An event Enclave itself emits (``membership.activated``, ...), for the timeline and
     for journeys to trigger on. ``event_id`` must be derived from the cause (e.g. the Stripe
     event id), so a replay records nothing twice. False if it was recorded before."""
-    now = clock.now()
     tx = Transaction()
-    occurred_iso = clock.iso(occurred_at or now)
-    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
-    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
-                                                     "occurred_at": occurred_iso})
+    stage_domain_event(tx, tenant_id, member_id, event_type, event_id, data, occurred_at)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -198,6 +198,18 @@ def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_i
         raise
     obs.count("DomainEventRecorded", tenant_id)
     return True
+
+
+def stage_domain_event(tx: Transaction, tenant_id: str, member_id: str, event_type: str, event_id: str,
+                       data: dict[str, Any], occurred_at: datetime | None = None) -> None:
+    """What :func:`record_domain_event` writes, added to the caller's transaction, so the
+    event commits with the write that causes it (a points ledger entry, a coupon issue).
+    A replay cancels ``tx`` with the label ``claim`` (the event id was recorded before)."""
+    now = clock.now()
+    occurred_iso = clock.iso(occurred_at or now)
+    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
+    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
+                                                     "occurred_at": occurred_iso})
 
 
 def recent_events(tenant_id: str, member_id: str, since: datetime | None, limit: int = 1000) -> list[dict[str, Any]]:
