@@ -44,6 +44,7 @@ activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
+billing_apply.ENTITLEMENT_CHANGED.connect(billing_apply.on_entitlement_changed)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
