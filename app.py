@@ -59,6 +59,7 @@ activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refu
 points_service.REWARD_REDEEMED.connect(coupons_service.on_reward_redeemed)  # a reward may issue a coupon
 # work that commits or fails WITH another capability's write (core.participants)
 activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
+billing_apply.ENTITLEMENT_CHANGED.connect(billing_apply.on_entitlement_changed)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")

@@ -4,10 +4,11 @@ cancel/resume (which apply Stripe's answer).
 
 One transaction holds the Stripe event's claim (when there is one), the membership (its
 version checked: two handlers of one subscription serialize here, and the loser retries
-against the winner's state) and every counter move. The domain events and the plan-tier
-change it implies are committed in the membership's outbox in that same transaction, then
-recorded; any left over by a crash are recorded on the next touch (a redelivery,
-reconciliation).
+against the winner's state) and every counter move. The domain events it implies
+(``membership.*``, with their claims) are in that same transaction, and so is the signal
+that brings the plan-granted tier up to date (``ENTITLEMENT_CHANGED``, delivered through
+the outbox). Memberships written before that may still list pending effects; those are
+finished on the next touch (a redelivery, reconciliation).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..activity import service as activity
 from ..core import clock, observability as obs
 from ..core.errors import Problem
 from ..core.ids import is_id
-from ..core.signals import Delivery
+from ..core.signals import Delivery, Signal
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import READ, TenantContext
 from ..members import service as members
@@ -29,7 +30,12 @@ from .gateway import GatewayError, gateway
 from .state import Snapshot
 
 MAX_ATTEMPTS = 30
+#: a pending effect of memberships written before domain events moved into the write's
+#: transaction (``run_effects`` still finishes those)
 TIER_SYNC = "_plan_tier"
+#: a membership gained or lost its entitlement: the member's plan-granted tier follows
+#: (delivered after the membership's commit, at least once, by the outbox)
+ENTITLEMENT_CHANGED = Signal("billing.entitlement_changed")
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def _claim_only(tenant_id: str, claim: Claim | None, outcome: str, item: store.M
     try:
         tx.commit()
     except TransactionCancelled as exc:
-        if "claim" in exc.failed:
+        if store.CLAIM_LABEL in exc.failed:
             return Applied("duplicate", item)
         raise
     return Applied(outcome, item)
@@ -170,12 +176,13 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         tx = Transaction()
         _stage_counts(tx, target, snap)
         target.state, target.status, target.updated_at = snap.to_dict(), snap.status, now
-        pending = list(target.pending_events or [])
-        pending += [{"type": e.type, "event_id": e.event_id, "occurred_at": e.occurred_at, "data": e.data}
-                    for e in events]
-        if was_entitled != (snap.status in state.ENTITLED) and not any(p["type"] == TIER_SYNC for p in pending):
-            pending.append({"type": TIER_SYNC, "event_id": f"{TIER_SYNC}:{snap.subscription_id}:{snap.moment_id}"})
-        target.pending_events = pending
+        # the membership events commit with the membership (a replay cancels on their claims),
+        # and the tier follows through the outbox: no second write, no leftovers to finish
+        for e in events:
+            activity.stage_domain_event(tx, tenant_id, member_id, e.type, e.event_id, e.data,
+                                        state.from_epoch(e.occurred_at))
+        if was_entitled != (snap.status in state.ENTITLED):
+            ENTITLEMENT_CHANGED.stage(tx, tenant_id, member_id, {"subscription_id": snap.subscription_id})
         store.place_due(target, _due(snap))
         store.stage_membership(tx, target)
         if claim is not None:
@@ -193,9 +200,16 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
 
 
 # --- effects -----------------------------------------------------------------------------
+def on_entitlement_changed(delivery: Delivery) -> None:
+    """Receiver of :data:`ENTITLEMENT_CHANGED`: the member's plan-granted tier."""
+    assert delivery.member_id is not None
+    sync_plan_tier(delivery.tenant_id, delivery.member_id)
+
+
 def run_effects(item: store.MembershipItem) -> None:
-    """Record the outbox's domain events and bring the plan tier up to date, then clear
-    the outbox (each step is idempotent: a repeat records nothing twice)."""
+    """Finish what a membership written before its events moved into its own transaction
+    still lists as pending: record those domain events and bring the plan tier up to date,
+    then clear them (each step is idempotent: a repeat records nothing twice)."""
     pending = list(item.pending_events or [])
     if not pending:
         return
@@ -283,8 +297,9 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
 
 
 def _not_claimed(exc: StaleVersion | TransactionCancelled) -> bool:
-    """Retry a lost race, unless it was lost to an earlier delivery of the same event."""
-    return not (isinstance(exc, TransactionCancelled) and "claim" in exc.failed)
+    """Retry a lost race, unless it was lost to an earlier delivery of the same event (a
+    membership event already recorded is a lost race: the retry sees the state applied)."""
+    return not (isinstance(exc, TransactionCancelled) and store.CLAIM_LABEL in exc.failed)
 
 
 def archive_replaced_prices(tenant_id: str, account: str, item: store.PlanItem) -> None:

@@ -310,9 +310,13 @@ def get_claim(tenant_id: str, event_id: str) -> StripeEventClaim | None:
         return None
 
 
+#: the transaction label of a Stripe event's claim (an activity event's claim is ``claim``)
+CLAIM_LABEL = "stripe_claim"
+
+
 def stage_claim(tx: Transaction, tenant_id: str, event_id: str, type_: str, outcome: str, now: str,
                 expires: int, member_id: str | None = None, membership_id: str | None = None) -> None:
-    tx.save("claim", StripeEventClaim(keys.stripe_event(tenant_id, event_id), CLAIM_SK, type=type_,
+    tx.save(CLAIM_LABEL, StripeEventClaim(keys.stripe_event(tenant_id, event_id), CLAIM_SK, type=type_,
                                       received_at=now, outcome=outcome, ttl=expires, member_id=member_id,
                                       membership_id=membership_id),
             condition=StripeEventClaim.pk.does_not_exist())
