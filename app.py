@@ -15,6 +15,8 @@ from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
 from chalicelib.core import jobs, signals, tenancy
+from chalicelib.integrations.webhooks import events as webhook_events
+from chalicelib.integrations.webhooks import routes as webhooks
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -44,6 +46,13 @@ activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
+# outbound event subscriptions: every domain event becomes an event object and deliveries
+activity_service.EVENT_RECORDED.connect(webhook_events.on_signal)
+tiers_service.STANDING_CHANGED.connect(webhook_events.on_signal)
+tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
+for _member_signal in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
+                       members_service.MEMBER_ERASED):
+    _member_signal.connect(webhook_events.on_signal, wants=webhook_events.wants(_member_signal.name))
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -56,6 +65,7 @@ app.register_blueprint(segments.bp, url_prefix="/v1")
 app.register_blueprint(billing.bp, url_prefix="/v1")
 app.register_blueprint(billing.webhook_bp)
 app.register_blueprint(journeys.bp, url_prefix="/v1")
+app.register_blueprint(webhooks.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -130,6 +140,12 @@ def journey_sweeper(event: Any) -> dict[str, Any]:
     """Starts journey timers whose start was lost after their commit, re-arms lost ones,
     and delivers messages due for a (re)try."""
     return journeys_runner.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_deliveries")
+def webhook_deliveries(event: Any) -> dict[str, int]:
+    """Sends event deliveries due for a (re)try, and disables endpoints failing for days."""
+    return webhook_events.run_schedule()
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="journey_triggers")

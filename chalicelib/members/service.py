@@ -46,6 +46,18 @@ from .schemas import (
     Source,
 )
 
+#: Raised in the transaction of the write: ``{"member": <the member as the API shows it>}``
+#: (erased: ``{"member_id": ...}``, staged outside the member's collection, which erasure
+#: empties). Receivers: outbound event subscriptions.
+MEMBER_CREATED = Signal("members.created")
+MEMBER_UPDATED = Signal("members.updated")
+MEMBER_ERASED = Signal("members.erased")
+
+
+def _staging(signal: Signal, item: store.MemberItem) -> store.Staging:
+    return lambda tx: signal.stage(tx, item.tenant_id, item.member_id, {"member": to_out(item).model_dump(mode="json")})
+
+
 #: attempts of an upsert that keeps losing races before it answers 409 "try again"
 MAX_ATTEMPTS = 5
 
@@ -173,7 +185,7 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
         source=_source(body.source), created_at=now, updated_at=now,
     )
     _list_keys(item)
-    store.create_member(item, now)
+    store.create_member(item, now, _staging(MEMBER_CREATED, item))
     obs.count("MemberCreated", ctx.tenant_id)
     return item
 
@@ -215,7 +227,8 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
         return member
     member.identities = {**current, **new}
     member.updated_at = now
-    store.update_member(member, added=new, removed={}, now=now, new_source=new_source)
+    store.update_member(member, added=new, removed={}, now=now, new_source=new_source,
+                        signal=_staging(MEMBER_UPDATED, member))
     return member
 
 
@@ -314,7 +327,8 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
         _list_keys(member)
     member.updated_at = now
     try:
-        store.update_member(member, added=added, removed=removed, now=now, new_source=new_source)
+        store.update_member(member, added=added, removed=removed, now=now, new_source=new_source,
+                            signal=_staging(MEMBER_UPDATED, member))
     except TransactionCancelled as exc:
         _raise_for(exc, ctx.tenant_id)
         taken = sorted(label.split(":", 1)[1] for label in exc.failed if label.startswith("identity:"))
@@ -348,7 +362,8 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     member.gsi1pk = member.gsi1sk = member.gsi2pk = member.gsi2sk = None
     member.erased_at = member.updated_at = now
     try:
-        store.erase_member(member, identities, channel, others)
+        store.erase_member(member, identities, channel, others, lambda tx: MEMBER_ERASED.stage(
+            tx, ctx.tenant_id, None, {"member_id": member_id}))
     except TransactionCancelled as exc:
         raise Conflict("The member changed meanwhile; try again.", code="concurrent_update") from exc
     obs.count("MemberErased", ctx.tenant_id)
