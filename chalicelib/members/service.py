@@ -22,7 +22,7 @@ from ..core.ids import is_id, new_id
 from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, TransactionCancelled, retrying
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
 from . import store
@@ -55,7 +55,13 @@ MEMBER_ERASED = Signal("members.erased")
 
 
 def _staging(signal: Signal, item: store.MemberItem) -> store.Staging:
-    return lambda tx: signal.stage(tx, item.tenant_id, item.member_id, {"member": to_out(item).model_dump(mode="json")})
+    """The member as the API will show it once the write commits (its version one up)."""
+    def stage(tx: Transaction) -> None:
+        member = to_out(item.__class__(item.pk, item.sk, **{**item.attribute_values,
+                                                            "version": int(item.version or 0) + 1}))
+        signal.stage(tx, item.tenant_id, item.member_id, {"member_id": item.member_id,
+                                                          "member": member.model_dump(mode="json")})
+    return stage
 
 
 #: attempts of an upsert that keeps losing races before it answers 409 "try again"
