@@ -152,8 +152,8 @@ def test_replay_redelivers_exactly_that_range(http, tenant, clock, receivers):
     first = [h["body"]["id"] for h in r.hits]
     assert len(first) == 4
     iso = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
-    reply = http.post(f"/v1/webhook-endpoints/{ep['id']}/replay", tenant.key,
-                      {"since": iso(start + timedelta(minutes=30)), "until": iso(start + timedelta(hours=2, minutes=30))})
+    window = {"since": iso(start + timedelta(minutes=30)), "until": iso(start + timedelta(hours=2, minutes=30))}
+    reply = http.post(f"/v1/webhook-endpoints/{ep['id']}/replay", tenant.key, window)
     assert reply.status == 202, reply
     run_jobs()
     assert http.get(f"/v1/jobs/{reply.json['id']}", tenant.key).json["status"] == "succeeded"
