@@ -34,9 +34,10 @@ def create_endpoint(ctx: TenantContext, body: EndpointCreate) -> EndpointCreated
     """Subscribe an endpoint to event types (its signing secret is shown this once)
 
     ``event_types``: exact types (``order.paid``), ``<namespace>.*`` or ``*``. Each event is
-    POSTed as JSON ``{id, object, type, created, data}`` with ``Enclave-Signature:
-    t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` (one ``v1`` per live secret),
-    at least once (dedupe on ``id``), retried with backoff for more than three days.
+    POSTed as JSON ``{id, object, type, created, data}`` with the header
+    ``Enclave-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
+    (one ``v1`` per live secret), at least once (dedupe on ``id``), retried with backoff
+    for more than three days.
     """
     return service.create_endpoint(ctx, body)
 
