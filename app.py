@@ -17,6 +17,7 @@ from chalicelib.core import http as http_layer
 from chalicelib.core import jobs, signals, tenancy
 from chalicelib.integrations.webhooks import events as webhook_events
 from chalicelib.integrations.webhooks import routes as webhooks
+from chalicelib.journeys import delivery as journeys_delivery
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -50,9 +51,9 @@ tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
 activity_service.EVENT_RECORDED.connect(webhook_events.on_signal)
 tiers_service.STANDING_CHANGED.connect(webhook_events.on_signal)
 tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
-for _member_signal in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
-                       members_service.MEMBER_ERASED):
-    _member_signal.connect(webhook_events.on_signal, wants=webhook_events.wants(_member_signal.name))
+for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
+                       members_service.MEMBER_ERASED, journeys_delivery.MESSAGE_CLOSED):
+    _only_outbound.connect(webhook_events.on_signal, wants=webhook_events.wants(_only_outbound.name))
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")

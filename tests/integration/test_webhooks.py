@@ -19,6 +19,7 @@ from chalicelib.integrations.webhooks import events as webhook_events
 from chalicelib.integrations.webhooks import signing
 from tests.environment import ROOT
 from tests.fixtures import run_jobs, table_items
+from tests.integration.journey_support import receiver  # noqa: F401 - fixture
 from tests.integration.webhook_support import Receiver, deliveries, endpoint, member, order
 
 
@@ -54,8 +55,8 @@ def test_an_order_reaches_two_subscribed_endpoints_exactly_as_signed_and_never_a
 
     # THEN both subscribed endpoints got it once, signed with their own secret; the third nothing
     assert c.hits == []
-    for receiver, ep in ((a, ep_a), (b, ep_b)):
-        [hit] = receiver.hits
+    for got, ep in ((a, ep_a), (b, ep_b)):
+        [hit] = got.hits
         assert hit["verified"] == [ep["secret"]]
         body = hit["body"]
         assert (body["type"], body["object"], body["data"]["member_id"], body["data"]["amount"]) == (
@@ -327,3 +328,25 @@ def test_an_endpoint_failing_for_three_days_is_disabled_and_the_tenant_told(http
 
 def test_signing_matches_what_a_receiver_verifies(http):
     assert signing.verify(b"{}", signing.sign(b"{}", ["whsec_a", "whsec_b"], 1_700_000_000), "whsec_b") == 1_700_000_000
+
+
+def test_a_journey_message_sent_is_an_event_without_its_content(http, tenant, clock, receivers, receiver):
+    from tests.integration.journey_support import T0, connect_webhook, create_journey, new_member, tick, webhook_message
+
+    clock.now = T0
+    connect_webhook(http, tenant, receiver)  # the journey's own channel (the brand's sender)
+    watch = receivers()
+    endpoint(http, tenant, watch, ["journey.*"])
+    journey = create_journey(http, tenant, {"trigger": {"type": "api"}, "reentry": {"policy": "always"},
+                                            "start": "hello", "steps": [webhook_message("hello", "Hello")]})
+    lin = new_member(http, tenant)
+    r = http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [lin]})
+    assert r.status == 200, r
+    tick(http)
+    assert receiver.texts() == ["Hello"]
+    [hit] = watch.hits
+    data = hit["body"]["data"]
+    assert hit["body"]["type"] == "journey.message_sent" and hit["verified"]
+    assert (data["member_id"], data["journey_id"], data["status"], data["channel"]) == (lin, journey["id"], "sent",
+                                                                                       "webhook")
+    assert "Hello" not in hit["raw"].decode()

@@ -34,6 +34,8 @@ _SIGNAL_TAG = "tags.tag_changed"
 _ACTIVITY_TYPES = {"interaction": "interaction.recorded"}
 _MEMBER_SIGNALS = {"members.created": "member.created", "members.updated": "member.updated",
                    "members.erased": "member.erased"}
+_MESSAGE_SIGNAL = "journeys.message_closed"
+_MESSAGE_TYPES = ("journey.message_sent", "journey.message_failed", "journey.message_blocked")
 
 
 def event_id(outbox_id: str, index: int, sub: int = 0) -> str:
@@ -64,6 +66,9 @@ def events_of(delivery: Delivery) -> list[tuple[str, dict[str, Any]]]:
     if delivery.signal == _SIGNAL_TAG:
         kind = "member.tag_added" if data.get("added") else "member.tag_removed"
         return [(kind, {**member, "tag_id": data.get("tag_id")})]
+    if delivery.signal == _MESSAGE_SIGNAL:
+        kind = f"journey.message_{data.get('status')}"
+        return [(kind, {**member, **data})] if kind in _MESSAGE_TYPES else []
     if delivery.signal in _MEMBER_SIGNALS:
         if delivery.signal == "members.erased":
             return [("member.erased", {"member_id": data.get("member_id")})]
@@ -72,12 +77,14 @@ def events_of(delivery: Delivery) -> list[tuple[str, dict[str, Any]]]:
 
 
 def wants(signal_name: str) -> Callable[[str, dict[str, Any]], bool]:
-    """For ``Signal.connect(..., wants=)``: stage a member signal only when the tenant has an
-    endpoint for its type (one generation read instead of an outbox write)."""
-    kind = _MEMBER_SIGNALS[signal_name]
+    """For ``Signal.connect(..., wants=)`` of a signal only event subscriptions receive
+    (members', journey messages'): stage it only when the tenant has an endpoint for its
+    type (one generation read instead of an outbox write)."""
+    kinds = (_MESSAGE_TYPES if signal_name == _MESSAGE_SIGNAL else (_MEMBER_SIGNALS[signal_name],))
 
-    def wanted(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001
-        return bool(catalog.current(tenant_id, str(data.get("member_id") or "")).subscribed(kind))
+    def wanted(tenant_id: str, data: dict[str, Any]) -> bool:
+        found = catalog.current(tenant_id, str(data.get("member_id") or data.get("message_id") or ""))
+        return any(found.subscribed(kind) for kind in kinds)
 
     return wanted
 

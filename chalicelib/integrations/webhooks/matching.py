@@ -27,6 +27,9 @@ EVENT_TYPES: dict[str, str] = {
     "membership.resumed": "a scheduled cancellation was undone",
     "membership.renewal_upcoming": "a paid membership renews or ends in 7 days",
     "coupon.granted": "a journey granted a coupon",
+    "journey.message_sent": "a journey's message was sent (its channel accepted it)",
+    "journey.message_failed": "a journey's message failed for good",
+    "journey.message_blocked": "a journey's SMS was blocked by the tenant's daily cap",
     "webhook_endpoint.disabled": "one of the tenant's endpoints was disabled after failing for days",
 }
 MAX_PATTERNS = 50
