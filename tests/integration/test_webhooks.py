@@ -92,6 +92,12 @@ def test_member_events_are_delivered_when_subscribed(http, tenant, receivers):
     types = [h["body"]["type"] for h in r.hits]
     assert types[0] == "member.created" and types[-1] == "member.erased" and "member.updated" in types
     assert r.hits[0]["body"]["data"]["member"]["id"] == lin and r.hits[-1]["body"]["data"] == {"member_id": lin}
+    assert r.hits[0]["body"]["data"]["member"]["phone"] == "+8613800138000"
+    # erasure left no profile in the event objects (they keep the member's id)
+    for hit in r.hits[:-1]:
+        kept = http.get(f"/v1/events-out/{hit['body']['id']}", tenant.key).json
+        assert kept["data"] == {"member": {"id": lin, "erased": True}}
+        assert "13800138000" not in json.dumps(kept) and "Lin" not in json.dumps(kept)
 
 
 def test_an_endpoint_down_for_an_hour_gets_every_event_after_it_recovers(http, tenant, clock, receivers):

@@ -196,6 +196,11 @@ def webhook_events_list(tenant_id: str, shard: int) -> str:
     return f"T#{tenant_id}#WHEVTS#{shard}"
 
 
+def webhook_member_events(tenant_id: str, member_id: str) -> str:
+    """GSI2: the event objects that carry a member's profile (erasure scrubs them)."""
+    return f"T#{tenant_id}#WHEVM#{member_id}"
+
+
 def webhook_delivery(tenant_id: str, delivery_id: str) -> str:
     return f"T#{tenant_id}#WHDLV#{delivery_id}"
 

@@ -109,7 +109,9 @@ def publish(tenant_id: str, evt_id: str, kind: str, data: dict[str, Any], subscr
     """Write the event object and its deliveries (each once), then send those never tried."""
     now = now or clock.now()
     now_iso = clock.iso(now)
-    event = store.new_event(tenant_id, evt_id, kind, now_iso, data, now.timestamp())
+    profile = data.get("member") if kind in ("member.created", "member.updated") else None
+    event = store.new_event(tenant_id, evt_id, kind, now_iso, data, now.timestamp(),
+                            profile_of=profile.get("id") if isinstance(profile, dict) else None)
     if not store.put_new(event):
         event = store.get_event(tenant_id, evt_id) or event
     owed: list[tuple[store.DeliveryItem, catalog.Endpoint]] = []
@@ -148,6 +150,14 @@ def send_now(owed: list[tuple[store.DeliveryItem, catalog.Endpoint]], event: sto
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]  # type: ignore[misc]
+
+
+def forget_member(delivery: Delivery) -> None:
+    """Erasure (``MEMBER_ERASING``, before the profile goes): event objects that carried the
+    member's profile keep only its id. Deliveries hold no member data."""
+    if delivery.member_id:
+        store.scrub_member_events(delivery.tenant_id, delivery.member_id,
+                                  {"member": {"id": delivery.member_id, "erased": True}})
 
 
 def disable_endpoint(item: store.EndpointItem, reason: str) -> None:

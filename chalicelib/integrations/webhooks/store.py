@@ -175,13 +175,27 @@ def _expiry(created_epoch: float) -> int:
 
 
 def new_event(tenant_id: str, event_id: str, event_type: str, created_at: str, data: dict[str, Any],
-              created_epoch: float) -> EventItem:
+              created_epoch: float, profile_of: str | None = None) -> EventItem:
+    """``profile_of``: the member whose profile (PII) the data carries; such events are
+    listed per member so that erasure finds them (the others hold ids and amounts only)."""
     item = EventItem(keys.webhook_event(tenant_id, event_id), keys.WEBHOOK_EVENT_SK, tenant_id=tenant_id,
                      event_id=event_id, type=event_type, created_at=created_at, data=data,
                      ttl=_expiry(created_epoch))
     item.gsi1pk = keys.webhook_events_list(tenant_id, keys.shard_of(event_id, keys.WEBHOOK_LIST_SHARDS))
     item.gsi1sk = f"{created_at}#{event_id}"
+    if profile_of:
+        item.gsi2pk, item.gsi2sk = keys.webhook_member_events(tenant_id, profile_of), item.gsi1sk
     return item
+
+
+def scrub_member_events(tenant_id: str, member_id: str, data: dict[str, Any]) -> int:
+    """Replace the data of every event carrying the member's profile with ``data``."""
+    done = 0
+    for item in TableItem.gsi2.query(keys.webhook_member_events(tenant_id, member_id)):
+        if isinstance(item, EventItem):
+            item.update(actions=[EventItem.data.set(data), EventItem.gsi2pk.remove(), EventItem.gsi2sk.remove()])
+            done += 1
+    return done
 
 
 def new_delivery(tenant_id: str, delivery_id: str, endpoint_id: str, event: EventItem, cause: str,
