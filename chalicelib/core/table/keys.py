@@ -166,7 +166,7 @@ def journeys_generation(tenant_id: str, shard: int) -> str:
 #: copies of a tenant's endpoint-set generation (read on every event: one item would be a hot key)
 WEBHOOK_GENERATION_SHARDS = 8
 #: shards of the per-tenant event list and the per-endpoint delivery list (sale days)
-WEBHOOK_LIST_SHARDS = 8
+WEBHOOK_LIST_SHARDS = 16
 #: shards of the platform-wide list of deliveries due for a (re)try
 WEBHOOK_DUE_SHARDS = 16
 WEBHOOK_ENDPOINT_SK_PREFIX = "EP#"

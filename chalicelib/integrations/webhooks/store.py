@@ -4,7 +4,7 @@
   when the tenant's endpoint *generation* moved; every endpoint change bumps it in its
   own transaction (8 copies: it is read on every event of the tenant, as journeys do).
 - Event objects: one partition each (``WHEVT#<evt id>``), listed by time in GSI1 under
-  ``WHEVTS#<shard>`` (sharded: a sale day writes thousands a second), for replays.
+  ``WHEVTS#<shard>`` (16 shards: a sale day writes thousands a second), for replays.
 - Deliveries: one partition each, listed per endpoint in GSI1 (``WHDLVS#<ep>#<shard>``)
   and, while one is owed, in the platform-wide due list (GSI2 ``WHDUE#<shard>``) by next
   attempt: the schedule reads that list, never scans.
