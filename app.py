@@ -16,6 +16,9 @@ from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
 from chalicelib.core import audit, jobs, signals, tenancy
 from chalicelib.integrations.audit import routes as audit_log
+from chalicelib.integrations.webhooks import events as webhook_events
+from chalicelib.integrations.webhooks import routes as webhooks
+from chalicelib.journeys import delivery as journeys_delivery
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -49,6 +52,7 @@ members_service.MEMBER_ERASING.connect(journeys_triggers.forget_member)
 members_service.MEMBER_ERASING.connect(audit.forget_member)
 members_service.MEMBER_ERASING.connect(coupons_service.forget_member)
 members_service.MEMBER_ERASING.connect(points_service.forget_member)
+members_service.MEMBER_ERASING.connect(webhook_events.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
@@ -60,6 +64,13 @@ points_service.REWARD_REDEEMED.connect(coupons_service.on_reward_redeemed)  # a 
 # work that commits or fails WITH another capability's write (core.participants)
 activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
 billing_apply.ENTITLEMENT_CHANGED.connect(billing_apply.on_entitlement_changed)
+# outbound event subscriptions: every domain event becomes an event object and deliveries
+activity_service.EVENT_RECORDED.connect(webhook_events.on_signal)
+tiers_service.STANDING_CHANGED.connect(webhook_events.on_signal)
+tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
+for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
+                       members_service.MEMBER_ERASED, journeys_delivery.MESSAGE_CLOSED):
+    _only_outbound.connect(webhook_events.on_signal, wants=webhook_events.wants(_only_outbound.name))
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -75,6 +86,7 @@ app.register_blueprint(journeys.bp, url_prefix="/v1")
 app.register_blueprint(audit_log.bp, url_prefix="/v1")
 app.register_blueprint(coupons.bp, url_prefix="/v1")
 app.register_blueprint(points.bp, url_prefix="/v1")
+app.register_blueprint(webhooks.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -150,6 +162,12 @@ def journey_sweeper(event: Any) -> dict[str, Any]:
     """Starts journey timers whose start was lost after their commit, re-arms lost ones,
     and delivers messages due for a (re)try."""
     return journeys_runner.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_deliveries")
+def webhook_deliveries(event: Any) -> dict[str, int]:
+    """Sends event deliveries due for a (re)try, and disables endpoints failing for days."""
+    return webhook_events.run_schedule()
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="journey_triggers")

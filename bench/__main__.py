@@ -8,7 +8,7 @@ succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
-journeys (h), saleday (i), coupons (j), points (k).
+journeys (h), saleday (i), coupons (j), points (k), webhooks (l).
 By default, all of them.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites
+from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites, webhooks
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -271,7 +271,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k"}
+            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -303,6 +303,7 @@ class Results:
     saleday: saleday.SaleDayFigures | None = None
     coupons: coupons.CouponFigures | None = None
     points: points.PointsFigures | None = None
+    webhooks: webhooks.WebhookFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -325,6 +326,8 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                 out.create, out.get = run_dynamo(api, app_ddb, bare_ddb)
             if "events" in sections:
                 out.event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
+        if "webhooks" in sections:
+            out.webhooks = webhooks.run_webhooks(chalice_client, admin_token, app_ddb)
         if "nightly" in sections:
             out.nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
         # (h) before (f) and (g): it moves the clock (restored after) and drains no jobs
@@ -394,6 +397,8 @@ def main() -> int:
         coupons.print_coupons(results.coupons)
     if results.points:
         points.print_points(results.points)
+    if results.webhooks:
+        webhooks.print_webhooks(results.webhooks)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

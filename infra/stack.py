@@ -119,6 +119,8 @@ APP_FUNCTIONS = {
     "OutboxSweeper": AppFunction("outbox_sweeper", timeout=300),
     # expires due points lots and sends expiry notices, hourly (a Query per due-list shard)
     "PointsExpiry": AppFunction("points_expiry", timeout=300),
+    # sends event-subscription deliveries due for a retry (4 s per call at most), every minute
+    "WebhookDeliveries": AppFunction("webhook_deliveries", timeout=300),
     # the journey timers' task: runs one enrolment's steps (a transaction, then deliveries)
     "JourneyStep": AppFunction("journey_step", timeout=60),
     # fires DynamoDB-kept timers (ENCLAVE_TIMERS=local); with Step Functions a no-op

@@ -68,6 +68,9 @@ class Settings(EnvSettings):
     #: stack and tests only, whose webhook receivers listen on 127.0.0.1. Never deployed.
     outbound_allow_loopback: bool = False
 
+    #: An event-subscription endpoint failing without a success this many days is disabled.
+    webhook_disable_after_days: float = Field(default=3, gt=0, le=30)
+
     #: SMS a tenant may send a day (UTC) unless its messaging settings say otherwise, and
     #: the most a tenant may set: SMS are paid by the platform (toll fraud).
     sms_daily_cap: int = Field(default=200, ge=0)

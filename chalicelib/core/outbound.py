@@ -13,7 +13,10 @@ event subscription): a tenant chooses the URL, so the URL must not reach us.
 - No redirects: a 3xx is an answer like any other, never followed.
 - Bounded: one deadline for connect + send + read (:data:`TOTAL_SECONDS`), and at most
   :data:`READ_MAX` bytes read, of which only the status code (and the announced length)
-  come back. The body is never returned: it must not be echoed to a tenant.
+  come back. The body is not returned unless the caller asks for a ``preview`` (at most
+  :data:`PREVIEW_MAX` bytes, control characters replaced): event subscriptions log the
+  first bytes of their own endpoint's answer, as Stripe's dashboard does; the journey
+  channel never asks.
 
 The dev stack and tests serve receivers on 127.0.0.1: ``ENCLAVE_OUTBOUND_ALLOW_LOOPBACK=1``
 (``allow_loopback``) allows loopback addresses (any port) and nothing else; the
@@ -36,6 +39,8 @@ TOTAL_SECONDS = 4.0
 READ_MAX = 4096
 PORTS = frozenset({80, 443, 8080, 8443})
 USER_AGENT = "Enclave-Outbound/1"
+#: the most of an answer's body a caller may keep (``post(preview=...)``)
+PREVIEW_MAX = 256
 
 #: ``resolve(host, port)`` -> the host's addresses (``socket.getaddrinfo`` by default)
 Resolver = Callable[[str, int], list[str]]
@@ -60,8 +65,10 @@ class NoAnswer(OSError):
 @dataclass(frozen=True)
 class Answer:
     status: int
-    #: the answer's ``Content-Length`` when it gave one (its body is never read)
+    #: the answer's ``Content-Length`` when it gave one
     length: int | None = None
+    #: the body's first bytes as text, only when the caller asked for a preview
+    preview: str = ""
 
     def summary(self) -> str:
         """What may be shown to a tenant: the status (and length), never the body."""
@@ -207,11 +214,13 @@ def resolve_checked(target: Target, resolve: Resolver, allow_loopback: bool = Fa
 
 def post(url: str, body: bytes, headers: Mapping[str, str], *, allow_loopback: bool = False,
          resolve: Resolver | None = None, timeout: float = TOTAL_SECONDS, read_max: int = READ_MAX,
-         tls: ssl.SSLContext | None = None) -> Answer:
+         tls: ssl.SSLContext | None = None, preview: int = 0) -> Answer:
     """POST ``body`` to ``url`` under the rules of the module docstring.
 
     Raises :class:`Refused` (nothing sent), :class:`Unreachable` (nothing delivered) or
-    :class:`NoAnswer` (sent, no complete answer within ``timeout`` / ``read_max``)."""
+    :class:`NoAnswer` (sent, no complete answer within ``timeout`` / ``read_max``). With
+    ``preview`` > 0 the answer carries up to that many (<= :data:`PREVIEW_MAX`) bytes of
+    its body, as text with control characters replaced."""
     target = parse(url, allow_loopback)
     deadline = time.monotonic() + timeout
     addresses = _within(deadline, lambda: resolve_checked(target, resolve or system_resolver, allow_loopback))
@@ -232,7 +241,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, allow_loopback: b
             sock.sendall(_request(target, body, headers))
         except OSError as exc:
             raise NoAnswer(f"sending failed: {exc}") from exc
-        return _read_answer(sock, read_max)
+        return _read_answer(sock, read_max, min(max(preview, 0), PREVIEW_MAX))
     finally:
         watchdog.cancel()
         _close(sock)
@@ -288,8 +297,9 @@ def _request(target: Target, body: bytes, headers: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _read_answer(sock: socket.socket, read_max: int) -> Answer:
-    """The status (and announced length) from at most ``read_max`` bytes."""
+def _read_answer(sock: socket.socket, read_max: int, preview: int = 0) -> Answer:
+    """The status (and announced length, and ``preview`` bytes of the body) from at most
+    ``read_max`` bytes."""
     data = b""
     while b"\r\n\r\n" not in data and len(data) < read_max:
         try:
@@ -313,7 +323,26 @@ def _read_answer(sock: socket.socket, read_max: int) -> Answer:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length" and value.strip().isdigit():
             length = int(value.strip())
-    return Answer(status, length)
+    if not preview or not ended:
+        return Answer(status, length)
+    return Answer(status, length, _preview(sock, data.partition(b"\r\n\r\n")[2], preview, length))
+
+
+def _preview(sock: socket.socket, start: bytes, want: int, length: int | None) -> str:
+    """Up to ``want`` bytes of the body (what came with the headers, then more while the
+    deadline allows), printable: control characters become U+FFFD."""
+    body = start
+    expected = want if length is None else min(want, length)
+    while len(body) < expected:
+        try:
+            chunk = sock.recv(expected - len(body))
+        except OSError:
+            break
+        if not chunk:
+            break
+        body += chunk
+    text = body[:want].decode("utf-8", "replace")
+    return "".join(c if c.isprintable() or c in " " else "\ufffd" for c in text)
 
 
 def _cut(sock: socket.socket) -> None:

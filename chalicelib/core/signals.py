@@ -68,19 +68,39 @@ class Signal:
             raise ValueError(f"signal {name!r} is declared twice")
         self.name = name
         self.receivers: list[Receiver] = []
+        #: receiver name -> "does it want this signal?" (tenant id, data); see :meth:`connect`
+        self.wants: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
         _SIGNALS[name] = self
 
-    def connect(self, receiver: Receiver) -> Receiver:
-        """Add a receiver (app.py wires them); connecting the same one twice is a no-op."""
+    def connect(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None) -> Receiver:
+        """Add a receiver (app.py wires them); connecting the same one twice is a no-op.
+        ``wants(tenant_id, data)``, when given, lets :meth:`stage` skip the outbox item when
+        no receiver wants the signal (a tenant without event subscriptions pays no write)."""
         if receiver_name(receiver) not in {receiver_name(r) for r in self.receivers}:
             self.receivers.append(receiver)
+        if wants is not None:
+            self.wants[receiver_name(receiver)] = wants
         return receiver
+
+    def wanted(self, tenant_id: str, data: dict[str, Any]) -> bool:
+        """Whether any receiver may act on it (one without a ``wants`` always may; with no
+        receiver connected it is staged as before, for whoever connects later)."""
+        if not self.receivers:
+            return True
+        for receiver in self.receivers:
+            wants = self.wants.get(receiver_name(receiver))
+            if wants is None or wants(tenant_id, data):
+                return True
+        return False
 
     def disconnect(self, receiver: Receiver) -> None:
         self.receivers = [r for r in self.receivers if receiver_name(r) != receiver_name(receiver)]
 
     def stage(self, tx: Transaction, tenant_id: str, member_id: str | None, data: dict[str, Any]) -> None:
-        """Raise the signal as part of ``tx``: delivered after it commits, at least once."""
+        """Raise the signal as part of ``tx``: delivered after it commits, at least once
+        (nothing is staged when no receiver wants it)."""
+        if not self.wanted(tenant_id, data):
+            return
         item = tx.outbox
         if item is None:
             now = clock.now()

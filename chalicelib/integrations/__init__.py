@@ -1,2 +1,1 @@
-"""Integrations: what Enclave offers integrators (audit log, event subscriptions, imports
-and exports)."""
+"""For integrators: event subscriptions, audit log, imports and exports."""

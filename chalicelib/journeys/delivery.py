@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..core import clock, observability as obs
 from ..core.table.definition import LIST_SHARDS
+from ..core.signals import Signal
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
 from . import engine, store
 from .channels import Outgoing, channel
@@ -42,9 +43,20 @@ def sms_quota(settings: store.SettingsItem, now: datetime) -> tuple[str, int, in
     return f"sms_{day.isoformat()}", sms_daily_cap(settings), int(expires.timestamp())
 
 
-def _save(message: store.MessageItem, counter: str | None = None) -> bool:
+#: Raised in the transaction that closes a message (sent, failed or blocked): ``{message_id,
+#: journey_id, enrolment_id, step_id, channel, status, reason}`` (no address, no content).
+#: Receivers: outbound event subscriptions (``journey.message_sent`` ...).
+MESSAGE_CLOSED = Signal("journeys.message_closed")
+
+
+def _save(message: store.MessageItem, counter: str | None = None, closed: bool = False) -> bool:
     tx = Transaction()
     tx.save("message", message)
+    if closed:
+        MESSAGE_CLOSED.stage(tx, message.tenant_id, message.member_id, {
+            "message_id": message.message_id, "journey_id": message.journey_id,
+            "enrolment_id": message.enrolment_id, "step_id": message.step_id, "channel": message.channel,
+            "status": message.status, "reason": message.reason})
     if counter:
         store.count(tx, message.tenant_id, message.journey_id, counter, message.member_id)
     try:
@@ -58,7 +70,7 @@ def _close(message: store.MessageItem, status: str, reason: str | None, now: dat
     message.status, message.reason, message.lease_until = status, reason, None
     message.updated_at = clock.iso(now)
     store.list_outbox(message, None)
-    return _save(message, f"step:{message.step_id}:{'sent' if status == 'sent' else 'failed'}")
+    return _save(message, f"step:{message.step_id}:{'sent' if status == 'sent' else 'failed'}", closed=True)
 
 
 def deliver(message: store.MessageItem) -> str:

@@ -24,7 +24,7 @@ from ..core.ids import is_id, new_id
 from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, TransactionCancelled, retrying
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
 from . import store
@@ -47,6 +47,24 @@ from .schemas import (
     MemberPatch,
     Source,
 )
+
+#: Raised in the transaction of the write: ``{"member": <the member as the API shows it>}``
+#: (erased: ``{"member_id": ...}``, staged outside the member's collection, which erasure
+#: empties). Receivers: outbound event subscriptions.
+MEMBER_CREATED = Signal("members.created")
+MEMBER_UPDATED = Signal("members.updated")
+MEMBER_ERASED = Signal("members.erased")
+
+
+def _staging(signal: Signal, item: store.MemberItem) -> store.Staging:
+    """The member as the API will show it once the write commits (its version one up)."""
+    def stage(tx: Transaction) -> None:
+        member = to_out(item.__class__(item.pk, item.sk, **{**item.attribute_values,
+                                                            "version": int(item.version or 0) + 1}))
+        signal.stage(tx, item.tenant_id, item.member_id, {"member_id": item.member_id,
+                                                          "member": member.model_dump(mode="json")})
+    return stage
+
 
 #: attempts of an upsert that keeps losing races before it answers 409 "try again"
 MAX_ATTEMPTS = 5
@@ -185,7 +203,8 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
     )
     _list_keys(item)
     store.create_member(item, now, audit.Entry(ctx.tenant_id, "member.created", audit.MEMBER, member_id,
-                                               None, _audited(item)))
+                                               None, _audited(item)),
+                        _staging(MEMBER_CREATED, item))
     obs.count("MemberCreated", ctx.tenant_id)
     return item
 
@@ -231,7 +250,8 @@ def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identiti
     member.updated_at = now
     store.update_member(member, added=new, removed={}, now=now, new_source=new_source, birthday_was=birthday_was,
                         audit=audit.Entry(ctx.tenant_id, "member.updated", audit.MEMBER, member_id,
-                                          before, _audited(member)))
+                                          before, _audited(member)),
+                        signal=_staging(MEMBER_UPDATED, member))
     return member
 
 
@@ -391,7 +411,8 @@ def update_member(ctx: TenantContext, member_id: str, patch: MemberPatch) -> Mem
         store.update_member(member, added=added, removed=removed, now=now, new_source=new_source,
                             birthday_was=birthday_was,
                             audit=audit.Entry(ctx.tenant_id, "member.updated", audit.MEMBER, member_id,
-                                              before, _audited(member)))
+                                              before, _audited(member)),
+                            signal=_staging(MEMBER_UPDATED, member))
     except TransactionCancelled as exc:
         _raise_for(exc, ctx.tenant_id)
         taken = sorted(label.split(":", 1)[1] for label in exc.failed if label.startswith("identity:"))
@@ -426,7 +447,8 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     member.erased_at = member.updated_at = now
     try:
         store.erase_member(member, identities, channel, others,
-                           audit.Entry(ctx.tenant_id, "member.erased", audit.MEMBER, member_id))
+                           audit.Entry(ctx.tenant_id, "member.erased", audit.MEMBER, member_id),
+                           lambda tx: MEMBER_ERASED.stage(tx, ctx.tenant_id, None, {"member_id": member_id}))
     except TransactionCancelled as exc:
         raise Conflict("The member changed meanwhile; try again.", code="concurrent_update") from exc
     obs.count("MemberErased", ctx.tenant_id)

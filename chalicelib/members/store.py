@@ -5,7 +5,7 @@ consistent: a member and its identity items are written in one transaction, so o
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,7 +261,12 @@ def _count_channel(tx: Transaction, tenant_id: str, code: str, member_id: str, d
     counters.add(tx, keys.channel_counter(tenant_id, code), member_id, delta)
 
 
-def create_member(member: MemberItem, now: str, audit: Entry | None = None) -> None:
+#: stages what must follow the write (a signal) in its transaction
+Staging = Callable[[Transaction], None]
+
+
+def create_member(member: MemberItem, now: str, audit: Entry | None = None,
+                  signal: Staging | None = None) -> None:
     """Profile + identity items (+ channel check and count) in one transaction.
 
     Cancellation labels: ``identity:<kind>`` (taken), ``channel`` (unknown source
@@ -284,12 +289,14 @@ def create_member(member: MemberItem, now: str, audit: Entry | None = None) -> N
                  keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
     if audit is not None:  # the record commits with the change, or neither does
         audit.stage(tx)
+    if signal is not None:
+        signal(tx)
     tx.commit()
 
 
 def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, str], now: str,
                   new_source: dict[str, Any] | None = None, birthday_was: Any = None,
-                  audit: Entry | None = None) -> None:
+                  audit: Entry | None = None, signal: Staging | None = None) -> None:
     """Save the profile (version-checked) and move identity items, in one transaction.
 
     Cancellation labels: ``profile`` (stale version), ``identity:<kind>`` (taken),
@@ -313,11 +320,13 @@ def update_member(member: MemberItem, added: dict[str, str], removed: dict[str, 
                  keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
     if audit is not None:  # the record commits with the change, or neither does
         audit.stage(tx)
+    if signal is not None:
+        signal(tx)
     tx.commit()
 
 
 def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str | None,
-                 others: list[TableItem], audit: Entry | None = None) -> None:
+                 others: list[TableItem], audit: Entry | None = None, signal: Staging | None = None) -> None:
     """Replace the profile with a tombstone, free its identities, uncount its channel,
     and delete every other item of its collection."""
     tenant_id, member_id = tombstone.tenant_id, tombstone.member_id
@@ -331,6 +340,8 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
         _count_channel(tx, tenant_id, channel, member_id, -1)
     if audit is not None:  # the record commits with the change, or neither does
         audit.stage(tx)
+    if signal is not None:
+        signal(tx)
     tx.commit()
     for item in others:  # beyond the transaction's size; a retry of the erasure finishes it
         item.delete()

@@ -81,8 +81,11 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     job = http.call("PUT", "/v1/tier-program", tenant.key, json_body={
         "tiers": [{"id": "silver", "name": "Silver", "threshold": 100}]}).json["job"]
     run_jobs()
+    hook = http.post("/v1/webhook-endpoints", tenant.key, {"url": "http://127.0.0.1:9/refused",
+                                                           "event_types": ["order.paid"]}).json
     http.post("/v1/events", tenant.key, {"type": "order.paid", "event_id": "a-1", "member": {"id": member["id"]},
                                          "order_id": "o-1", "amount": 500, "currency": "CNY"})
+    [hook_delivery] = http.get(f"/v1/webhook-endpoints/{hook['id']}/deliveries", tenant.key).json["data"]
     group = http.post("/v1/tag-groups", tenant.key, {"name": "Scent"}).json
     tag = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Woody"}).json
     http.call("PUT", f"/v1/members/{member['id']}/tags/{tag['id']}", tenant.key, json_body={})
@@ -131,6 +134,13 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("POST", "/v1/members/{member_id}/memberships/{membership_id}/cancel"): {"at_period_end": False},
     })
     ids.update({"journey_id": journey["id"]})
+    ids.update({"endpoint_id": hook["id"], "delivery_id": hook_delivery["id"], "event_id": hook_delivery["event_id"]})
+    bodies.update({
+        ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"enabled": False},
+        ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"overlap_hours": 0},
+        ("POST", "/v1/webhook-endpoints/{endpoint_id}/replay"): {"since": "2026-01-01T00:00:00Z",
+                                                                 "until": "2026-01-02T00:00:00Z"},
+    })
     bodies.update({
         ("PATCH", "/v1/journeys/{journey_id}"): {"name": "hijack"},
         ("POST", "/v1/journeys/{journey_id}/enrolments"): {"member_ids": [member["id"]]},

@@ -194,6 +194,16 @@ def test_the_answer_gives_status_and_length_never_the_body(serve) -> None:
     assert answer.summary() == "HTTP 200 (27 bytes)" and "secret" not in repr(answer)
 
 
+def test_a_preview_is_given_only_when_asked_bounded_and_printable(serve) -> None:
+    body = b"ok\x1b[31m" + b"x" * 1000
+    server = serve(lambda conn, _: conn.sendall(
+        b"HTTP/1.1 500 Oops\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
+    assert outbound.post(server.url, b"{}", {}, allow_loopback=True).preview == ""
+    answer = outbound.post(server.url, b"{}", {}, allow_loopback=True, preview=10_000)
+    assert answer.status == 500 and len(answer.preview) == outbound.PREVIEW_MAX
+    assert answer.preview.startswith("ok\ufffd[31mxxx") and answer.preview.isprintable()
+
+
 def test_a_huge_answer_is_read_only_up_to_the_bound(serve) -> None:
     sent: list[int] = []
 

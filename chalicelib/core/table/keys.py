@@ -325,3 +325,56 @@ def rewards(tenant_id: str) -> str:
 
 def reward_sk(reward_id: str) -> str:
     return f"REWARD#{reward_id}"
+
+
+# --- event subscriptions (integrations.webhooks) --------------------------------------
+#: copies of a tenant's endpoint-set generation (read on every event: one item would be a hot key)
+WEBHOOK_GENERATION_SHARDS = 8
+#: shards of the per-tenant event list and the per-endpoint delivery list (sale days)
+WEBHOOK_LIST_SHARDS = 16
+#: shards of the platform-wide list of deliveries due for a (re)try
+WEBHOOK_DUE_SHARDS = 16
+WEBHOOK_ENDPOINT_SK_PREFIX = "EP#"
+WEBHOOK_EVENT_SK = "EVENT"
+WEBHOOK_DELIVERY_SK = "DELIVERY"
+
+
+def webhook_generation(tenant_id: str, shard: int) -> str:
+    return f"T#{tenant_id}#WHGEN#{shard}"
+
+
+def webhook_endpoints(tenant_id: str) -> str:
+    """All of a tenant's endpoints in one partition (a handful, read on a generation change)."""
+    return f"T#{tenant_id}#WHEP"
+
+
+def webhook_endpoint_sk(endpoint_id: str) -> str:
+    return f"{WEBHOOK_ENDPOINT_SK_PREFIX}{endpoint_id}"
+
+
+def webhook_event(tenant_id: str, event_id: str) -> str:
+    return f"T#{tenant_id}#WHEVT#{event_id}"
+
+
+def webhook_events_list(tenant_id: str, shard: int) -> str:
+    """GSI1: the tenant's event objects by creation time, sharded (replay reads them all)."""
+    return f"T#{tenant_id}#WHEVTS#{shard}"
+
+
+def webhook_member_events(tenant_id: str, member_id: str) -> str:
+    """GSI2: the event objects that carry a member's profile (erasure scrubs them)."""
+    return f"T#{tenant_id}#WHEVM#{member_id}"
+
+
+def webhook_delivery(tenant_id: str, delivery_id: str) -> str:
+    return f"T#{tenant_id}#WHDLV#{delivery_id}"
+
+
+def webhook_deliveries_list(tenant_id: str, endpoint_id: str, shard: int) -> str:
+    """GSI1: one endpoint's deliveries by creation time, sharded."""
+    return f"T#{tenant_id}#WHDLVS#{endpoint_id}#{shard}"
+
+
+def webhook_due(shard: int) -> str:
+    """GSI2, platform-wide and sharded: deliveries by next attempt, for the schedule."""
+    return f"PLATFORM#WHDUE#{shard}"
