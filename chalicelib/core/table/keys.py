@@ -160,3 +160,21 @@ JOURNEYS_GENERATION_SK = "GEN"
 
 def journeys_generation(tenant_id: str, shard: int) -> str:
     return f"T#{tenant_id}#JGEN#{shard}"
+
+
+# --- imports (integrations.transfers) ----------------------------------------------------
+IMPORT_SK = "IMPORT"
+
+
+def import_(tenant_id: str, import_id: str) -> str:
+    return f"T#{tenant_id}#IMPORT#{import_id}"
+
+
+def import_errors_sk(offset: int) -> str:
+    """Per-row errors of the page that starts at byte ``offset`` (a re-run page overwrites its own)."""
+    return f"ERR#{offset:015d}"
+
+
+# --- S3 object keys: every object of a tenant under ``tenants/<tenant_id>/`` ---------------
+def object_key(tenant_id: str, *parts: str) -> str:
+    return "/".join(("tenants", tenant_id, *parts))

@@ -1,0 +1,1 @@
+"""For integrators: event subscriptions, audit log, imports and exports."""
