@@ -2,7 +2,9 @@
 applies it in checkpointed pages, the per-row errors file downloaded by its URL."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -68,3 +70,76 @@ def test_another_tenants_import_is_404_and_unchanged(http, imported, other_tenan
     mine = http.get(f"/v1/imports/{import_id}", imported["tenant"].key).json
     assert (mine["status"], mine["progress"], mine["job_id"]) == (
         "succeeded", imported["result"]["progress"], imported["result"]["job_id"])
+
+
+# --- bad input: a clear 4xx and nothing written ---------------------------------------------------------------
+def test_unknown_kind_format_or_field_is_422_and_writes_nothing(http, tenant):
+    for body, field in [({"kind": "coupons", "format": "csv"}, "kind"),
+                        ({"kind": "members", "format": "xlsx"}, "format"),
+                        ({"kind": "members", "format": "csv", "mapping": {"Mobile": "mobile"}}, "mapping.Mobile"),
+                        ({"kind": "orders", "format": "csv", "mapping": {"amt": "attributes.x"}}, "mapping.amt")]:
+        r = http.post("/v1/imports", tenant.key, body)
+        assert r.status == 422 and r.json["field"] == field, (body, r)
+    assert table_items(f"T#{tenant.id}#IMPORT#") == []
+
+
+@pytest.mark.parametrize("header, says", [
+    (b"phone,phone,name\n", "appears twice"),
+    (b"phone,shoe_size\n", "'shoe_size' is not a members field"),
+    (b"name,birthday\n", "needs an identity column"),
+    (b",phone\n", "has no name"),
+])
+def test_a_malformed_csv_header_is_422_and_starts_nothing(http, tenant, header, says):
+    created = upload(http, tenant, "members", "csv", header + b"x,y\n")
+    r = http.post(f"/v1/imports/{created['id']}/start", tenant.key)
+    assert r.status == 422 and r.json["code"] == "import_bad_header" and says in r.json["detail"], r
+    # THEN nothing was written: no job, the import still awaits its file
+    assert table_items(f"T#{tenant.id}#JOB#") == []
+    assert http.get(f"/v1/imports/{created['id']}", tenant.key).json["status"] == "awaiting_upload"
+
+
+def test_a_mapping_renames_columns_and_ignores_others(http, tenant):
+    body = b"Mobile,Nick,Shop\n+8613200000001,Wen,north\n"
+    created = upload(http, tenant, "members", "csv", body, mapping={"Mobile": "phone", "Nick": "name", "Shop": "_ignore"})
+    http.post(f"/v1/imports/{created['id']}/start", tenant.key)
+    run_jobs()
+    done = http.get(f"/v1/imports/{created['id']}", tenant.key).json
+    assert done["progress"]["rows_applied"] == 1 and done["errors"] is None, done
+    assert http.get("/v1/members/lookup?phone=%2B8613200000001", tenant.key).json["name"] == "Wen"
+
+
+def test_a_file_over_the_limit_is_422_and_starts_nothing(http, tenant, monkeypatch):
+    monkeypatch.setenv("ENCLAVE_IMPORT_MAX_BYTES", "1024")
+    created = upload(http, tenant, "members", "csv", b"phone\n" + b"+8613000000000\n" * 100)
+    r = http.post(f"/v1/imports/{created['id']}/start", tenant.key)
+    assert r.status == 422 and r.json["code"] == "import_too_large" and r.json["max_bytes"] == 1024, r
+    assert table_items(f"T#{tenant.id}#JOB#") == []
+
+
+def test_starting_before_the_upload_is_409(http, tenant):
+    created = http.post("/v1/imports", tenant.key, {"kind": "members", "format": "csv"}).json
+    assert created["status"] == "awaiting_upload" and created["upload"]["method"] == "PUT"
+    assert "X-Amz-Signature=" in created["upload"]["url"] and "X-Amz-Expires=900" in created["upload"]["url"]
+    r = http.post(f"/v1/imports/{created['id']}/start", tenant.key)
+    assert r.status == 409 and r.json["code"] == "import_not_uploaded", r
+    assert table_items(f"T#{tenant.id}#JOB#") == []
+
+
+def test_two_concurrent_starts_make_one_job(http, tenant):
+    from chalicelib.core.tenancy import TenantContext
+    from chalicelib.integrations.transfers import service
+
+    created = upload(http, tenant, "members", "csv", b"phone\n+8613300000001\n")
+    ctx = TenantContext(tenant_id=tenant.id, principal_type="api_key", principal_id="k",
+                        permissions=frozenset({"read", "write"}))
+    barrier = threading.Barrier(4)
+
+    def start() -> str | None:
+        barrier.wait()
+        return service.start(ctx, created["id"]).job_id
+
+    with ThreadPoolExecutor(4) as pool:
+        job_ids = list(pool.map(lambda _: start(), range(4)))
+    assert len(set(job_ids)) == 1 and job_ids[0] is not None
+    assert len([i for i in table_items(f"T#{tenant.id}#JOB#") if i["sk"]["S"] == "JOB"]) == 1
+    run_jobs()
