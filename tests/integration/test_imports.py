@@ -100,7 +100,8 @@ def test_a_malformed_csv_header_is_422_and_starts_nothing(http, tenant, header, 
 
 def test_a_mapping_renames_columns_and_ignores_others(http, tenant):
     body = b"Mobile,Nick,Shop\n+8613200000001,Wen,north\n"
-    created = upload(http, tenant, "members", "csv", body, mapping={"Mobile": "phone", "Nick": "name", "Shop": "_ignore"})
+    mapping = {"Mobile": "phone", "Nick": "name", "Shop": "_ignore"}
+    created = upload(http, tenant, "members", "csv", body, mapping=mapping)
     http.post(f"/v1/imports/{created['id']}/start", tenant.key)
     run_jobs()
     done = http.get(f"/v1/imports/{created['id']}", tenant.key).json
