@@ -104,6 +104,7 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]}).json
     http.post(f"/v1/journeys/{journey['id']}/activate", tenant.key)
     http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member["id"]]})
+    imported = http.post("/v1/imports", tenant.key, {"kind": "members", "format": "csv"}).json  # an import of A's
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -127,6 +128,7 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("POST", "/v1/members/{member_id}/memberships/{membership_id}/cancel"): {"at_period_end": False},
     })
     ids.update({"journey_id": journey["id"]})
+    ids.update({"import_id": imported["id"]})
     bodies.update({
         ("PATCH", "/v1/journeys/{journey_id}"): {"name": "hijack"},
         ("POST", "/v1/journeys/{journey_id}/enrolments"): {"member_ids": [member["id"]]},
