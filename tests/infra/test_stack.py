@@ -51,7 +51,8 @@ TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
                          "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
                          "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT",
-                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"}
+                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK",
+                         "ENCLAVE_S3_ENDPOINT"}  # gofakes3
 #: the context values of the synth, and what every function's environment gets from them
 EMAIL_FROM = "Brand <news@brand.example>"
 #: the stage's sender domains (context), besides EMAIL_FROM's
