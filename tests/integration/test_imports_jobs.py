@@ -81,3 +81,15 @@ def test_an_orders_jsonl_import_loads_aggregates_exactly_once(http, tenant, monk
     assert again["progress"]["rows_applied"] == 0 and again["progress"]["rows_failed"] == 3, again
     for phone, total in spend.items():
         assert _standing(http, tenant, phone)["lifetime_spend"] == total
+
+
+def test_an_orders_csv_reads_amounts_as_integers_and_phone_as_the_member(http, tenant):
+    body = (b"order_id,phone,amount,currency,occurred_at\n"
+            b"csv-1,+8613600000001,12900,CNY,2026-03-01T10:00:00Z\n"
+            b"csv-2,+8613600000001,100,CNY,\n"
+            b"csv-3,+8613600000001,129.00,CNY,\n")
+    done = run_import(http, tenant, "orders", "csv", body)
+    assert done["progress"] == {"rows_total": 3, "rows_done": 3, "rows_applied": 2, "rows_failed": 1}, done
+    assert [(e["row"], e["field"]) for e in error_rows(done)] == [("3", "amount")]
+    s = _standing(http, tenant, "+8613600000001")
+    assert (s["lifetime_spend"], s["orders"]) == (13_000, 2)
