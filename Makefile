@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 DDB_HOME := .local/dynamodb
 DDB_READY := $(DDB_HOME)/classes/LoopbackDynamoDBLocal.class
 STRIPE_MOCK := .local/bin/stripe-mock
+GOFAKES3 := .local/bin/gofakes3
 PORT ?= 8000
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 
-.PHONY: run job test lint bench synth setup dynamodb-local clean stripe-mock stripe-event
+.PHONY: run job test lint bench synth setup dynamodb-local clean stripe-mock s3-server stripe-event
 
 ## run: the local stack (DynamoDB Local, demo tenant, API on 127.0.0.1:$(PORT)); it also
 ## fires the app's schedules (SCHEDULE_INTERVAL=N: each at least every N seconds; 0: never).
@@ -56,7 +57,7 @@ bench: setup
 synth: setup
 	cd infra && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} ../$(PY) cdk_app.py
 
-setup: $(VENV)/.installed $(DDB_READY) $(STRIPE_MOCK)
+setup: $(VENV)/.installed $(DDB_READY) $(STRIPE_MOCK) $(GOFAKES3)
 
 # the venv, with the `enclave` CLI (cli/) installed editable: its console script runs this checkout
 $(VENV)/.installed: requirements.txt requirements-dev.txt cli/pyproject.toml
@@ -83,6 +84,12 @@ stripe-mock: $(STRIPE_MOCK)
 # stripe-mock (Stripe's official mock server), `go install`ed at a pinned version
 $(STRIPE_MOCK): $(VENV)/.installed devstack/stripe_mock.py
 	$(PY) -m devstack.stripe_mock install
+
+s3-server: $(GOFAKES3)
+
+# gofakes3 (an S3-compatible server in Go) for imports/exports, `go install`ed at a pinned version
+$(GOFAKES3): $(VENV)/.installed devstack/s3_server.py
+	$(PY) -m devstack.s3_server install
 
 ## stripe-event: signed Stripe events to the running stack, e.g.
 ## `make stripe-event TYPE=invoice.payment_failed MEMBER=01...` (PLAN=... for checkout.session.completed)

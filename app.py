@@ -14,8 +14,10 @@ from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
-from chalicelib.core import audit, jobs, signals, tenancy
+from chalicelib.core import audit, jobs, objects, signals, tenancy
 from chalicelib.integrations.audit import routes as audit_log
+from chalicelib.integrations.transfers import routes as transfers
+from chalicelib.integrations.transfers import storage as transfers_storage
 from chalicelib.integrations.webhooks import events as webhook_events
 from chalicelib.integrations.webhooks import routes as webhooks
 from chalicelib.journeys import delivery as journeys_delivery
@@ -44,6 +46,8 @@ app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
 app.register_middleware(http_layer.problem_middleware, "http")  # Chalice's own errors as problem+json
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
+# imports and exports live in S3 (gofakes3 locally); the client is built on first use
+objects.configure(transfers_storage.S3Objects)
 # erasure: every capability forgets the member (counters included) before the profile goes
 members_service.MEMBER_ERASING.connect(tiers_service.forget_member)
 members_service.MEMBER_ERASING.connect(tags_service.forget_member)
@@ -87,6 +91,7 @@ app.register_blueprint(audit_log.bp, url_prefix="/v1")
 app.register_blueprint(coupons.bp, url_prefix="/v1")
 app.register_blueprint(points.bp, url_prefix="/v1")
 app.register_blueprint(webhooks.bp, url_prefix="/v1")
+app.register_blueprint(transfers.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:

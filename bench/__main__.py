@@ -8,7 +8,8 @@ succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
-journeys (h), saleday (i), coupons (j), points (k), webhooks (l).
+journeys (h), saleday (i), coupons (j), points (k), webhooks (l), transfers (m: imports on S3,
+BENCH_TRANSFERS_ROWS).
 By default, all of them.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites, webhooks
+from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites, transfers, webhooks
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -271,7 +272,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l"}
+            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -304,6 +305,7 @@ class Results:
     coupons: coupons.CouponFigures | None = None
     points: points.PointsFigures | None = None
     webhooks: webhooks.WebhookFigures | None = None
+    transfers: transfers.TransferFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -348,6 +350,8 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                                                 Writer(stack.seeding_client, stack.table_name))
         if "coupons" in sections:
             out.coupons = coupons.run_coupons(chalice_client, admin_token, app_ddb, bare_ddb)
+        if "transfers" in sections:  # (j) starts its own gofakes3 (S3) and drains its import jobs
+            out.transfers = transfers.run_transfers(chalice_client, admin_token, stack.work)
     return out
 
 
@@ -399,6 +403,8 @@ def main() -> int:
         points.print_points(results.points)
     if results.webhooks:
         webhooks.print_webhooks(results.webhooks)
+    if results.transfers:
+        transfers.print_transfers(results.transfers)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

@@ -1,4 +1,4 @@
-"""(j) Event subscriptions: what one delivered webhook costs.
+"""(l) Event subscriptions: what one delivered webhook costs.
 
 Three tenants receive the same order.paid events: one with no endpoint, one whose endpoint
 wants another type (member.tag_added), one with an endpoint subscribed to order.paid on a
@@ -91,7 +91,7 @@ def run_webhooks(client: Any, admin_token: str, app_ddb: Any) -> WebhookFigures:
 
 
 def print_webhooks(fig: WebhookFigures) -> None:
-    print(heading("(j) Event subscriptions: one order.paid event, with and without a subscribed endpoint"))
+    print(heading("(l) Event subscriptions: one order.paid event, with and without a subscribed endpoint"))
     print(f"  {N} events per tenant (after {WARMUP} unmeasured), one POST /v1/events each, metered in the\n"
           "  request's thread (the fast-path delivery runs there too); the receiver answers 200 on 127.0.0.1.\n")
     rows = []

@@ -22,7 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import dynamodb_local, stripe_mock
+from . import dynamodb_local, s3_server, stripe_mock
 from .env import app_environment, cursor_secret, stripe_environment
 from .jwt_issuer import DevIssuer
 from .schedules import Scheduler, parse_interval
@@ -59,13 +59,18 @@ def run(port: int, dynamodb_port: int, local_dir: Path, schedule_interval: float
     env = app_environment(dynamodb_port=dynamodb_port, table_name="enclave", issuer=issuer,
                           secret=cursor_secret(local_dir))
     stripe_mock.install()
+    s3_server.install()
     stripe_proc: subprocess.Popen[bytes] | None = None
+    s3_proc: subprocess.Popen[bytes] | None = None
     ddb: subprocess.Popen[bytes] | None = None
     server: ApiServer | None = None
     scheduler: Scheduler | None = None
     try:
         stripe_proc, stripe_base = stripe_mock.start(local_dir / "stripe-mock.log")
         env.update(stripe_environment(stripe_base, local_dir))
+        s3_port = int(os.environ.get("S3_PORT", "0")) or dynamodb_local.free_port()
+        s3_proc, s3_endpoint = s3_server.start(s3_port, local_dir / "gofakes3.log", data=local_dir / "s3.db")
+        env.update(s3_server.environment(s3_endpoint))
         os.environ.update(env)
         ddb = dynamodb_local.start(dynamodb_port, data_dir=local_dir / "dynamodb-data",
                                    log=local_dir / "dynamodb.log")
@@ -89,6 +94,7 @@ def run(port: int, dynamodb_port: int, local_dir: Path, schedule_interval: float
             "table_name": env["ENCLAVE_TABLE_NAME"],
             "jwks_url": issuer.jwks_url,
             "stripe_api_base": stripe_base,
+            "s3_endpoint": s3_endpoint,
         }
         dev_json.write_text(json.dumps(info, indent=2))
         dev_json.chmod(0o600)
@@ -112,7 +118,9 @@ def run(port: int, dynamodb_port: int, local_dir: Path, schedule_interval: float
             dynamodb_local.stop(ddb, timeout=4)
         if stripe_proc is not None:
             stripe_mock.stop(stripe_proc, timeout=2)
-        print("Stopped the API, DynamoDB Local and stripe-mock.", flush=True)
+        if s3_proc is not None:
+            s3_server.stop(s3_proc, timeout=2)
+        print("Stopped the API, DynamoDB Local, stripe-mock and gofakes3.", flush=True)
 
 
 class _StopSignals:
@@ -160,6 +168,7 @@ Enclave local stack
   API             {info['base_url']}   (docs: {info['base_url']}/docs)
   DynamoDB Local  {info['dynamodb_endpoint']}   (data kept in .local/dynamodb-data)
   stripe-mock     {info['stripe_api_base']}   (`make stripe-event TYPE=... MEMBER=...` delivers signed events)
+  S3 (gofakes3)   {info['s3_endpoint']}   (imports/exports; data kept in .local/s3.db)
   demo tenant     {info['demo_tenant_id']}
   credentials     {dev_json}  (demo_api_key, demo_user_jwt, admin_token)
   schedules       {when}

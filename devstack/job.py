@@ -54,8 +54,13 @@ def stack_environment(local_dir: Path) -> dict[str, str]:
         raise StackNotRunning(f"{secret_file} is missing: is {local_dir} the stack's directory?")
     jwks_url = dev.get("jwks_url") or (local_dir / "jwt" / "jwks.json").resolve().as_uri()
     issuer: Any = _PublishedKeys(jwks_url)
-    return app_environment(dynamodb_port=port, table_name=dev["table_name"], issuer=issuer,
-                           secret=secret_file.read_text().strip(), job_dispatch="manual")
+    env = app_environment(dynamodb_port=port, table_name=dev["table_name"], issuer=issuer,
+                          secret=secret_file.read_text().strip(), job_dispatch="manual")
+    if dev.get("s3_endpoint"):  # imports and exports run against the stack's gofakes3
+        from .s3_server import environment as s3_environment
+
+        env.update(s3_environment(dev["s3_endpoint"]))
+    return env
 
 
 def _check_table(env: dict[str, str]) -> None:

@@ -37,6 +37,8 @@ from chalicelib.core import errors as problems
 from chalicelib.core.http import CORS_EXPOSED
 from chalicelib.core.table import definition
 
+from .transfers import grant_transfers, transfers_bucket
+
 #: The Chalice project (app.py, chalicelib/, .chalice/config.json, requirements.txt).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -167,7 +169,7 @@ FORBIDDEN_ENVIRONMENT = frozenset({
     "ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
     "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
     "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT", "ENCLAVE_SNS_ENDPOINT",
-    "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK",
+    "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK", "ENCLAVE_S3_ENDPOINT",
 })
 
 
@@ -336,7 +338,9 @@ class EnclaveStack(cdk.Stack):
         self.job_failures = sqs.Queue(
             self, "JobRunFailures", retention_period=cdk.Duration.days(14),
             encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
+        self.transfers_bucket = transfers_bucket(self, cors_origins)  # imports and exports (infra/transfers.py)
         self.role = self._lambda_role()
+        grant_transfers(self.role, self.transfers_bucket)
         self.chalice = self._chalice_app(cors_origins, log_retention)
         self.api_handler = self.chalice.get_function("APIHandler")
         self.run_job = self.chalice.get_function(RUN_JOB)
@@ -618,6 +622,7 @@ class EnclaveStack(cdk.Stack):
                     "ENCLAVE_PLATFORM_ADMIN_GROUP": PLATFORM_ADMIN_GROUP,
                     "ENCLAVE_CORS_ALLOWED_ORIGINS": cors_origins,
                     "ENCLAVE_TRACING": "1",
+                    "ENCLAVE_S3_BUCKET": self.transfers_bucket.bucket_name,
                     "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                     # a plain string, so run_job may carry its own name without a cycle
                     "ENCLAVE_JOB_DISPATCH": "lambda",

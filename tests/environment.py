@@ -20,12 +20,15 @@ if str(ROOT) not in sys.path:
 from devstack.dynamodb_local import free_port  # noqa: E402
 from devstack.env import app_environment  # noqa: E402
 from devstack.jwt_issuer import DevIssuer  # noqa: E402
+from devstack.s3_server import environment as s3_environment  # noqa: E402
 
 WORK = Path(tempfile.mkdtemp(prefix="enclave-tests-"))
 ISSUER = DevIssuer(WORK / "jwt")
 TABLE_NAME = "enclave-test"
 DYNAMODB_PORT = free_port()
 STRIPE_MOCK_PORT = free_port()
+S3_PORT = free_port()
+S3_ENDPOINT = f"http://127.0.0.1:{S3_PORT}"
 STRIPE_API_BASE = f"http://127.0.0.1:{STRIPE_MOCK_PORT}"
 STRIPE_WEBHOOK_SECRET = "whsec_test_enclave_local_signing_secret"
 
@@ -43,3 +46,5 @@ os.environ.update({
     "ENCLAVE_STRIPE_STATELESS_MOCK": "1",
     "ENCLAVE_STRIPE_TIMEOUT_SECONDS": "5",
 })
+# gofakes3 for imports and exports (devstack/s3_server.py), reached through presigned URLs
+os.environ.update(s3_environment(S3_ENDPOINT))

@@ -22,3 +22,10 @@ Limit = Annotated[int, Field(ge=1, le=200, description="Page size (1-200).")]
 class Page(Output):
     #: opaque; pass it back as ``cursor`` for the next page, absent on the last page
     next_cursor: str | None = None
+
+
+class Download(Output):
+    """A presigned URL of a file in S3 (exports, errors): GET it, no credentials, before ``expires_at``."""
+
+    url: str
+    expires_at: str

@@ -13,7 +13,7 @@ from .schemas import (
     ChannelPage,
     LookupQuery,
     MemberCreate,
-    MemberExport,
+    MemberExportLink,
     MemberListQuery,
     MemberOut,
     MemberPage,
@@ -70,10 +70,10 @@ def erase_member(ctx: TenantContext, member_id: str) -> Reply:
     return Reply(status=204)
 
 
-@api.route("/members/{member_id}/export", "GET", permission=READ, response=MemberExport,
+@api.route("/members/{member_id}/export", "GET", permission=READ, response=MemberExportLink,
            errors=(401, 403, 404, 410))
-def export_member(ctx: TenantContext, member_id: str) -> MemberExport:
-    """Everything Enclave stores about a member"""
+def export_member(ctx: TenantContext, member_id: str) -> MemberExportLink:
+    """Everything Enclave stores about a member: a JSON file behind a presigned download URL"""
     return service.export_member(ctx, member_id)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..core.schema import Input, Limit, Output, Page
+from ..core.schema import Download, Input, Limit, Output, Page
 
 #: Channel identities a member can be known by (besides phone and email).
 ChannelIdKind = Literal[
@@ -174,6 +174,14 @@ class MemberExport(Output):
     identities: list[IdentityOut]
     #: every other record kept in the member's item collection, each with its ``record_type``
     records: list[dict[str, Any]]
+
+
+class MemberExportLink(Output):
+    """Where the export is: a JSON file shaped like :class:`MemberExport`."""
+
+    status: Literal["succeeded"]
+    exported_at: str
+    download: Download
 
 
 class ChannelCreate(Input):

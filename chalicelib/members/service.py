@@ -21,6 +21,8 @@ from typing import Any
 from ..core import audit, clock, idempotency, jobs, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
+from ..core.objects import objects
+from ..core.schema import Download
 from ..core.signals import Signal
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
@@ -41,6 +43,7 @@ from .schemas import (
     LookupQuery,
     MemberCreate,
     MemberExport,
+    MemberExportLink,
     MemberListQuery,
     MemberOut,
     MemberPage,
@@ -454,16 +457,24 @@ def erase_member(ctx: TenantContext, member_id: str) -> None:
     obs.count("MemberErased", ctx.tenant_id)
 
 
-def export_member(ctx: TenantContext, member_id: str) -> MemberExport:
-    """Everything stored about the member (data-subject access)."""
+def export_member(ctx: TenantContext, member_id: str) -> MemberExportLink:
+    """Everything stored about the member (data-subject access), as a JSON file in S3
+    (``tenants/<t>/exports/members/...``, encrypted, deleted by the bucket's lifecycle) behind
+    a presigned URL: a member with years of history outgrows an API Gateway answer."""
     member = _load(ctx, member_id)
     records = [json.loads(json.dumps(r, default=str)) for r in store.export_records(ctx.tenant_id, member_id)]
-    return MemberExport(
-        exported_at=clock.iso(clock.now()),
+    now = clock.now()
+    document = MemberExport(
+        exported_at=clock.iso(now),
         member=to_out(member),
         identities=[IdentityOut(kind=k, value=v) for k, v in sorted((member.identities or {}).items())],
         records=records,
     )
+    key = keys.object_key(ctx.tenant_id, "exports", "members", member_id, f"{now:%Y%m%dT%H%M%S%f}.json")
+    objects().write(key, [document.model_dump_json().encode()], "application/json", "export")
+    link = objects().presign_get(key, f"member-{member_id}.json")
+    return MemberExportLink(status="succeeded", exported_at=document.exported_at,
+                            download=Download(url=link.url, expires_at=clock.iso(link.expires_at)))
 
 
 def lookup_member(ctx: TenantContext, query: LookupQuery) -> MemberOut:

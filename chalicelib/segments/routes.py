@@ -1,7 +1,7 @@
 """HTTP routes: segments, preview, count, members, CSV export."""
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from ..core.http import Api, Reply
 from ..core.tenancy import READ, WRITE, TenantContext
@@ -12,6 +12,7 @@ from .schemas import (
     PreviewIn,
     PreviewOut,
     SegmentCreate,
+    SegmentExportOut,
     SegmentList,
     SegmentMembers,
     SegmentMembersQuery,
@@ -82,10 +83,8 @@ def export_segment(ctx: TenantContext, segment_id: str) -> ExportOut:
     return service.start_export(ctx, segment_id)
 
 
-@api.route("/segments/{segment_id}/exports/{job_id}", "GET", permission=WRITE, errors=(401, 403, 404, 409))
-def download_export(ctx: TenantContext, segment_id: str, job_id: str) -> Response:
-    """Download a finished export (text/csv)"""
-    body = service.export_file(ctx, segment_id, job_id)
-    return Response(body=body, status_code=200, headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'})
+@api.route("/segments/{segment_id}/exports/{job_id}", "GET", permission=WRITE, response=SegmentExportOut,
+           errors=(401, 403, 404, 410))
+def export_status(ctx: TenantContext, segment_id: str, job_id: str) -> SegmentExportOut:
+    """An export's state; once done, a presigned download URL of its CSV (until it expires: 410)"""
+    return service.export_status(ctx, segment_id, job_id)

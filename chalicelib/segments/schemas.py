@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..core.schema import Input, Limit, Output, Page
+from ..core.schema import Download, Input, Limit, Output, Page
 from ..members.schemas import MemberOut
 
 
@@ -80,3 +80,14 @@ class SegmentMembers(Page):
 class ExportOut(Output):
     job_id: str
     status: str
+
+
+class SegmentExportOut(Output):
+    job_id: str
+    #: queued | running | succeeded | failed
+    status: str
+    rows: int | None = None
+    #: once succeeded: a presigned URL of the CSV (a new one on every GET until ``expires_at``)
+    download: Download | None = None
+    #: when the export is deleted (410 after that)
+    expires_at: str | None = None

@@ -23,12 +23,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ..core import audit, clock, jobs, observability as obs
-from ..core.errors import NotFound, Unprocessable
+from ..core.errors import Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
-from ..core.table import cursor
+from ..core.objects import objects
+from ..core.schema import Download
+from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.tag_index import members_page as tag_members_page
 from ..core.tenancy import TenantContext
@@ -41,6 +44,7 @@ from . import filters, store
 from .schemas import (
     CountOut,
     ExportOut,
+    SegmentExportOut,
     PreviewIn,
     PreviewOut,
     SegmentCreate,
@@ -352,23 +356,34 @@ def _export_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict
     expires = int(time.time()) + store.EXPORT_TTL_SECONDS
     store.put_part(tenant_id, params["job_id"], params["segment_id"], cp["part"], out.getvalue(), expires)
     rows = cp["rows"] + len(found)
-    if position is None:
+    if position is None:  # the parts become one encrypted S3 object; the bucket's lifecycle deletes it
+        key = _export_key(tenant_id, params["segment_id"], params["job_id"])
+        parts = store.parts(tenant_id, params["job_id"])
+        objects().write(key, (p.body.encode() for p in parts), "text/csv", "export")
         return jobs.Step(checkpoint=None, processed=examined, changed=len(found), total=rows)
     return jobs.Step(checkpoint={"position": position, "part": cp["part"] + 1, "rows": rows},
                      processed=examined, changed=len(found))
 
 
-def export_file(ctx: TenantContext, segment_id: str, job_id: str) -> str:
+def _export_key(tenant_id: str, segment_id: str, job_id: str) -> str:
+    return keys.object_key(tenant_id, "exports", "segments", segment_id, f"{job_id}.csv")
+
+
+def export_status(ctx: TenantContext, segment_id: str, job_id: str) -> SegmentExportOut:
+    """The export's state; once done, a presigned URL of its CSV, until the export expires."""
     _load(ctx, segment_id)
     job = jobs.get_job(ctx.tenant_id, job_id) if len(job_id) <= 64 else None
     if job is None or job.kind != EXPORT_JOB or job.params.get("segment_id") != segment_id:
         raise NotFound("No such export.", code="export_not_found")
-    if job.status != "succeeded":
-        from ..core.errors import Conflict
-
-        raise Conflict(f"The export is {job.status}; try again when it has succeeded.", code="export_not_ready",
-                       job_status=job.status)
-    return "".join(p.body for p in store.parts(ctx.tenant_id, job_id))
+    if job.status != "succeeded" or not job.finished_at:
+        return SegmentExportOut(job_id=job_id, status=job.status)
+    expires_at = clock.parse(job.finished_at) + timedelta(seconds=store.EXPORT_TTL_SECONDS)
+    if clock.now() >= expires_at:
+        raise Gone("This export has expired; start a new one.", code="export_expired")
+    link = objects().presign_get(_export_key(ctx.tenant_id, segment_id, job_id), f"segment-{segment_id}.csv")
+    return SegmentExportOut(job_id=job_id, status=job.status, rows=job.progress.get("total"),
+                            download=Download(url=link.url, expires_at=clock.iso(min(link.expires_at, expires_at))),
+                            expires_at=clock.iso(expires_at))
 
 
 jobs.register(COUNT_JOB, _count_step)

@@ -1,6 +1,8 @@
 """Saved segments and export files (CSV in parts, kept 7 days)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist
 
@@ -73,5 +75,6 @@ def put_part(tenant_id: str, job_id: str, segment_id: str, n: int, body: str, ex
     ExportPart(export_pk(tenant_id, job_id), f"PART#{n:06d}", segment_id=segment_id, body=body, ttl=expires).save()
 
 
-def parts(tenant_id: str, job_id: str) -> list[ExportPart]:
-    return list(ExportPart.query(export_pk(tenant_id, job_id), ExportPart.sk.startswith("PART#")))
+def parts(tenant_id: str, job_id: str) -> Iterator[ExportPart]:
+    """In order, a query page at a time (a big export never sits in memory whole)."""
+    return iter(ExportPart.query(export_pk(tenant_id, job_id), ExportPart.sk.startswith("PART#")))

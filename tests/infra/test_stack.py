@@ -53,7 +53,8 @@ TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
                          "ENCLAVE_STRIPE_SECRET_KEY", "ENCLAVE_STRIPE_WEBHOOK_SECRET",
                          "ENCLAVE_DYNAMODB_ENDPOINT", "ENCLAVE_SES_ENDPOINT",
-                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK"}
+                         "ENCLAVE_SNS_ENDPOINT", "ENCLAVE_OUTBOUND_ALLOW_LOOPBACK",
+                         "ENCLAVE_S3_ENDPOINT"}  # gofakes3
 #: the context values of the synth, and what every function's environment gets from them
 EMAIL_FROM = "Brand <news@brand.example>"
 #: the stage's sender domains (context), besides EMAIL_FROM's
@@ -876,3 +877,48 @@ def test_gateway_responses_carry_no_cors_when_the_origin_cannot_be_named() -> No
     assert gateway_cors_headers("https://a.example,https://b.example") == {}  # cannot pick per request
     assert gateway_cors_headers("*") == {}
     assert gateway_cors_headers(" https://a.example ")["Access-Control-Allow-Origin"] == "https://a.example"
+
+
+# -- imports and exports: the transfers bucket (infra/transfers.py) ------------------------
+
+def test_the_transfers_bucket_is_private_encrypted_tls_only_and_expires_its_objects(synth: Synth) -> None:
+    bucket_id, bucket = synth.one("AWS::S3::Bucket")
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    (sse,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert bucket["DeletionPolicy"] == "Retain"
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["exports"]["TagFilters"] == [{"Key": "purpose", "Value": "export"}]
+    assert rules["exports"]["ExpirationInDays"] == 7
+    assert rules["import-errors"]["TagFilters"] == [{"Key": "purpose", "Value": "import-errors"}]
+    assert rules["everything"]["Prefix"] == "tenants/" and rules["everything"]["ExpirationInDays"] == 30
+    assert rules["everything"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    (cors,) = props["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedOrigins"] == [CORS_ORIGINS] and set(cors["AllowedMethods"]) == {"PUT", "GET"}
+    # TLS only: the bucket policy denies any request without SecureTransport
+    (policy,) = synth.resources("AWS::S3::BucketPolicy").values()
+    assert policy["Properties"]["Bucket"] == _ref(bucket_id)
+    denies = [s for s in _as_list(policy["Properties"]["PolicyDocument"]["Statement"]) if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Action"] == "s3:*"
+               for s in denies), denies
+
+
+def test_the_role_reaches_the_tenants_prefix_of_the_transfers_bucket_only(synth: Synth) -> None:
+    bucket_id, _ = synth.one("AWS::S3::Bucket")
+    s3_statements = [st for st in _role_statements(synth, _app_role(synth))
+                     if any(a.startswith("s3:") for a in _as_list(st["Action"]))]
+    objects = {"Fn::Join": ["", [_arn(bucket_id), "/tenants/*"]]}
+    by_sid = {st["Sid"]: st for st in s3_statements}
+    assert set(by_sid) == {"TransfersObjects", "TransfersList"}, s3_statements
+    assert by_sid["TransfersObjects"]["Resource"] == objects
+    assert set(_as_list(by_sid["TransfersObjects"]["Action"])) == {
+        "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"}
+    assert by_sid["TransfersList"]["Resource"] == _arn(bucket_id)
+    assert by_sid["TransfersList"]["Condition"] == {"StringLike": {"s3:prefix": ["tenants/*"]}}
+    # AND every function is told the bucket, never a local S3 endpoint
+    for logical_id, fn in synth.resources("AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["ENCLAVE_S3_BUCKET"] == _ref(bucket_id), logical_id
+        assert "ENCLAVE_S3_ENDPOINT" not in env, logical_id

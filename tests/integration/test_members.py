@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import requests
+
 from tests.fixtures import table_items
 
 PHONE = "138 0013 8000"
@@ -200,11 +202,15 @@ def test_erasure_removes_pii_frees_identities_and_keeps_a_tombstone(http, tenant
 def test_export_holds_everything_stored_about_the_member(http, tenant):
     m = create(http, tenant, phone=PHONE, email="lin@example.com", channel_ids={"taobao_nick": "lin88"})
     r = http.get(f"/v1/members/{m['id']}/export", tenant.key)
-    assert r.status == 200
-    assert r.json["member"] == m
-    assert {(i["kind"], i["value"]) for i in r.json["identities"]} == {
+    assert r.status == 200 and r.json["status"] == "succeeded"
+    got = requests.get(r.json["download"]["url"], timeout=30)  # the file is in S3, behind a presigned URL
+    assert got.status_code == 200
+    assert f'filename="member-{m["id"]}.json"' in got.headers["content-disposition"]
+    export = got.json()
+    assert export["member"] == m
+    assert {(i["kind"], i["value"]) for i in export["identities"]} == {
         ("phone", E164), ("email", "lin@example.com"), ("taobao_nick", "lin88")}
-    assert r.json["records"] == []
+    assert export["records"] == []
 
 
 def test_lookup_needs_exactly_one_identity(http, tenant):
@@ -284,7 +290,8 @@ def test_export_lists_each_record_by_type_without_the_tables_bookkeeping(http, t
     order = {"type": "order.paid", "event_id": "e-exp", "member": {"id": m["id"]}, "order_id": "o-exp",
              "amount": 39900, "currency": "CNY"}
     assert http.post("/v1/events", tenant.key, {"events": [order]}).json["results"][0]["status"] == "accepted"
-    records = http.get(f"/v1/members/{m['id']}/export", tenant.key).json["records"]
+    link = http.get(f"/v1/members/{m['id']}/export", tenant.key).json["download"]["url"]
+    records = requests.get(link, timeout=30).json()["records"]
     by_type = {r["record_type"]: r for r in records}
     assert {"timeline", "order", "standing"} <= set(by_type), records
     assert by_type["order"]["order_id"] == "o-exp" and by_type["order"]["amount"] == 39900

@@ -8,6 +8,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 
 from tests.fixtures import run_jobs
 from tests.integration.test_events import order, send, set_program
@@ -148,11 +149,13 @@ def test_export_writes_a_downloadable_csv(http, tenant, population):
     started = http.post(f"/v1/segments/{seg['id']}/export", tenant.key)
     assert started.status == 202
     early = http.get(f"/v1/segments/{seg['id']}/exports/{started.json['job_id']}", tenant.key)
-    assert early.status == 409 and early.json["code"] == "export_not_ready"
+    assert early.status == 200 and early.json["status"] == "queued" and early.json["download"] is None, early
     run_jobs()
     r = http.get(f"/v1/segments/{seg['id']}/exports/{started.json['job_id']}", tenant.key)
-    assert r.status == 200 and r.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.status == 200 and r.json["status"] == "succeeded", r
+    got = requests.get(r.json["download"]["url"], timeout=30)  # from S3, by its presigned URL
+    assert got.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(got.content.decode())))
     assert {row["member_id"] for row in rows} == {m for m, v in truth.items() if "gifts" in v["tags"]}
     assert all(row["phone"].startswith("+86131") for row in rows)
 

@@ -378,3 +378,21 @@ def webhook_deliveries_list(tenant_id: str, endpoint_id: str, shard: int) -> str
 def webhook_due(shard: int) -> str:
     """GSI2, platform-wide and sharded: deliveries by next attempt, for the schedule."""
     return f"PLATFORM#WHDUE#{shard}"
+
+
+# --- imports (integrations.transfers) ----------------------------------------------------
+IMPORT_SK = "IMPORT"
+
+
+def import_(tenant_id: str, import_id: str) -> str:
+    return f"T#{tenant_id}#IMPORT#{import_id}"
+
+
+def import_errors_sk(offset: int) -> str:
+    """Per-row errors of the page that starts at byte ``offset`` (a re-run page overwrites its own)."""
+    return f"ERR#{offset:015d}"
+
+
+# --- S3 object keys: every object of a tenant under ``tenants/<tenant_id>/`` ---------------
+def object_key(tenant_id: str, *parts: str) -> str:
+    return "/".join(("tenants", tenant_id, *parts))
