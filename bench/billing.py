@@ -7,9 +7,10 @@
   domain event, the outbox) through the app, vs the bare DynamoDB calls such a handler
   needs at the least, replayed with a plain boto3 client: the account lookup, the claim
   check, the membership read, and the one TransactWriteItems (claim + membership +
-  counter moves) exactly as the app sent it (new event id per iteration; the membership
-  written under a bench-only member, its version condition replaced by a does-not-exist
-  condition of the same cost).
+  counter moves + the membership event's claim, timeline entry and outbox item) exactly
+  as the app sent it (new event ids per iteration; the membership written under a
+  bench-only member, its version condition replaced by a does-not-exist condition of the
+  same cost).
 
 The app side includes the re-read from Stripe (stripe-mock on 127.0.0.1: a floor for the
 real network round trip, typically 100-300 ms to api.stripe.com) and the domain event.
@@ -210,6 +211,8 @@ def _replay(template: list[tuple[str, dict[str, Any]]], member: str, event_id: s
                     continue
                 if put["Item"].get("item_type", {}).get("S") == "stripe_event":
                     put["Item"]["pk"]["S"] = put["Item"]["pk"]["S"].rsplit("#", 1)[0] + "#" + event_id
+                if put["Item"].get("item_type", {}).get("S") == "event_claim":  # the membership event's claim
+                    put["Item"]["pk"]["S"] += f"#{event_id}"
                 if put["Item"].get("item_type", {}).get("S") == "membership":
                     put["ConditionExpression"] = "attribute_not_exists(#bpk)"
                     put["ExpressionAttributeNames"] = {"#bpk": "pk"}
