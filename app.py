@@ -15,6 +15,11 @@ from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
 from chalicelib.core import jobs, signals, tenancy
+from chalicelib.guides import board as guides_board
+from chalicelib.guides import ownership as guides_ownership
+from chalicelib.guides import routes as guides
+from chalicelib.guides import tasks as guides_tasks
+from chalicelib.journeys import actions as journeys_actions
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -44,6 +49,11 @@ activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
+# guides: sign-ups through a guide's code bind in the member's own transaction; orders count
+# for the member's guide and close their open tasks; journeys' create_task steps make tasks
+members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
+activity_service.EVENT_RECORDED.connect(guides_board.on_event)
+journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -56,6 +66,7 @@ app.register_blueprint(segments.bp, url_prefix="/v1")
 app.register_blueprint(billing.bp, url_prefix="/v1")
 app.register_blueprint(billing.webhook_bp)
 app.register_blueprint(journeys.bp, url_prefix="/v1")
+app.register_blueprint(guides.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -138,3 +149,9 @@ def journey_triggers(event: Any) -> dict[str, Any]:
     tenant (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
     detail = getattr(event, "detail", None) or {}
     return journeys_triggers.run_scheduled(tenant_ids=detail.get("tenant_ids"))
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="task_expiry")
+def task_expiry(event: Any) -> dict[str, Any]:
+    """Expires open guide tasks past their due day + grace (read from the due-task index)."""
+    return {"expired": guides_tasks.expire_all_tenants()}

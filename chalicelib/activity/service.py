@@ -179,17 +179,25 @@ def _commit(tenant_id: str, member_id: str, event: OrderPaid | OrderRefunded | I
     return changes
 
 
+def stage_domain_event(tx: Transaction, tenant_id: str, member_id: str, event_type: str, event_id: str,
+                       data: dict[str, Any], occurred_at: datetime | None = None) -> None:
+    """Stage an event Enclave itself emits into the caller's transaction: the claim (fails as
+    ``claim`` if ``event_id`` was recorded before), the timeline entry, and
+    :data:`EVENT_RECORDED` for journeys and tag rules. It lands exactly when ``tx`` commits."""
+    now = clock.now()
+    occurred_iso = clock.iso(occurred_at or now)
+    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
+    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
+                                                     "occurred_at": occurred_iso})
+
+
 def record_domain_event(tenant_id: str, member_id: str, event_type: str, event_id: str,
                         data: dict[str, Any], occurred_at: datetime | None = None) -> bool:
     """An event Enclave itself emits (``membership.activated``, ...), for the timeline and
     for journeys to trigger on. ``event_id`` must be derived from the cause (e.g. the Stripe
     event id), so a replay records nothing twice. False if it was recorded before."""
-    now = clock.now()
     tx = Transaction()
-    occurred_iso = clock.iso(occurred_at or now)
-    store.stage_event(tx, tenant_id, member_id, event_id, event_type, occurred_iso, clock.iso(now), data)
-    EVENT_RECORDED.stage(tx, tenant_id, member_id, {"event": {"type": event_type, "event_id": event_id, **data},
-                                                     "occurred_at": occurred_iso})
+    stage_domain_event(tx, tenant_id, member_id, event_type, event_id, data, occurred_at)
     try:
         tx.commit()
     except TransactionCancelled as exc:

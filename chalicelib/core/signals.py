@@ -163,3 +163,28 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             failed += not ok
     return {"delivered": delivered, "failed": failed}
 
+
+
+#: contributes(tx, tenant_id, member_id, data): adds items to the writer's transaction
+Contributor = Callable[[Transaction, str, str | None, dict[str, Any]], object]
+
+
+class TransactionHook:
+    """Work that must commit *with* a write, not after it (a member signing up through a
+    guide's code is bound to that guide in the same transaction). The writing capability
+    declares the hook and calls :meth:`contribute` on its transaction before the commit;
+    other capabilities connect contributors in app.py (core imports none of them). A
+    contributor's error fails the write; a cancelled transaction is retried by the writer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.contributors: list[Contributor] = []
+
+    def connect(self, contributor: Contributor) -> Contributor:
+        if receiver_name(contributor) not in {receiver_name(c) for c in self.contributors}:
+            self.contributors.append(contributor)
+        return contributor
+
+    def contribute(self, tx: Transaction, tenant_id: str, member_id: str | None, data: dict[str, Any]) -> None:
+        for contributor in self.contributors:
+            contributor(tx, tenant_id, member_id, data)

@@ -19,10 +19,10 @@ from typing import Any
 from ..core import clock, idempotency, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
-from ..core.signals import Signal
+from ..core.signals import Signal, TransactionHook
 from ..core.table import cursor, keys
 from ..core.table.definition import LIST_SHARDS
-from ..core.table.transactions import StaleVersion, TransactionCancelled, retrying
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
 from . import store
@@ -173,7 +173,8 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
         source=_source(body.source), created_at=now, updated_at=now,
     )
     _list_keys(item)
-    store.create_member(item, now)
+    data = {"source": dict(item.source or {}), "created_at": now}
+    store.create_member(item, now, lambda tx: MEMBER_CREATING.contribute(tx, ctx.tenant_id, member_id, data))
     obs.count("MemberCreated", ctx.tenant_id)
     return item
 
@@ -259,6 +260,11 @@ def channel_member_count(tenant_id: str, code: str) -> int:
 def member_count(tenant_id: str) -> int:
     """Live members of the tenant (O(1): a sharded counter)."""
     return store.member_count(tenant_id)
+
+
+#: Contributors add to a new member's creating transaction (data: ``source``, ``created_at``):
+#: a sign-up through a guide's code is bound to that guide in the same commit.
+MEMBER_CREATING = TransactionHook("members.creating")
 
 
 #: Sent, synchronously, before a member's collection is deleted: every capability forgets
@@ -397,7 +403,14 @@ def list_members(ctx: TenantContext, query: MemberListQuery) -> MemberPage:
 # --- channels ------------------------------------------------------------------------
 def _channel_out(item: store.ChannelItem, count: int | None = None) -> ChannelOut:
     return ChannelOut(code=item.code, name=item.name, platform=item.platform, description=item.description,
-                      created_at=item.created_at, member_count=count)
+                      created_at=item.created_at, member_count=count, type=item.type or "channel")
+
+
+def stage_guide_channel(tx: Transaction, tenant_id: str, code: str, name: str) -> None:
+    """A guide's personal channel code, typed ``guide``, written in the guide's own transaction."""
+    store.stage_channel(tx, store.ChannelItem(
+        keys.channels(tenant_id), keys.channel_sk(code), code=code, name=name[:100], platform="guide",
+        created_at=clock.iso(clock.now()), type="guide"))
 
 
 def create_channel(ctx: TenantContext, body: ChannelCreate) -> ChannelOut:

@@ -5,7 +5,7 @@ consistent: a member and its identity items are written in one transaction, so o
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,8 @@ class ChannelItem(TableItem, discriminator="channel"):
     platform = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    #: "guide" for a guide's personal code (made by the guides capability); absent otherwise
+    type = UnicodeAttribute(null=True)
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -185,7 +187,7 @@ def _count_channel(tx: Transaction, tenant_id: str, code: str, member_id: str, d
     counters.add(tx, keys.channel_counter(tenant_id, code), member_id, delta)
 
 
-def create_member(member: MemberItem, now: str) -> None:
+def create_member(member: MemberItem, now: str, contribute: Callable[[Transaction], None] | None = None) -> None:
     """Profile + identity items (+ channel check and count) in one transaction.
 
     Cancellation labels: ``identity:<kind>`` (taken), ``channel`` (unknown source
@@ -205,6 +207,8 @@ def create_member(member: MemberItem, now: str) -> None:
     if source.get("referrer_member_id"):
         tx.check("referrer", MemberItem, keys.member(tenant_id, source["referrer_member_id"]),
                  keys.PROFILE_SK, MemberItem.pk.exists() & MemberItem.erased_at.does_not_exist())
+    if contribute is not None:
+        contribute(tx)
     tx.commit()
 
 
@@ -249,6 +253,11 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
     tx.commit()
     for item in others:  # beyond the transaction's size; a retry of the erasure finishes it
         item.delete()
+
+
+def stage_channel(tx: Transaction, channel: ChannelItem) -> None:
+    """The channel inside another capability's write (a guide and its code); fails as ``channel_code``."""
+    tx.save("channel_code", channel, condition=ChannelItem.pk.does_not_exist())
 
 
 def create_channel(channel: ChannelItem) -> bool:
