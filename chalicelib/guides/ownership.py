@@ -42,6 +42,8 @@ from .schemas import (
 TRANSFER_JOB = "guides.transfer"
 #: members moved per job step (each its own transaction)
 TRANSFER_BATCH = 50
+#: members moved in one transaction (each ~4 items + shared counters and outbox; DynamoDB takes 100)
+MOVES_PER_TRANSACTION = 10
 #: a transfer racing others retries this often before a 409
 MAX_ATTEMPTS = 60
 
@@ -62,27 +64,42 @@ class _Zones:
 
 def stage_move(tx: Transaction, tenant_id: str, member_id: str, before: store.OwnerItem | None,
                to: store.GuideItem, reason: str, by: str, now: datetime, zones: _Zones,
-               event_id: str | None = None) -> None:
+               event_id: str | None = None, count: bool = True) -> None:
     """Everything one change of guide writes, into ``tx``: the owner item (version-checked,
-    or created if none), the history entry, the counters and the timeline event."""
+    or created if none), the history entry, the timeline event and (unless the caller adds
+    them up for a batch, ``count=False``) the counters."""
     at = clock.iso(now)
     entry_id = new_id()
     owner = before or store.OwnerItem(keys.member(tenant_id, member_id), keys.GUIDE_OWNER_SK, member_id=member_id)
     previous = before.guide_id if before else None
     owner.guide_id, owner.store_id, owner.since, owner.reason = to.guide_id, to.store_id, at, reason
     owner.gsi1pk, owner.gsi1sk = keys.guide_members(tenant_id, to.guide_id), f"{at}#{member_id}"
-    tx.save("owner", owner)  # PynamoDB conditions it on the version read (or on no item)
-    tx.save("history", store.HistoryItem(
+    tx.save(f"owner:{member_id}", owner)  # PynamoDB conditions it on the version read (or on no item)
+    tx.save(f"history:{member_id}", store.HistoryItem(
         keys.member(tenant_id, member_id), keys.guide_history_sk(at, entry_id), entry_id=entry_id,
         from_guide_id=previous, to_guide_id=to.guide_id, reason=reason, at=at, by=by))
-    if previous:
-        counters.add(tx, counting.name(tenant_id, counting.MEMBERS, previous), member_id, -1)
-    counters.add(tx, counting.name(tenant_id, counting.MEMBERS, to.guide_id), member_id, +1)
-    month = counting.month_of(at, zones.of(to.store_id))
-    counters.add(tx, counting.name(tenant_id, counting.BOUND, to.guide_id, month), member_id, +1)
+    if count:
+        _count_moves(tx, tenant_id, member_id, {(previous, to.guide_id, to.store_id): 1}, at, zones)
     activity.stage_domain_event(
         tx, tenant_id, member_id, "guide.assigned", event_id or f"guide.assigned:{member_id}:{entry_id}",
         {"from_guide_id": previous, "guide_id": to.guide_id, "store_id": to.store_id, "reason": reason}, now)
+
+
+def _count_moves(tx: Transaction, tenant_id: str, seed: str, moves: dict[tuple[str | None, str, str], int],
+                 at: str, zones: _Zones) -> None:
+    """Counters of ``moves`` {(from guide, to guide, to store): n}, one update per counter
+    (a transaction may touch each shard once)."""
+    delta: dict[str, int] = {}
+    for (previous, to_guide, to_store), n in moves.items():
+        if previous:
+            name = counting.name(tenant_id, counting.MEMBERS, previous)
+            delta[name] = delta.get(name, 0) - n
+        for what, month in ((counting.MEMBERS, None), (counting.BOUND, counting.month_of(at, zones.of(to_store)))):
+            name = counting.name(tenant_id, what, to_guide, month)
+            delta[name] = delta.get(name, 0) + n
+    for name, n in delta.items():
+        if n:
+            counters.add(tx, name, seed, n)
 
 
 # --- sign-up through a guide's code ------------------------------------------------------------------
@@ -180,7 +197,8 @@ def leave(ctx: TenantContext, guide_id: str, body: GuideLeave) -> LeaveOut:
 
 def _transfer_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
     """Move the next members still listed under the departing guide, round robin over the
-    targets (``n`` in the checkpoint keeps the spread even across resumptions)."""
+    targets (``n`` in the checkpoint keeps the spread even across resumptions), a few
+    members per transaction."""
     assert tenant_id is not None
     departing, targets = params["guide_id"], params["targets"]
     moved = int((checkpoint or {}).get("n", 0))
@@ -188,23 +206,32 @@ def _transfer_step(tenant_id: str | None, params: dict[str, Any], checkpoint: di
     guides = store.get_guides(tenant_id, targets)
     zones = _Zones(tenant_id)
     changed = 0
-    for listed in page:
-        to = guides[targets[moved % len(targets)]]
+    for start in range(0, len(page), MOVES_PER_TRANSACTION):
+        chunk = [o.member_id for o in page[start:start + MOVES_PER_TRANSACTION]]
 
-        def attempt(_: int, member_id: str = listed.member_id, to: store.GuideItem = to) -> bool:
-            before = store.get_owner(tenant_id, member_id)
-            if before is None or before.guide_id != departing:
-                return False  # moved already (a repeated step), or by hand meanwhile
+        def attempt(_: int, chunk: list[str] = chunk, base: int = moved) -> int:
+            owners = store.get_owners(tenant_id, chunk)
+            # only members still the departing guide's: a repeated step or a hand transfer moves nobody twice
+            still = [owners[m] for m in chunk if m in owners and owners[m].guide_id == departing]
+            if not still:
+                return 0
+            now = clock.now()
             tx = Transaction()
-            stage_move(tx, tenant_id, member_id, before, to, "guide_left", params["by"], clock.now(), zones,
-                       event_id=f"guide.assigned:{member_id}:{params['job_id']}")
+            moves: dict[tuple[str | None, str, str], int] = {}
+            for n, before in enumerate(still):
+                to = guides[targets[(base + n) % len(targets)]]
+                stage_move(tx, tenant_id, before.member_id, before, to, "guide_left", params["by"], now, zones,
+                           event_id=f"guide.assigned:{before.member_id}:{params['job_id']}", count=False)
+                key = (departing, to.guide_id, to.store_id)
+                moves[key] = moves.get(key, 0) + 1
+            _count_moves(tx, tenant_id, f"{params['job_id']}:{still[0].member_id}", moves, clock.iso(now), zones)
             tx.commit()
-            return True
+            return len(still)
 
-        if retrying(attempt, attempts=MAX_ATTEMPTS, conflict="member kept changing"):
-            moved += 1
-            changed += 1
-    done = not page or (not more and len(page) < TRANSFER_BATCH)
+        n = retrying(attempt, attempts=MAX_ATTEMPTS, conflict="members kept changing")
+        moved += n
+        changed += n
+    done = not more
     return jobs.Step(checkpoint=None if done else {"n": moved}, processed=len(page), changed=changed,
                      total=params.get("total"))
 
