@@ -212,7 +212,7 @@ def _close(ctx: TenantContext, task_id: str, status: str, outcome: str | None) -
     def attempt(_: int) -> store.TaskItem:
         item = load(ctx, task_id, WRITE)
         if item.status != "open":
-            raise Conflict(f"The task is {item.status}.", code="task_closed", status=item.status)
+            raise Conflict(f"The task is {item.status}.", code="task_closed", task_status=item.status)
         tx = Transaction()
         stage_close(tx, item, status, outcome, clock.now(), {})
         tx.commit()
