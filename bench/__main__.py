@@ -8,7 +8,7 @@ succeeded), so a figure never describes an error path.
 
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
-journeys (h), saleday (i).
+journeys (h), saleday (i), guides (j).
 By default, all of them.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import events, imports, journeys, saleday, segments, tagwrites
+from . import events, guides, imports, journeys, saleday, segments, tagwrites
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -271,7 +271,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h", "saleday": "i"}
+            "journeys": "h", "saleday": "i", "guides": "j"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -286,7 +286,7 @@ def selected_sections(raw: str | None) -> list[str]:
                                                    and len(word) == 1), None)
         if name is None:
             raise SystemExit(f"BENCH_ONLY: unknown section {word!r}; use {', '.join(SECTIONS)} "
-                             "(or the letters a-i)")
+                             "(or the letters a-j)")
         chosen.add(name)
     return [n for n in SECTIONS if n in chosen]
 
@@ -301,6 +301,7 @@ class Results:
     tags: tagwrites.TagWriteFigures | None = None
     journeys: journeys.JourneyFigures | None = None
     saleday: saleday.SaleDayFigures | None = None
+    guides: guides.GuideFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -331,6 +332,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
         # (i) after (h), before (f): it moves the clock (restored after) and drains the job queue
         if "saleday" in sections:
             out.saleday = saleday.run_saleday(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name)
+        if "guides" in sections:
+            out.guides = guides.run_guides(chalice_client, admin_token, app_ddb,
+                                           Writer(stack.seeding_client, stack.table_name), stack.issuer)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -383,6 +387,8 @@ def main() -> int:
         journeys.print_journeys(results.journeys)
     if results.saleday:
         saleday.print_saleday(results.saleday)
+    if results.guides:
+        guides.print_guides(results.guides)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

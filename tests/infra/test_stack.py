@@ -32,6 +32,7 @@ CORE_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-night
                   "RenewalReminders": "enclave-dev-renewal_reminders",
                   "StripeReconciliation": "enclave-dev-stripe_reconciliation",
                   "TagExpiry": "enclave-dev-tag_expiry",
+                  "TaskExpiry": "enclave-dev-task_expiry",
                   "OutboxSweeper": "enclave-dev-outbox_sweeper"}
 #: the journeys' functions (all of them or none in app.py)
 JOURNEY_FUNCTIONS = {"JourneyStep": "enclave-dev-journey_step",
@@ -44,7 +45,7 @@ STATE_MACHINE_NAME = "enclave-dev-journey-timers"
 #: (or re-dispatch) jobs, journey_step (one enrolment's steps), the journeys' schedules
 TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
             "StripeReconciliation": 60, "JourneyStep": 60, "JourneyTimers": 60,
-            "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300,
+            "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300, "TaskExpiry": 300,
             "OutboxSweeper": 300}
 #: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, webhooks to
 #: loopback addresses) and the plain-text Stripe keys
@@ -473,6 +474,7 @@ def test_schedules(synth: Synth) -> None:
     }
     assert {k: v for k, v in schedules.items() if v} == _app_schedules()
     assert ("app.nightly", "rate(1 day)") in schedules["Nightly"]
+    assert ("app.task_expiry", "rate(15 minutes)") in schedules["TaskExpiry"]
 
 
 def _app_schedules() -> dict[str, list[tuple[str, str]]]:
