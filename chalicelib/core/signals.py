@@ -58,7 +58,7 @@ Receiver = Callable[[Delivery], object]
 _SIGNALS: dict[str, Signal] = {}
 
 
-def receiver_name(receiver: Receiver) -> str:
+def receiver_name(receiver: Callable[..., object]) -> str:
     return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', repr(receiver))}"
 
 

@@ -21,6 +21,7 @@ from ..activity import service as activity
 from ..core import clock, jobs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
+from ..core.signals import Delivery
 from ..core.table import counters, cursor, keys
 from ..core.table.transactions import Transaction, TransactionCancelled, backoff, retrying
 from ..core.tenancy import READ, WRITE, TenantContext
@@ -113,6 +114,26 @@ def on_member_creating(tx: Transaction, tenant_id: str, member_id: str | None, d
         return  # a left guide's code still attributes the sign-up; nobody is bound
     stage_move(tx, tenant_id, member_id, None, guide, "signup", f"channel:{guide.channel_code}", clock.now(),
                _Zones(tenant_id))
+
+
+# --- erasure --------------------------------------------------------------------------------------------
+def forget_member(delivery: Delivery) -> None:
+    """``members.MEMBER_ERASING``: the member leaves their guide's count (with the owner item,
+    in one transaction, so a repeated erasure uncounts nothing twice) and their tasks, which
+    hold texts rendered from the member's data, are deleted."""
+    tenant_id, member_id = delivery.tenant_id, delivery.member_id
+    assert member_id is not None
+    owner = store.get_owner(tenant_id, member_id)
+    if owner is not None:
+        tx = Transaction()
+        tx.delete("owner", owner, condition=store.OwnerItem.pk.exists())
+        if owner.guide_id:
+            counters.add(tx, counting.name(tenant_id, counting.MEMBERS, owner.guide_id), member_id, -1)
+        try:
+            tx.commit()
+        except TransactionCancelled:
+            pass  # gone meanwhile (a concurrent erasure did it)
+    store.delete_tasks(tenant_id, store.task_ref_ids(tenant_id, member_id))
 
 
 # --- assign / transfer -----------------------------------------------------------------------------------

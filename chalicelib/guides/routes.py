@@ -105,7 +105,7 @@ def my_members(ctx: TenantContext, query: GuideMembersQuery) -> GuideMemberPage:
            errors=(401, 403, 404, 410))
 def my_member(ctx: TenantContext, member_id: str) -> MemberOut:
     """One of the calling guide's members (another guide's member is a 404)"""
-    return ownership.my_member(ctx, member_id)  # type: ignore[no-any-return]
+    return ownership.my_member(ctx, member_id)
 
 
 @api.route("/guides/me/tasks", "GET", permission=None, query=TasksQuery, response=TaskList, errors=(401, 403, 422))

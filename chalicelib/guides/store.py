@@ -142,10 +142,8 @@ def get_guides(tenant_id: str, guide_ids: list[str]) -> dict[str, GuideItem]:
 
 def list_guides(tenant_id: str, store_id: str | None) -> list[GuideItem]:
     if store_id:
-        rows = TableItem.gsi1.query(keys.guides_of_store(tenant_id, store_id))
-    else:
-        rows = GuideItem.query(keys.guides(tenant_id), GuideItem.sk.startswith("GUIDE#"))
-    return [g for g in rows if isinstance(g, GuideItem)]
+        return [g for g in TableItem.gsi1.query(keys.guides_of_store(tenant_id, store_id)) if isinstance(g, GuideItem)]
+    return list(GuideItem.query(keys.guides(tenant_id), GuideItem.sk.startswith("GUIDE#")))
 
 
 def guide_of_user(tenant_id: str, subject: str) -> str | None:
@@ -210,6 +208,18 @@ def open_task_ids(tenant_id: str, member_id: str) -> list[str]:
     rows = MarkerItem.query(keys.member(tenant_id, member_id), MarkerItem.sk.startswith("OTASK#"),
                             consistent_read=True)
     return [r.sk.split("#", 1)[1] for r in rows]
+
+
+def task_ref_ids(tenant_id: str, member_id: str) -> list[str]:
+    rows = MarkerItem.query(keys.member(tenant_id, member_id), MarkerItem.sk.startswith("TASKREF#"),
+                            consistent_read=True)
+    return [r.sk.split("#", 1)[1] for r in rows]
+
+
+def delete_tasks(tenant_id: str, task_ids: list[str]) -> None:
+    with TaskItem.batch_write() as batch:
+        for task_id in task_ids:
+            batch.delete(TaskItem(keys.task(tenant_id, task_id), keys.TASK_SK))
 
 
 def expiring(tenant_id: str, shard: int, until: str, limit: int) -> list[TaskItem]:

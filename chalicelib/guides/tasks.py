@@ -104,6 +104,7 @@ def create(tenant_id: str, member: Any, kind: str, title: str, body: str | None,
     tx = Transaction()
     tx.save("task", item, condition=store.TaskItem.pk.does_not_exist())
     tx.save("open", store.marker(tenant_id, member.id, keys.open_task_sk(task_id)))
+    tx.save("ref", store.marker(tenant_id, member.id, keys.task_ref_sk(task_id)))
     if claim:
         tx.save("claim", store.marker(tenant_id, member.id, keys.task_claim_sk(claim), task_id),
                 condition=store.MarkerItem.pk.does_not_exist())

@@ -403,7 +403,8 @@ def list_members(ctx: TenantContext, query: MemberListQuery) -> MemberPage:
 # --- channels ------------------------------------------------------------------------
 def _channel_out(item: store.ChannelItem, count: int | None = None) -> ChannelOut:
     return ChannelOut(code=item.code, name=item.name, platform=item.platform, description=item.description,
-                      created_at=item.created_at, member_count=count, type=item.type or "channel")
+                      created_at=item.created_at, member_count=count,
+                      type="guide" if item.type == "guide" else "channel")
 
 
 def stage_guide_channel(tx: Transaction, tenant_id: str, code: str, name: str) -> None:

@@ -244,3 +244,16 @@ def test_another_tenants_ids_are_404_and_nothing_changes(http, brand, admin_toke
                      json_body={"guide_id": theirs.id, "reason": "r"}).status == 404
     assert http.get(f"/v1/guides/me/members/{m}", theirs.token).status == 404
     assert table_items(f"T#{tenant.id}#") == before
+
+
+def test_erasing_a_member_uncounts_them_and_deletes_their_tasks(http, brand):
+    tenant, _, ann, _ = brand
+    m = signup(http, tenant, "13800000071", ann.code, name="Gone")
+    t = http.post("/v1/tasks", tenant.key, {"member_id": m, "kind": "call", "title": "Call {{member.name}}",
+                                            "due_date": "2026-12-10"}).json
+    before = http.get(f"/v1/guides/{ann.id}", tenant.key).json["member_count"]
+    assert http.delete(f"/v1/members/{m}", tenant.key).status == 204
+    assert http.delete(f"/v1/members/{m}", tenant.key).status == 204  # repeated: uncounted once
+    assert http.get(f"/v1/guides/{ann.id}", tenant.key).json["member_count"] == before - 1
+    assert http.get(f"/v1/tasks/{t['id']}", tenant.key).status == 404
+    assert not [i for i in table_items(f"T#{tenant.id}#TASK#{t['id']}")]

@@ -219,6 +219,11 @@ def open_task_sk(task_id: str) -> str:
     return f"OTASK#{task_id}"
 
 
+def task_ref_sk(task_id: str) -> str:
+    """Every task of the member (open or closed), in its collection: erasure finds them."""
+    return f"TASKREF#{task_id}"
+
+
 def task_claim_sk(source_key: str) -> str:
     """One task per (enrolment, step) or per (bulk job, member): in the member's collection."""
     return f"TASK_CLAIM#{source_key}"
