@@ -263,9 +263,9 @@ jobs.register(TRANSFER_JOB, _transfer_step)
 # --- the guide's view -------------------------------------------------------------------------------------
 def my_member(ctx: TenantContext, member_id: str) -> Any:
     """The member, if the calling guide serves them; 404 otherwise (like a missing member)."""
-    guide = service.require_guide(ctx)
+    guide = service.acting_guide(ctx, READ)  # staff have no members of their "own": 404 for them too
     owner = store.get_owner(ctx.tenant_id, member_id) if is_id(member_id) else None
-    if owner is None or owner.guide_id != guide.guide_id:
+    if guide is None or owner is None or owner.guide_id != guide.guide_id:
         raise NotFound("No such member.", code="member_not_found")
     return members.get_member(ctx, member_id)
 
