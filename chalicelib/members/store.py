@@ -99,8 +99,8 @@ def member_collection(tenant_id: str, member_id: str) -> list[TableItem]:
 #: bookkeeping every item carries (keys, index keys, type, version, expiry): not data about the member
 _INTERNAL = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "item_type", "version", "revision",
                        "ttl"})
-#: machinery that only points at other records (pending deliveries, dedupe claims)
-_MACHINERY = ("OUTBOX#", "JTRIG#")
+#: machinery that only points at other records (pending deliveries, dedupe claims, task pointers)
+_MACHINERY = ("OUTBOX#", "JTRIG#", "OTASK#", "TASKREF#", "TASK_CLAIM#", "GUIDE_ORDER#")
 
 
 def export_records(tenant_id: str, member_id: str) -> list[dict[str, Any]]:
