@@ -203,6 +203,11 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(http, admin_token):
         ("POST", "/v1/tasks", {"member_id": m, "kind": "call", "title": "t", "due_date": "soon"}, 422, "due_date"),
         ("POST", "/v1/tasks/bulk", {"segment_id": "01" + "0" * 24, "kind": "call", "title": "t",
                                     "due_date": "2026-12-10"}, 404, None),
+        ("POST", "/v1/journeys", {"name": "j", "trigger": {"type": "api"}, "start": "t", "steps": [
+            {"id": "t", "type": "create_task", "kind": "greet", "title": "Hi {{ member.nope }}"}]},
+         422, "steps.0.title"),
+        ("POST", "/v1/journeys", {"name": "j", "trigger": {"type": "api"}, "start": "t", "steps": [
+            {"id": "t", "type": "create_task", "kind": "greet", "title": "Hi", "due_in_days": 99}]}, 422, "steps"),
     ]
     for method, path, body, status, field in bad:
         r = http.call(method, path, tenant.key, json_body=body)
@@ -256,4 +261,4 @@ def test_erasing_a_member_uncounts_them_and_deletes_their_tasks(http, brand):
     assert http.delete(f"/v1/members/{m}", tenant.key).status == 204  # repeated: uncounted once
     assert http.get(f"/v1/guides/{ann.id}", tenant.key).json["member_count"] == before - 1
     assert http.get(f"/v1/tasks/{t['id']}", tenant.key).status == 404
-    assert not [i for i in table_items(f"T#{tenant.id}#TASK#{t['id']}")]
+    assert table_items(f"T#{tenant.id}#TASK#{t['id']}") == []
