@@ -39,12 +39,10 @@ def on_event(delivery: Delivery) -> None:
         return zones[store_id]
 
     def attempt(_: int) -> None:
-        owner = store.get_owner(tenant_id, member_id)
-        open_tasks = [t for t in store.get_tasks(tenant_id, store.open_task_ids(tenant_id, member_id))
-                      if t.status == "open"]
-        done = store.get_task_done(tenant_id, member_id)
-        if not (owner and owner.guide_id) and not open_tasks and done is None:
+        owner, done, open_ids = store.guide_state(tenant_id, member_id)  # one Query, the only read for most
+        if not (owner and owner.guide_id) and not open_ids and done is None:
             return
+        open_tasks = [t for t in store.get_tasks(tenant_id, open_ids) if t.status == "open"]
         now = clock.now()
         tx = Transaction()
         tx.save("order_claim", store.marker(tenant_id, member_id, keys.guide_order_claim_sk(event["event_id"])),

@@ -170,7 +170,7 @@ def get_owners(tenant_id: str, member_ids: list[str]) -> dict[str, OwnerItem]:
 
 
 def history(tenant_id: str, member_id: str, limit: int = 100) -> list[HistoryItem]:
-    rows = HistoryItem.query(keys.member(tenant_id, member_id), HistoryItem.sk.startswith("GUIDE_HIST#"),
+    rows = HistoryItem.query(keys.member(tenant_id, member_id), HistoryItem.sk.startswith(keys.GUIDE_HISTORY_PREFIX),
                              scan_index_forward=False, limit=limit, consistent_read=True)
     return [h for h in rows if isinstance(h, HistoryItem)]
 
@@ -205,9 +205,23 @@ def tasks_of_day(tenant_id: str, owner: str, day: str, limit: int) -> list[TaskI
 
 
 def open_task_ids(tenant_id: str, member_id: str) -> list[str]:
-    rows = MarkerItem.query(keys.member(tenant_id, member_id), MarkerItem.sk.startswith("OTASK#"),
+    rows = MarkerItem.query(keys.member(tenant_id, member_id), MarkerItem.sk.startswith(keys.OPEN_TASK_PREFIX),
                             consistent_read=True)
     return [r.sk.split("#", 1)[1] for r in rows]
+
+
+def guide_state(tenant_id: str, member_id: str) -> tuple[OwnerItem | None, TaskDoneItem | None, list[str]]:
+    """(owner, latest done task, open task ids) of a member, with one Query (what an order needs)."""
+    owner, done, open_ids = None, None, []
+    for row in TableItem.query(keys.member(tenant_id, member_id), TableItem.sk.startswith(keys.GUIDE_STATE_PREFIX),
+                               consistent_read=True):
+        if isinstance(row, OwnerItem):
+            owner = row
+        elif isinstance(row, TaskDoneItem):
+            done = row
+        elif row.sk.startswith(keys.OPEN_TASK_PREFIX):
+            open_ids.append(row.sk[len(keys.OPEN_TASK_PREFIX):])
+    return owner, done, open_ids
 
 
 def task_ref_ids(tenant_id: str, member_id: str) -> list[str]:

@@ -100,7 +100,7 @@ def member_collection(tenant_id: str, member_id: str) -> list[TableItem]:
 _INTERNAL = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "item_type", "version", "revision",
                        "ttl"})
 #: machinery that only points at other records (pending deliveries, dedupe claims, task pointers)
-_MACHINERY = ("OUTBOX#", "JTRIG#", "OTASK#", "TASKREF#", "TASK_CLAIM#", "GUIDE_ORDER#")
+_MACHINERY = ("OUTBOX#", "JTRIG#", "GUIDE_OTASK#", "TASKREF#", "TASK_CLAIM#", "GORDER#")
 
 
 def export_records(tenant_id: str, member_id: str) -> list[dict[str, Any]]:

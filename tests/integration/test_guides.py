@@ -169,7 +169,7 @@ def test_a_departing_guides_500_members_move_exactly_once_when_the_job_is_stoppe
     assert done.status == "succeeded" and done.progress["total"] == 500
     # THEN every member moved exactly once: one "guide_left" entry each, evenly spread
     items = table_items(f"T#{tenant.id}#M#")
-    left = [i for i in items if i["sk"]["S"].startswith("GUIDE_HIST#") and i["reason"]["S"] == "guide_left"]
+    left = [i for i in items if i["sk"]["S"].startswith("GHIST#") and i["reason"]["S"] == "guide_left"]
     assert Counter(i["pk"]["S"] for i in left) == Counter({f"T#{tenant.id}#M#{m}": 1 for m in ids})
     owners = Counter(i["guide_id"]["S"] for i in items if i["sk"]["S"] == "GUIDE")
     assert owners == {bob.id: 250, cy.id: 250}

@@ -163,8 +163,13 @@ def journeys_generation(tenant_id: str, shard: int) -> str:
 
 
 # --- guides (stores, staff, member ownership, tasks) -----------------------------------
+#: What an order needs to know about a member's guide and tasks sorts under ``GUIDE`` in the
+#: member's collection (owner, latest done task, open-task pointers): one Query reads it all.
+#: History and claims sort elsewhere, so that Query stays small.
+GUIDE_STATE_PREFIX = "GUIDE"
 GUIDE_OWNER_SK = "GUIDE"
 GUIDE_TASK_DONE_SK = "GUIDE_TASKDONE"
+GUIDE_HISTORY_PREFIX = "GHIST#"
 GUIDE_SETTINGS_SK = "SETTINGS"
 
 
@@ -199,12 +204,12 @@ def guide_members(tenant_id: str, guide_id: str) -> str:
 
 
 def guide_history_sk(at: str, entry_id: str) -> str:
-    return f"GUIDE_HIST#{at}#{entry_id}"
+    return f"{GUIDE_HISTORY_PREFIX}{at}#{entry_id}"
 
 
 def guide_order_claim_sk(event_id: str) -> str:
     """One per order event in the member's collection: a redelivered signal counts once."""
-    return f"GUIDE_ORDER#{event_id}"
+    return f"GORDER#{event_id}"
 
 
 def task(tenant_id: str, task_id: str) -> str:
@@ -214,9 +219,12 @@ def task(tenant_id: str, task_id: str) -> str:
 TASK_SK = "TASK"
 
 
+OPEN_TASK_PREFIX = "GUIDE_OTASK#"
+
+
 def open_task_sk(task_id: str) -> str:
     """In the member's collection while the task is open (an order closes them all)."""
-    return f"OTASK#{task_id}"
+    return f"{OPEN_TASK_PREFIX}{task_id}"
 
 
 def task_ref_sk(task_id: str) -> str:
