@@ -21,6 +21,11 @@ from chalicelib.integrations.transfers import storage as transfers_storage
 from chalicelib.integrations.webhooks import events as webhook_events
 from chalicelib.integrations.webhooks import routes as webhooks
 from chalicelib.journeys import delivery as journeys_delivery
+from chalicelib.guides import board as guides_board
+from chalicelib.guides import ownership as guides_ownership
+from chalicelib.guides import routes as guides
+from chalicelib.guides import tasks as guides_tasks
+from chalicelib.journeys import actions as journeys_actions
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -57,6 +62,7 @@ members_service.MEMBER_ERASING.connect(audit.forget_member)
 members_service.MEMBER_ERASING.connect(coupons_service.forget_member)
 members_service.MEMBER_ERASING.connect(points_service.forget_member)
 members_service.MEMBER_ERASING.connect(webhook_events.forget_member)
+members_service.MEMBER_ERASING.connect(guides_ownership.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 activity_service.EVENT_RECORDED.connect(tags_service.on_event)
 activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
@@ -75,6 +81,11 @@ tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
 for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
                        members_service.MEMBER_ERASED, journeys_delivery.MESSAGE_CLOSED):
     _only_outbound.connect(webhook_events.on_signal, wants=webhook_events.wants(_only_outbound.name))
+# guides: sign-ups through a guide's code bind in the member's own transaction; orders count
+# for the member's guide and close their open tasks; journeys' create_task steps make tasks
+members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
+activity_service.EVENT_RECORDED.connect(guides_board.on_event)
+journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -92,6 +103,7 @@ app.register_blueprint(coupons.bp, url_prefix="/v1")
 app.register_blueprint(points.bp, url_prefix="/v1")
 app.register_blueprint(webhooks.bp, url_prefix="/v1")
 app.register_blueprint(transfers.bp, url_prefix="/v1")
+app.register_blueprint(guides.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -189,3 +201,9 @@ def points_expiry(event: Any) -> dict[str, Any]:
     due; reads apply expiry themselves), for every tenant or ``{"tenant_ids": [...]}``."""
     detail = getattr(event, "detail", None) or {}
     return points_expiry_pass.run(tenant_ids=detail.get("tenant_ids"))
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="task_expiry")
+def task_expiry(event: Any) -> dict[str, Any]:
+    """Expires open guide tasks past their due day + grace (read from the due-task index)."""
+    return {"expired": guides_tasks.expire_all_tenants()}

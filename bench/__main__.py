@@ -9,7 +9,7 @@ succeeded), so a figure never describes an error path.
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
 journeys (h), saleday (i), coupons (j), points (k), webhooks (l), transfers (m: imports on S3,
-BENCH_TRANSFERS_ROWS).
+BENCH_TRANSFERS_ROWS), guides (n).
 By default, all of them.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, imports, journeys, points, saleday, segments, tagwrites, transfers, webhooks
+from . import coupons, events, guides, imports, journeys, points, saleday, segments, tagwrites, transfers, webhooks
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -272,7 +272,8 @@ def print_capacity(ops: list[OpFigures]) -> None:
 
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
-            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m"}
+            "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m",
+            "guides": "n"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -306,6 +307,7 @@ class Results:
     points: points.PointsFigures | None = None
     webhooks: webhooks.WebhookFigures | None = None
     transfers: transfers.TransferFigures | None = None
+    guides: guides.GuideFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -341,6 +343,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
         # (j) moves the clock (restored after)
         if "points" in sections:
             out.points = points.run_points(chalice_client, admin_token, app_ddb, bare_ddb)
+        if "guides" in sections:
+            out.guides = guides.run_guides(chalice_client, admin_token, app_ddb,
+                                           Writer(stack.seeding_client, stack.table_name), stack.issuer)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -405,6 +410,8 @@ def main() -> int:
         webhooks.print_webhooks(results.webhooks)
     if results.transfers:
         transfers.print_transfers(results.transfers)
+    if results.guides:
+        guides.print_guides(results.guides)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

@@ -117,6 +117,8 @@ APP_FUNCTIONS = {
     "StripeReconciliation": AppFunction("stripe_reconciliation", timeout=60),  # likewise
     # removes expired tags across every tenant inline (a page of expiry entries each)
     "TagExpiry": AppFunction("tag_expiry", timeout=300),
+    # expires open guide tasks past due + grace across every tenant (a Query of due tasks each)
+    "TaskExpiry": AppFunction("task_expiry", timeout=300),
     # delivers signals whose after-commit delivery did not finish (core.signals), every minute
     "OutboxSweeper": AppFunction("outbox_sweeper", timeout=300),
     # expires due points lots and sends expiry notices, hourly (a Query per due-list shard)

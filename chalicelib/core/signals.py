@@ -58,7 +58,7 @@ Receiver = Callable[[Delivery], object]
 _SIGNALS: dict[str, Signal] = {}
 
 
-def receiver_name(receiver: Receiver) -> str:
+def receiver_name(receiver: Callable[..., object]) -> str:
     return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', repr(receiver))}"
 
 
@@ -182,4 +182,3 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             delivered += ok
             failed += not ok
     return {"delivered": delivered, "failed": failed}
-

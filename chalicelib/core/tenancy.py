@@ -28,12 +28,16 @@ READ: Final = "read"
 WRITE: Final = "write"
 ADMIN: Final = "admin"
 SCOPES = (READ, WRITE, ADMIN)
+#: a console user with role ``guide`` (in-store staff): only the guide routes, and there only
+#: their own members and tasks (the guides capability maps the user's subject to its guide)
+GUIDE: Final = "guide"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "owner": frozenset({READ, WRITE, ADMIN}),
     "admin": frozenset({READ, WRITE, ADMIN}),
     "marketer": frozenset({READ, WRITE}),
     "analyst": frozenset({READ}),
+    "guide": frozenset({GUIDE}),
 }
 API_KEY_PREFIX = "ek_"
 

@@ -10,9 +10,16 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from ..core import clock, observability as obs
+from ..core.signals import Signal
 from ..core.table.transactions import Transaction
 from ..core.tenancy import READ, WRITE, TenantContext
 from . import engine, store, templates
+
+
+#: A ``create_task`` step ran: the guides capability (wired in app.py) creates the task for the
+#: member's guide, once per (enrolment, step). Data: kind, title, body (rendered), due_in_days,
+#: journey_id, enrolment_id, step_id.
+TASK_REQUESTED = Signal("journeys.task_requested")
 
 
 @lru_cache(maxsize=1)
@@ -270,3 +277,23 @@ def call_webhook(run: Run, tx: Transaction, step: dict[str, Any]) -> None:
                     "step_id": step["id"], "member_id": run.member_id, "data": dict(step.get("data") or {}),
                     "coupon": (enrolment.vars or {}).get("coupon"), "trigger": (enrolment.vars or {}).get("trigger")}
     _claim(run, tx, item)
+
+
+def create_task(run: Run, tx: Transaction, step: dict[str, Any]) -> None:
+    """Raise :data:`TASK_REQUESTED` in the run's transaction, with the texts rendered here
+    (trigger, coupon and tier variables are the journey's)."""
+    texts = [t for t in (step["title"], step.get("body")) if t]
+    try:
+        values = _values(run, texts)
+        title = templates.render(step["title"], values, run.tz)
+        body = templates.render(step["body"], values, run.tz) if step.get("body") else None
+    except templates.MissingVariable as exc:
+        obs.logger.warning("journey task template variable missing", extra={"step": step["id"], "path": exc.path})
+        run.add(f"step:{step['id']}:failed")
+        return
+    enrolment = run.enrolment
+    TASK_REQUESTED.stage(tx, run.tenant_id, run.member_id, {
+        "kind": step["kind"], "title": title, "body": body, "due_in_days": int(step.get("due_in_days", 0)),
+        "journey_id": enrolment.journey_id, "enrolment_id": enrolment.enrolment_id, "step_id": step["id"]})
+    run.writes += 1
+    run.add(f"step:{step['id']}:sent")

@@ -38,7 +38,7 @@ def create_journey(ctx: TenantContext, body: JourneyCreate) -> JourneyOut:
     """Create a journey (a draft: activate it to start enrolling)
 
     A trigger, an optional entry filter, goal and exit rules, a re-entry rule, and steps
-    (wait, branch, send_message, add_tag / remove_tag, grant_coupon, webhook, exit) joined
+    (wait, branch, send_message, add_tag / remove_tag, grant_coupon, webhook, create_task, exit) joined
     by ``next`` / ``then`` / ``else``. Unreachable steps, loops without a wait, bad
     durations or templates, and unknown tags, tiers, stages, plans or segments are 422.
     """

@@ -146,6 +146,9 @@ def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
         elif kind == "webhook":
             actions.call_webhook(run, tx, step)
             step_id = step.get("next")
+        elif kind == "create_task":
+            actions.create_task(run, tx, step)
+            step_id = step.get("next")
         elif kind == "exit":
             return _finish(run, tx, "completed", None, None)
     return _finish(run, tx, "waiting", None, (now + timedelta(minutes=1), step_id))

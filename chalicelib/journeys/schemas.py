@@ -237,11 +237,24 @@ class WebhookStep(_Step):
     next: StepId | None = None
 
 
+class TaskStep(_Step):
+    """A task for the member's guide (or the store pool), due ``due_in_days`` after the day
+    the step runs, in the store's time zone; one per (enrolment, step). ``title`` and
+    ``body`` are templates like a message's."""
+
+    type: Literal["create_task"]
+    kind: Literal["call", "message", "greet", "follow_up", "custom"]
+    title: str = Field(min_length=1, max_length=200)
+    body: str | None = Field(default=None, max_length=2000)
+    due_in_days: int = Field(default=0, ge=0, le=60)
+    next: StepId | None = None
+
+
 class ExitStep(_Step):
     type: Literal["exit"]
 
 
-Step = Annotated[WaitStep | BranchStep | SendStep | TagStep | CouponStep | WebhookStep | ExitStep,
+Step = Annotated[WaitStep | BranchStep | SendStep | TagStep | CouponStep | WebhookStep | TaskStep | ExitStep,
                  Field(discriminator="type")]
 
 

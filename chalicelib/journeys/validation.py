@@ -139,17 +139,19 @@ def check_definition(ctx: TenantContext, definition: dict[str, Any]) -> None:
             _check_tag(ctx, step["tag_id"], f"{where}.tag_id")
         elif step["type"] == "grant_coupon" and (step.get("coupon") or {}).get("template_id"):
             _check_coupon_template(ctx, step["coupon"]["template_id"], f"{where}.coupon.template_id")
-        elif step["type"] == "send_message":
-            for part in ("subject", "body"):
-                text = step["template"].get(part)
+        elif step["type"] in ("send_message", "create_task"):
+            texts = step["template"] if step["type"] == "send_message" else step
+            prefix = f"{where}.template" if step["type"] == "send_message" else where
+            for part in ("subject", "body") if step["type"] == "send_message" else ("title", "body"):
+                text = texts.get(part)
                 if not text:
                     continue
                 try:
                     used = templates.placeholders(text)
                 except templates.TemplateError as exc:
-                    raise _fail(f"{where}.template.{part}", str(exc), "invalid_template") from exc
+                    raise _fail(f"{prefix}.{part}", str(exc), "invalid_template") from exc
                 if any(p.root == "coupon" for p in used) and not grants_coupon:
-                    raise _fail(f"{where}.template.{part}", "coupon variables need a grant_coupon step",
+                    raise _fail(f"{prefix}.{part}", "coupon variables need a grant_coupon step",
                                 "invalid_template")
     _check_trigger(ctx, definition["trigger"])
 

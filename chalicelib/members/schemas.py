@@ -199,6 +199,8 @@ class ChannelOut(Output):
     created_at: str
     #: members whose first touch was this channel (present on single reads)
     member_count: int | None = None
+    #: ``guide``: a guide's personal code (sign-ups through it are bound to that guide)
+    type: Literal["channel", "guide"] = "channel"
 
 
 class ChannelPage(Page):

@@ -22,6 +22,7 @@ from ..core import audit, clock, idempotency, jobs, observability as obs
 from ..core.errors import Conflict, Gone, NotFound, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.objects import objects
+from ..core.participants import Join
 from ..core.schema import Download
 from ..core.signals import Signal
 from ..core.table import cursor, keys
@@ -205,9 +206,11 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
         source=_source(body.source), created_at=now, updated_at=now,
     )
     _list_keys(item)
+    data = {"source": dict(item.source or {}), "created_at": now}
     store.create_member(item, now, audit.Entry(ctx.tenant_id, "member.created", audit.MEMBER, member_id,
                                                None, _audited(item)),
-                        _staging(MEMBER_CREATED, item))
+                        _staging(MEMBER_CREATED, item),
+                        lambda tx: MEMBER_CREATING.stage(tx, ctx.tenant_id, member_id, data))
     obs.count("MemberCreated", ctx.tenant_id)
     return item
 
@@ -298,6 +301,11 @@ def channel_member_count(tenant_id: str, code: str) -> int:
 def member_count(tenant_id: str) -> int:
     """Live members of the tenant (O(1): a sharded counter)."""
     return store.member_count(tenant_id)
+
+
+#: Participants add to a new member's creating transaction (data: ``source``, ``created_at``):
+#: a sign-up through a guide's code is bound to that guide in the same commit.
+MEMBER_CREATING = Join("members.creating")
 
 
 #: Sent, synchronously, before a member's collection is deleted: every capability forgets
@@ -508,7 +516,15 @@ def list_members(ctx: TenantContext, query: MemberListQuery) -> MemberPage:
 # --- channels ------------------------------------------------------------------------
 def _channel_out(item: store.ChannelItem, count: int | None = None) -> ChannelOut:
     return ChannelOut(code=item.code, name=item.name, platform=item.platform, description=item.description,
-                      created_at=item.created_at, member_count=count)
+                      created_at=item.created_at, member_count=count,
+                      type="guide" if item.type == "guide" else "channel")
+
+
+def stage_guide_channel(tx: Transaction, tenant_id: str, code: str, name: str) -> None:
+    """A guide's personal channel code, typed ``guide``, written in the guide's own transaction."""
+    store.stage_channel(tx, store.ChannelItem(
+        keys.channels(tenant_id), keys.channel_sk(code), code=code, name=name[:100], platform="guide",
+        created_at=clock.iso(clock.now()), type="guide"))
 
 
 def create_channel(ctx: TenantContext, body: ChannelCreate) -> ChannelOut:

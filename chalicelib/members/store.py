@@ -49,6 +49,8 @@ class ChannelItem(TableItem, discriminator="channel"):
     platform = UnicodeAttribute(null=True)
     description = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    #: "guide" for a guide's personal code (made by the guides capability); absent otherwise
+    type = UnicodeAttribute(null=True)
 
 
 class BirthdayEntry(TableItem, discriminator="birthday_entry"):
@@ -173,8 +175,8 @@ def member_collection(tenant_id: str, member_id: str) -> list[TableItem]:
 #: bookkeeping every item carries (keys, index keys, type, version, expiry): not data about the member
 _INTERNAL = frozenset({"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "item_type", "version", "revision",
                        "ttl"})
-#: machinery that only points at other records (pending deliveries, dedupe claims)
-_MACHINERY = ("OUTBOX#", "JTRIG#")
+#: machinery that only points at other records (pending deliveries, dedupe claims, task pointers)
+_MACHINERY = ("OUTBOX#", "JTRIG#", "GUIDE_OTASK#", "TASKREF#", "TASK_CLAIM#", "GORDER#")
 
 
 def export_records(tenant_id: str, member_id: str) -> list[dict[str, Any]]:
@@ -266,7 +268,7 @@ Staging = Callable[[Transaction], None]
 
 
 def create_member(member: MemberItem, now: str, audit: Entry | None = None,
-                  signal: Staging | None = None) -> None:
+                  signal: Staging | None = None, contribute: Staging | None = None) -> None:
     """Profile + identity items (+ channel check and count) in one transaction.
 
     Cancellation labels: ``identity:<kind>`` (taken), ``channel`` (unknown source
@@ -291,6 +293,8 @@ def create_member(member: MemberItem, now: str, audit: Entry | None = None,
         audit.stage(tx)
     if signal is not None:
         signal(tx)
+    if contribute is not None:
+        contribute(tx)
     tx.commit()
 
 
@@ -345,6 +349,11 @@ def erase_member(tombstone: MemberItem, identities: dict[str, str], channel: str
     tx.commit()
     for item in others:  # beyond the transaction's size; a retry of the erasure finishes it
         item.delete()
+
+
+def stage_channel(tx: Transaction, channel: ChannelItem) -> None:
+    """The channel inside another capability's write (a guide and its code); fails as ``channel_code``."""
+    tx.save("channel_code", channel, condition=ChannelItem.pk.does_not_exist())
 
 
 def create_channel(channel: ChannelItem, audit: Entry | None = None) -> bool:

@@ -34,7 +34,8 @@ CORE_FUNCTIONS = {"RunJob": "enclave-dev-run_job", "Nightly": "enclave-dev-night
                   "TagExpiry": "enclave-dev-tag_expiry",
                   "OutboxSweeper": "enclave-dev-outbox_sweeper",
                   "PointsExpiry": "enclave-dev-points_expiry",
-                  "WebhookDeliveries": "enclave-dev-webhook_deliveries"}
+                  "WebhookDeliveries": "enclave-dev-webhook_deliveries",
+                  "TaskExpiry": "enclave-dev-task_expiry"}
 #: the journeys' functions (all of them or none in app.py)
 JOURNEY_FUNCTIONS = {"JourneyStep": "enclave-dev-journey_step",
                      "JourneyTimers": "enclave-dev-journey_timers",
@@ -47,7 +48,7 @@ STATE_MACHINE_NAME = "enclave-dev-journey-timers"
 TIMEOUTS = {"Nightly": 60, "JobSweeper": 60, "RenewalReminders": 60,
             "StripeReconciliation": 60, "JourneyStep": 60, "JourneyTimers": 60,
             "JourneySweeper": 60, "JourneyTriggers": 300, "TagExpiry": 300,
-            "OutboxSweeper": 300, "PointsExpiry": 300, "WebhookDeliveries": 300}
+            "OutboxSweeper": 300, "PointsExpiry": 300, "WebhookDeliveries": 300, "TaskExpiry": 300}
 #: the local stack's settings (stripe-mock, DynamoDB Local, SES/SNS mocks, webhooks to
 #: loopback addresses) and the plain-text Stripe keys
 FORBIDDEN_ENVIRONMENT = {"ENCLAVE_STRIPE_API_BASE", "ENCLAVE_STRIPE_STATELESS_MOCK",
@@ -478,6 +479,7 @@ def test_schedules(synth: Synth) -> None:
     assert ("app.nightly", "rate(1 day)") in schedules["Nightly"]
     assert ("app.points_expiry", "rate(1 hour)") in schedules["PointsExpiry"]
     assert ("app.webhook_deliveries", "rate(1 minute)") in schedules["WebhookDeliveries"]
+    assert ("app.task_expiry", "rate(15 minutes)") in schedules["TaskExpiry"]
 
 
 def _app_schedules() -> dict[str, list[tuple[str, str]]]:

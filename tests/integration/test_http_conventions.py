@@ -113,6 +113,10 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     coupon = http.post(f"/v1/members/{member['id']}/coupons", tenant.key, {"template_id": template["id"]}).json
     reward = http.post("/v1/rewards", tenant.key, {"name": "r", "points_cost": 1}).json  # points: a reward of A's
     imported = http.post("/v1/imports", tenant.key, {"kind": "members", "format": "csv"}).json  # an import of A's
+    where = http.post("/v1/stores", tenant.key, {"name": "s", "timezone": "UTC", "task_pool": True}).json
+    guide = http.post("/v1/guides", tenant.key, {"display_name": "g", "store_id": where["id"]}).json
+    task = http.post("/v1/tasks", tenant.key, {"member_id": member["id"], "kind": "call", "title": "t",
+                                               "due_date": "2026-12-10"}).json
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -159,6 +163,13 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("POST", "/v1/members/{member_id}/points/adjustments"): {"points": 5, "reason": "hijack"},
         ("POST", "/v1/members/{member_id}/points/redemptions"): {"points": 5, "reason": "hijack"},
         ("PATCH", "/v1/rewards/{reward_id}"): {"stock": 100},
+    })
+    ids.update({"store_id": where["id"], "guide_id": guide["id"], "task_id": task["id"]})
+    bodies.update({
+        ("PATCH", "/v1/stores/{store_id}"): {"name": "hijack"},
+        ("POST", "/v1/guides/{guide_id}/leave"): {"spread_over_store": where["id"]},
+        ("PUT", "/v1/members/{member_id}/guide"): {"guide_id": guide["id"], "reason": "hijack"},
+        ("POST", "/v1/tasks/{task_id}/complete"): {"outcome": "reached"},
     })
     exercised = set()
     for spec in _tenant_routes():

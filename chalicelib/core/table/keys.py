@@ -396,3 +396,92 @@ def import_errors_sk(offset: int) -> str:
 # --- S3 object keys: every object of a tenant under ``tenants/<tenant_id>/`` ---------------
 def object_key(tenant_id: str, *parts: str) -> str:
     return "/".join(("tenants", tenant_id, *parts))
+
+
+# --- guides (stores, staff, member ownership, tasks) -----------------------------------
+#: What an order needs to know about a member's guide and tasks sorts under ``GUIDE`` in the
+#: member's collection (owner, latest done task, open-task pointers): one Query reads it all.
+#: History and claims sort elsewhere, so that Query stays small.
+GUIDE_STATE_PREFIX = "GUIDE"
+GUIDE_OWNER_SK = "GUIDE"
+GUIDE_TASK_DONE_SK = "GUIDE_TASKDONE"
+GUIDE_HISTORY_PREFIX = "GHIST#"
+GUIDE_SETTINGS_SK = "SETTINGS"
+
+
+def stores(tenant_id: str) -> str:
+    return f"T#{tenant_id}#STORES"
+
+
+def store_sk(store_id: str) -> str:
+    return f"STORE#{store_id}"
+
+
+def guides(tenant_id: str) -> str:
+    return f"T#{tenant_id}#GUIDES"
+
+
+def guide_sk(guide_id: str) -> str:
+    return f"GUIDE#{guide_id}"
+
+
+def guides_of_store(tenant_id: str, store_id: str) -> str:
+    return f"T#{tenant_id}#STORE_GUIDES#{store_id}"
+
+
+def guide_user(tenant_id: str, subject: str) -> str:
+    """A console user's subject -> their guide (one guide per user)."""
+    return f"T#{tenant_id}#GUIDE_USER#{hashlib.sha256(subject.encode()).hexdigest()[:40]}"
+
+
+def guide_members(tenant_id: str, guide_id: str) -> str:
+    """The members a guide serves now (the ownership item's GSI1 entry)."""
+    return f"T#{tenant_id}#GUIDE_MEMBERS#{guide_id}"
+
+
+def guide_history_sk(at: str, entry_id: str) -> str:
+    return f"{GUIDE_HISTORY_PREFIX}{at}#{entry_id}"
+
+
+def guide_order_claim_sk(event_id: str) -> str:
+    """One per order event in the member's collection: a redelivered signal counts once."""
+    return f"GORDER#{event_id}"
+
+
+def task(tenant_id: str, task_id: str) -> str:
+    return f"T#{tenant_id}#TASK#{task_id}"
+
+
+TASK_SK = "TASK"
+
+
+OPEN_TASK_PREFIX = "GUIDE_OTASK#"
+
+
+def open_task_sk(task_id: str) -> str:
+    """In the member's collection while the task is open (an order closes them all)."""
+    return f"{OPEN_TASK_PREFIX}{task_id}"
+
+
+def task_ref_sk(task_id: str) -> str:
+    """Every task of the member (open or closed), in its collection: erasure finds them."""
+    return f"TASKREF#{task_id}"
+
+
+def task_claim_sk(source_key: str) -> str:
+    """One task per (enrolment, step) or per (bulk job, member): in the member's collection."""
+    return f"TASK_CLAIM#{source_key}"
+
+
+def tasks_of_day(tenant_id: str, owner: str, day: str) -> str:
+    """A guide's (or a store pool's, ``pool-<store id>``) tasks due on a local day."""
+    return f"T#{tenant_id}#GTASKS#{owner}#{day}"
+
+
+def tasks_expiring(tenant_id: str, shard: int) -> str:
+    """Open tasks by expiry time (sparse, sharded): the ``task_expiry`` schedule's Query."""
+    return f"T#{tenant_id}#TASK_EXP#{shard}"
+
+
+def tasks_expiring_shards(tenant_id: str) -> list[str]:
+    return [tasks_expiring(tenant_id, n) for n in range(LIST_SHARDS)]
