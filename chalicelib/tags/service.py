@@ -13,6 +13,7 @@ from ..core import clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
+from ..core.table import generations
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
@@ -111,7 +112,7 @@ def update_group(ctx: TenantContext, group_id: str, body: TagGroupPatch) -> TagG
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(group, name, value)
-    store.save_group(group)
+    store.save_group(ctx.tenant_id, group)
     return _group_out(group)
 
 
@@ -174,7 +175,7 @@ def update_tag(ctx: TenantContext, group_id: str, tag_id: str, body: TagPatch) -
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(tag, name, value)
-    store.save_tag(tag)
+    store.save_tag(ctx.tenant_id, tag)
     return _tag_out(tag)
 
 
@@ -502,7 +503,7 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
             setattr(rule, name, given[name])
     rule.updated_at = clock.iso(clock.now())
     tx = Transaction()
-    store.stage_rule(tx, rule)
+    store.stage_rule(tx, ctx.tenant_id, rule)
     _stage_backfill(tx, ctx.tenant_id, rule)
     try:
         tx.commit()
@@ -548,11 +549,20 @@ def on_event(delivery: Delivery) -> int:
                              clock.parse(delivery.data["occurred_at"]))
 
 
-def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
+def _load_event_rules(tenant_id: str) -> tuple[list[store.TagRuleItem], dict[str, tuple[store.TagItem, str]]]:
     rules = [r for r in store.list_rules(tenant_id) if r.enabled]
+    return rules, _rule_tags(tenant_id, rules) if rules else {}
+
+
+#: the enabled rules and their tags, read on every event: cached per process, reloaded when
+#: a group, tag or rule changed (in any process; see core.table.generations)
+_event_rules = generations.TenantCache(store.DEFINITIONS_GENERATION, _load_event_rules)
+
+
+def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
+    rules, tags = _event_rules.get(tenant_id)
     if not rules:
         return 0
-    tags = _rule_tags(tenant_id, rules)
     applied = 0
     snapshot = None
     for rule in rules:
