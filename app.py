@@ -14,7 +14,7 @@ from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
-from chalicelib.core import jobs, signals, tenancy
+from chalicelib.core import jobs, signals, tenancy, throttle
 from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
@@ -34,6 +34,7 @@ app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
 app.register_middleware(http_layer.problem_middleware, "http")  # Chalice's own errors as problem+json
 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
+throttle.register_rate_source(tenants_service.rate_limit)
 # erasure: every capability forgets the member (counters included) before the profile goes
 members_service.MEMBER_ERASING.connect(tiers_service.forget_member)
 members_service.MEMBER_ERASING.connect(tags_service.forget_member)
