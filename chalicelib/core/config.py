@@ -84,7 +84,7 @@ class Settings(EnvSettings):
     #: A tenant may send this many seconds' worth of requests at once (the bucket's size).
     rate_limit_burst_seconds: float = Field(default=1.0, gt=0, le=60)
     #: How many containers a tenant's traffic is spread over: each one admits
-    #: rate / containers (see docs/decisions/0012-tenant-throttling.md).
+    #: rate / containers (docs/decisions/0012-tenant-throttling-and-sale-day-caches.md).
     rate_limit_containers: int = Field(default=1, ge=1, le=10_000)
 
     #: Largest request body accepted, in bytes.

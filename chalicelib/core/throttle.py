@@ -6,9 +6,9 @@ refills at ``rate`` per second, and each request takes one. ``rate`` is the tena
 (set by the platform, ``TenantItem.rate_limit_per_second``) or the stage default, divided
 by the containers a tenant's traffic is expected to spread over. Nothing is read or written
 in DynamoDB per request: a shared counter would itself be a hot key and a cost on sale day
-(docs/decisions/0012-tenant-throttling.md). The exact global cap per API key is API
-Gateway's usage plan (infra/stack.py); this limit keeps one tenant from taking a shared
-container's time and answers a 429 the client can act on.
+(docs/decisions/0012-tenant-throttling-and-sale-day-caches.md). The exact global cap per
+API key is API Gateway's usage plan (infra/stack.py); this limit keeps one tenant from
+taking a shared container's time and answers a 429 the client can act on.
 
 Time is the app clock (``core.clock``), so tests move it instead of sleeping.
 """

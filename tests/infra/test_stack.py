@@ -849,3 +849,22 @@ def test_gateway_responses_carry_no_cors_when_the_origin_cannot_be_named() -> No
     assert gateway_cors_headers("https://a.example,https://b.example") == {}  # cannot pick per request
     assert gateway_cors_headers("*") == {}
     assert gateway_cors_headers(" https://a.example ")["Access-Control-Allow-Origin"] == "https://a.example"
+
+
+# -- throttling (docs/decisions/0012-tenant-throttling-and-sale-day-caches.md) ---------------
+def test_the_stage_and_each_tenant_api_key_are_throttled_by_api_gateway(synth: Synth) -> None:
+    from infra.stack import KEY_THROTTLE, STAGE_THROTTLE
+
+    _, api = synth.one("AWS::Serverless::Api")
+    [everything] = api["Properties"]["MethodSettings"]
+    assert (everything["ResourcePath"], everything["HttpMethod"]) == ("/*", "*")
+    assert everything["ThrottlingRateLimit"] == STAGE_THROTTLE["rate"] > 0
+    assert everything["ThrottlingBurstLimit"] == STAGE_THROTTLE["burst"] > 0
+    logical_id, plan = synth.one("AWS::ApiGateway::UsagePlan")
+    [stage] = plan["Properties"]["ApiStages"]
+    assert stage == {"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}
+    assert plan["Properties"]["Throttle"] == {"RateLimit": KEY_THROTTLE["rate"], "BurstLimit": KEY_THROTTLE["burst"]}
+    assert plan["Properties"]["Quota"]["Period"] == "DAY"
+    assert "RestAPIapiStage" in synth.template["Resources"][logical_id]["DependsOn"]
+    # a key's limit never exceeds the stage's
+    assert KEY_THROTTLE["rate"] <= STAGE_THROTTLE["rate"] and KEY_THROTTLE["burst"] <= STAGE_THROTTLE["burst"]
