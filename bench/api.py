@@ -19,7 +19,7 @@ class App:
         self.headers: dict[str, str] = {}
         self.tenant_id = ""
 
-    def create_tenant(self, admin_token: str, **settings: str) -> dict[str, Any]:
+    def create_tenant(self, admin_token: str, **settings: Any) -> dict[str, Any]:
         r = self.client.http.post("/v1/admin/tenants", body=json.dumps({**TENANT, **settings}), headers={
             "Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"})
         if r.status_code != 201:

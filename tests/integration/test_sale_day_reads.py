@@ -8,7 +8,7 @@ import pytest
 
 from bench.dynamo import captured
 from bench.saleday import touches
-from tests.fixtures import run_jobs
+from tests.fixtures import make_tenant, run_jobs
 from tests.integration.journey_support import create_journey
 from tests.integration.test_events import new_member, order, send, set_program
 
@@ -20,11 +20,13 @@ def _reads(calls):
     return [t.pk for op, params in calls for t in touches(op, params) if t.role == "read"]
 
 
-@pytest.fixture
-def brand(http, tenant):
-    """A tenant set up as on sale day: a tier program, a rule tag on every order, a journey."""
+@pytest.fixture(scope="module")
+def brand(http, admin_token):
+    """A tenant set up as on sale day: a tier program, a rule tag on every order, a journey
+    (shared by this module's tests: set-up is most of their time)."""
     from chalicelib.core.table.model import boto_client
 
+    tenant = make_tenant(http, admin_token, name="Sale day brand")
     set_program(http, tenant)
     group = http.post("/v1/tag-groups", tenant.key, {"name": "Sale", "selection": "multi"}).json
     buyer = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "Buyer"}).json
@@ -34,15 +36,15 @@ def brand(http, tenant):
                                   "steps": [{"id": "w", "type": "wait", "duration": "P3D", "next": "x"},
                                             {"id": "x", "type": "exit"}]})
     run_jobs()
-    return boto_client(), group, buyer
+    return tenant, boto_client(), group, buyer
 
 
 def _tags(http, tenant, member_id):
     return {t["tag_id"] for t in http.get(f"/v1/members/{member_id}/tags", tenant.key).json["data"]}
 
 
-def test_a_batch_of_events_reads_each_generation_once_and_no_tenant_wide_config(http, tenant, brand):
-    client, _, buyer = brand
+def test_a_batch_of_events_reads_each_generation_once_and_no_tenant_wide_config(http, brand):
+    tenant, client, _, buyer = brand
     members = [new_member(http, tenant, phone=f"1380013810{n}") for n in range(5)]
     send(http, tenant, order("warm", 10_00, {"id": members[0]}))  # this process has read everything once
     # WHEN ten events arrive in one request
@@ -59,9 +61,9 @@ def test_a_batch_of_events_reads_each_generation_once_and_no_tenant_wide_config(
     assert all(buyer["id"] in _tags(http, tenant, m) for m in members)
 
 
-def test_a_change_of_rules_program_or_journeys_is_seen_by_the_next_request(http, tenant, brand):
-    _, group, buyer = brand
-    member = new_member(http, tenant)
+def test_a_changed_tag_rule_or_tier_program_is_seen_by_the_next_request(http, brand):
+    tenant, _, group, buyer = brand
+    member = new_member(http, tenant, phone="13800138200")
     send(http, tenant, order("first", 10_00, {"id": member}))  # caches warm
     # WHEN a second rule and a new tier program are saved (each bumps its generation)
     vip = http.post(f"/v1/tag-groups/{group['id']}/tags", tenant.key, {"name": "VIP"}).json

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures import make_tenant
 
-FLOOD = 24
+FLOOD = 12
 
 
 @pytest.fixture
