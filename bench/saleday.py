@@ -367,8 +367,7 @@ def run_saleday(client: Any, admin_token: str, app_ddb: Any, bare_ddb: Any, tabl
     fig = SaleDayFigures()
     t0 = time.perf_counter()
     api = App(client)
-    # a big brand's plan: its requests are never throttled by the app (core.throttle), whatever the batch size
-    api.create_tenant(admin_token, name="Bench Sale Day", rate_limit_per_second=RATE * 2)
+    api.create_tenant(admin_token, name="Bench Sale Day")
     fig.tenant_id = api.tenant_id
     progress(f"sale day: a tenant with a tier program, 3 tag rules, an order.paid journey, {POOL} members")
     _setup(api)
