@@ -14,7 +14,7 @@ from chalicelib.billing import apply as billing_apply
 from chalicelib.billing import reconcile as billing_reconcile
 from chalicelib.billing import routes as billing
 from chalicelib.core import http as http_layer
-from chalicelib.core import audit, jobs, objects, signals, tenancy
+from chalicelib.core import audit, jobs, objects, signals, tenancy, throttle
 from chalicelib.integrations.audit import routes as audit_log
 from chalicelib.integrations.transfers import routes as transfers
 from chalicelib.integrations.transfers import storage as transfers_storage
@@ -53,6 +53,7 @@ app.register_middleware(http_layer.problem_middleware, "http")  # Chalice's own 
 tenancy.register_api_key_verifier(tenants_service.verify_api_key)
 # imports and exports live in S3 (gofakes3 locally); the client is built on first use
 objects.configure(transfers_storage.S3Objects)
+throttle.register_rate_source(tenants_service.rate_limit)
 # erasure: every capability forgets the member (counters included) before the profile goes
 members_service.MEMBER_ERASING.connect(tiers_service.forget_member)
 members_service.MEMBER_ERASING.connect(tags_service.forget_member)

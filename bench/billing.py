@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from .api import TENANT
 from .stack import ROOT, LocalStack
 
 WARMUP = 20
@@ -72,8 +73,7 @@ def _run(stack: LocalStack, secret: str, fmt: Any, heading: Any, median: Any, p9
         assert r.status_code < 300, (path, r.status_code, r.body[:300])
         return json.loads(r.body) if r.body else None
 
-    tenant = call("POST", "/v1/admin/tenants", stack.issuer.admin_token(),
-                  {"name": "Bench", "timezone": "Asia/Shanghai", "currency": "CNY", "default_country": "CN"})
+    tenant = call("POST", "/v1/admin/tenants", stack.issuer.admin_token(), TENANT)
     key, tenant_id = tenant["api_key"]["secret"], tenant["tenant"]["id"]
     account = call("POST", "/v1/billing/stripe/connect", key, {"return_url": "https://b.example/done",
                                                                 "refresh_url": "https://b.example/again"})

@@ -40,7 +40,7 @@ from .api import App, member_body
 from .dynamo import captured
 from .events import order_paid
 
-_MEMBER, _PHONE, _CREATED, _SHARD = "@@MEMBER@@", "@@PHONE@@", "@@CREATED@@", "@@SHARD@@"
+_MEMBER, _PHONE, _CREATED, _SHARD = "@@MEMBER@@", "@@PHONE@@", "@@CREATED@@", "@@SHARD{}@@"
 _GSI_PKS = ("gsi1pk", "gsi2pk")
 BATCH_ITEMS = 25  # BatchWriteItem's maximum
 
@@ -142,7 +142,7 @@ def make_template(api: App, app_ddb: Any, bare_ddb: Any, table: str, variant: Va
     """Make one member of ``variant`` through the API and capture what it wrote.
     Returns the template and one counter update's parameters (its shape)."""
     from chalicelib.core.table import keys
-    from chalicelib.core.table.definition import COUNTER_SHARDS, LIST_SHARDS
+    from chalicelib.core.table.definition import COUNTER_SHARDS
 
     with captured(app_ddb) as calls:
         _, member_id = api.create(member_body(phone))
@@ -157,17 +157,18 @@ def make_template(api: App, app_ddb: Any, bare_ddb: Any, table: str, variant: Va
     profile = next(i for i in items if i["sk"]["S"] == "PROFILE")
     standing = next((i for i in items if i["sk"]["S"] == "STANDING"), None)
     created_at = profile["created_at"]["S"]
-    shard = f"#{keys.shard_of(member_id, LIST_SHARDS)}"
     patterns = []
     for raw in items:
         item = json.loads(json.dumps(raw))
         for attr in _GSI_PKS:
             if attr in item:
                 value = item[attr]["S"]
+                shards = list_shards(value)
+                shard = f"#{keys.shard_of(member_id, shards)}"
                 if not value.endswith(shard):
                     raise RuntimeError(f"{item['sk']['S']}.{attr} = {value!r} does not end in the member's list "
                                        f"shard {shard!r}; update bench/seed.py")
-                item[attr]["S"] = value[:-len(shard)] + "#" + _SHARD
+                item[attr]["S"] = value[:-len(shard)] + "#" + _SHARD.format(shards)
         text = json.dumps(item)
         if item["sk"]["S"] == "PROFILE":
             if phone not in text or created_at not in text:
@@ -177,14 +178,29 @@ def make_template(api: App, app_ddb: Any, bare_ddb: Any, table: str, variant: Va
     template = Template(variant, member_id, phone, created_at, items, patterns, moves,
                         standing["stage"]["S"] if standing and "stage" in standing else None,
                         profile["gsi1sk"]["S"])
-    if clone(template, member_id, phone, created_at, int(shard[1:])) != items:
+    if clone(template, member_id, phone, created_at) != items:
         raise RuntimeError("a clone of a template under its own id differs from its items; update bench/seed.py")
     return template, shape
 
 
-def clone(t: Template, member_id: str, phone: str, created_at: str, shard: int) -> list[dict[str, Any]]:
-    return [json.loads(p.replace(_MEMBER, member_id).replace(_PHONE, phone).replace(_CREATED, created_at)
-                       .replace(_SHARD, str(shard))) for p in t.patterns]
+def list_shards(gsi_pk: str) -> int:
+    """How many shards the member list ``gsi_pk`` belongs to is spread over."""
+    from chalicelib.core.table import definition
+
+    if "#TAG#" in gsi_pk:
+        return definition.TAG_LIST_SHARDS
+    if "#STANDINGS#" in gsi_pk:
+        return int(getattr(definition, "STANDING_SHARDS", definition.LIST_SHARDS))
+    return definition.LIST_SHARDS
+
+
+def clone(t: Template, member_id: str, phone: str, created_at: str) -> list[dict[str, Any]]:
+    from chalicelib.core.table.keys import shard_of
+
+    text = [p.replace(_MEMBER, member_id).replace(_PHONE, phone).replace(_CREATED, created_at) for p in t.patterns]
+    for shards in {int(n) for p in text for n in re.findall(r"@@SHARD(\d+)@@", p)}:
+        text = [p.replace(_SHARD.format(shards), str(shard_of(member_id, shards))) for p in text]
+    return [json.loads(p) for p in text]
 
 
 class Writer:
@@ -274,7 +290,7 @@ def seed_members(writer: Writer, ddb: Any, shape: dict[str, Any], count: int, pi
     """Clone ``count`` members (member n: template ``pick(n)``, ``phone(n)``,
     ``created_at(n)``) and add their counter deltas; returns their ids in order."""
     from chalicelib.core.ids import new_id
-    from chalicelib.core.table.definition import COUNTER_SHARDS, LIST_SHARDS
+    from chalicelib.core.table.definition import COUNTER_SHARDS
     from chalicelib.core.table.keys import shard_of
 
     ids: list[str] = []
@@ -285,7 +301,7 @@ def seed_members(writer: Writer, ddb: Any, shape: dict[str, Any], count: int, pi
         for n in range(count):
             t = pick(n)
             member_id, created = new_id(), created_at(n)
-            cloned = clone(t, member_id, phone(n), created, shard_of(member_id, LIST_SHARDS))
+            cloned = clone(t, member_id, phone(n), created)
             for name, delta in t.counters.items():
                 counters[(name, shard_of(member_id, COUNTER_SHARDS))] += delta
             for item in cloned:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -47,6 +48,12 @@ PLATFORM_ADMIN_GROUP = "platform-admin"
 API_GATEWAY_STAGE = "api"
 DEFAULT_TIMEOUT = 30  # seconds; the API handler's (API Gateway gives up after 29 s)
 DEFAULT_MEMORY = 512  # MB
+#: API Gateway's own limits, before any Lambda runs: the whole stage, and each API key of
+#: the tenants' usage plan. The app's per-tenant limit (core.throttle) comes after these
+#: (docs/decisions/0016-tenant-throttling-and-sale-day-caches.md).
+STAGE_THROTTLE = {"rate": 5000.0, "burst": 2500}
+KEY_THROTTLE = {"rate": 1000.0, "burst": 500}
+KEY_QUOTA_PER_DAY = 50_000_000
 
 
 #: API Gateway's own answers (the request never reached the app), rendered like the app's:
@@ -644,6 +651,7 @@ class EnclaveStack(cdk.Stack):
         rest_api = chalice.get_resource("RestAPI")
         rest_api.add_property_override("Name", self.stack_name)
         self._gateway_responses(rest_api, cors_origins)
+        self._throttling(rest_api)
 
         # Chalice's own ``log_retention_in_days`` emits a Fn::Sub to a logical id that it
         # renames (ApiHandler -> APIHandler) in packaged templates, so it is made here.
@@ -711,6 +719,25 @@ class EnclaveStack(cdk.Stack):
                 **({"StatusCode": status} if status is not None else {}),
             }
         rest_api.add_property_override("GatewayResponses", responses)
+
+    def _throttling(self, rest_api: cdk.CfnResource) -> None:
+        """Stage-wide throttling on every method, and the usage plan that limits each API
+        key associated with it (API Gateway answers 429 ``THROTTLED``/``QUOTA_EXCEEDED``)."""
+        rest_api.add_property_override("MethodSettings", [{
+            "ResourcePath": "/*", "HttpMethod": "*",
+            "ThrottlingRateLimit": STAGE_THROTTLE["rate"], "ThrottlingBurstLimit": STAGE_THROTTLE["burst"],
+        }])
+        plan = apigateway.CfnUsagePlan(
+            self, "TenantUsagePlan",
+            usage_plan_name=f"{self.stack_name}-tenants",
+            description=f"Enclave {self.stage}: per-API-key limits of tenant integrations",
+            api_stages=[apigateway.CfnUsagePlan.ApiStageProperty(api_id=rest_api.ref, stage=API_GATEWAY_STAGE)],
+            throttle=apigateway.CfnUsagePlan.ThrottleSettingsProperty(
+                rate_limit=KEY_THROTTLE["rate"], burst_limit=int(KEY_THROTTLE["burst"])),
+            quota=apigateway.CfnUsagePlan.QuotaSettingsProperty(limit=KEY_QUOTA_PER_DAY, period="DAY"),
+        )
+        # the stage SAM makes for the API (``<api><stage>Stage``) must exist before the plan names it
+        plan.add_override("DependsOn", [f"RestAPI{API_GATEWAY_STAGE}Stage"])
 
     # -- alarms -------------------------------------------------------------------------
     def _alarm_on_any(self, construct_id: str, description: str,

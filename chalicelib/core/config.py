@@ -76,6 +76,20 @@ class Settings(EnvSettings):
     sms_daily_cap: int = Field(default=200, ge=0)
     sms_daily_cap_max: int = Field(default=10_000, ge=0)
 
+    #: How long a process trusts an API key it verified (seconds): a key revoked through
+    #: another process (another Lambda container) stops working within this; the process
+    #: that revokes it forgets it at once. 0: every request reads the key's lookup item.
+    api_key_cache_seconds: float = Field(default=10.0, ge=0, le=60)
+
+    #: Requests per second a tenant may make (every tenant route) unless the platform gave
+    #: it its own rate; generous, so the dev stack and acceptance scripts never meet it.
+    rate_limit_per_second: float = Field(default=1000.0, gt=0)
+    #: A tenant may send this many seconds' worth of requests at once (the bucket's size).
+    rate_limit_burst_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: How many containers a tenant's traffic is spread over: each one admits
+    #: rate / containers (docs/decisions/0016-tenant-throttling-and-sale-day-caches.md).
+    rate_limit_containers: int = Field(default=1, ge=1, le=10_000)
+
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = Field(default=65_536, ge=1024)
 

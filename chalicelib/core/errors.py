@@ -38,6 +38,8 @@ class Problem(Exception):
         self.field = field
         self.errors = errors
         self.extra = extra
+        #: response headers the problem carries (``Retry-After`` of a 429)
+        self.headers: dict[str, str] = {}
 
     def to_dict(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -92,3 +94,11 @@ class UnsupportedMediaType(Problem):
 
 class Unprocessable(Problem):
     status, code, title = 422, "validation_failed", "The request is not valid"
+
+
+class TooManyRequests(Problem):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -29,6 +29,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from . import audit, observability as obs
+from . import throttle
 from .config import get_settings
 from .errors import (
     PROBLEM_CONTENT_TYPE,
@@ -40,6 +41,7 @@ from .errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from .table import generations
 from .tenancy import READ, authenticate, authenticate_platform_admin
 
 TENANT, PLATFORM_ADMIN, PUBLIC = "tenant", "platform_admin", "public"
@@ -153,7 +155,8 @@ class Api:
             blueprint = self.blueprint
 
             def chalice_view(**path_params: str) -> Response:
-                return _dispatch(spec, view, wants, blueprint.current_request, path_params)
+                with generations.request_scope():  # each configuration generation read once per request
+                    return _dispatch(spec, view, wants, blueprint.current_request, path_params)
 
             chalice_view.__name__ = f"{view.__name__}_{method.lower()}"
             blueprint.route(path, methods=[method])(chalice_view)
@@ -169,7 +172,7 @@ class Api:
 _CORS_HEADERS = "Authorization,Content-Type,Idempotency-Key,If-Match"
 _CORS_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
 #: response headers the SPA may read (a download's file name, a created resource's URL)
-CORS_EXPOSED = "Content-Disposition,Idempotent-Replayed,Location"
+CORS_EXPOSED = "Content-Disposition,Idempotent-Replayed,Location,Retry-After"
 
 
 def cors_headers(request_headers: dict[str, str]) -> dict[str, str]:
@@ -396,6 +399,7 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
             ctx = authenticate(headers)
             obs.logger.append_keys(tenant_id=ctx.tenant_id)
             obs.tracer.put_annotation("tenant_id", ctx.tenant_id)
+            throttle.admit(ctx.tenant_id)  # 429 + Retry-After past the tenant's rate
             if spec.permission:
                 ctx.require(spec.permission)
             bound = audit.bind(audit.Actor(ctx.actor, ctx.role, request_id))  # who the audit log names
@@ -445,7 +449,7 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
     except Problem as problem:
         if problem.status >= 500:
             obs.logger.error("request failed", extra={"code": problem.code})
-        return _problem_response(problem, instance or "", cors)
+        return _problem_response(problem, instance or "", {**cors, **problem.headers})
     except Exception:  # noqa: BLE001 - the one place that turns a bug into a 500
         obs.logger.exception("unhandled error")
         return _problem_response(

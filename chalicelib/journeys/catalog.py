@@ -2,16 +2,18 @@
 journeys and definition versions (immutable: kept).
 
 The active journeys are cached by the tenant's journeys *generation*, which every change
-of a journey bumps in its own transaction (``store.generation``). Each event reads that
-one number (one strongly consistent GetItem of a small item, from one of a few copies so
-no sale-day burst makes it a hot key) and re-reads the journeys only when it moved: a
-journey activated a moment ago, in this process or any other, enrols the very next event.
+of a journey bumps in its own transaction (``core.table.generations``). A request reads
+that one number once (a strongly consistent GetItem of a small item, from one of its
+copies so no sale-day burst makes it a hot key) and re-reads the journeys only when it
+moved: a journey activated a moment ago, in this process or any other, enrols the very
+next request's events.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.table import generations
 from . import store
 
 _journeys: dict[str, Catalog] = {}
@@ -39,10 +41,10 @@ class Catalog:
 
 
 def current(tenant_id: str, seed: str = "") -> Catalog:
-    """The tenant's journeys now; ``seed`` (e.g. the member id) spreads the generation
-    reads over its copies. The generation is read before the journeys, so a change that
-    lands in between is seen by the next call."""
-    generation = store.generation(tenant_id, seed)
+    """The tenant's journeys now (``seed`` is no longer needed: a generation's copy is
+    picked at random). The generation is read before the journeys, so a change that lands
+    in between is seen by the next call."""
+    generation = generations.current(tenant_id, store.GENERATION)
     cached = _journeys.get(tenant_id)
     if cached is not None and cached.generation == generation:
         return cached

@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ..core import clock, observability as obs
-from ..core.table.definition import LIST_SHARDS
 from ..core.signals import Signal
+from ..core.table.definition import JOURNEY_LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
 from . import engine, store
 from .channels import Outgoing, channel
@@ -136,7 +136,7 @@ def deliver(message: store.MessageItem) -> str:
 def sweep(now: datetime) -> dict[str, int]:
     """Deliver every message whose (re)try is due, and settle stale ``sending`` ones."""
     attempted = 0
-    for shard in range(LIST_SHARDS):
+    for shard in range(JOURNEY_LIST_SHARDS):
         for message in store.outbox_due(shard, clock.iso(now), SWEEP_BATCH):
             fresh = store.get_message(message.tenant_id, message.member_id, message.sk)  # the index lags
             if fresh is None:

@@ -28,8 +28,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 
 from ..core import clock
 from ..core.audit import Entry
-from ..core.table import counters, keys, limits
-from ..core.table.definition import LIST_SHARDS
+from ..core.table import counters, generations, keys, limits
+from ..core.table.definition import JOURNEY_LIST_SHARDS, LIST_SHARDS
 from ..core.table.model import TableItem
 from ..core.table.transactions import (
     StaleVersion,
@@ -264,37 +264,19 @@ class ScheduledJourneyItem(TableItem, discriminator="scheduled_journey"):
     runs = NumberAttribute(default=0)
 
 
-class GenerationItem(TableItem, discriminator="journeys_generation"):
-    """One copy of the tenant's journeys generation: every change of a journey adds one
-    to each copy in its own transaction; the event path reads one copy (by member) to
-    know whether its cached active journeys are still current."""
-
-    generation = NumberAttribute(default=0)
-
-
 class SegmentMarkerItem(TableItem, discriminator="journey_segment_marker"):
     member_id = UnicodeAttribute()
     run = UnicodeAttribute()
 
 
 # --- journeys -------------------------------------------------------------------------------------
+#: moved by every change of a journey, in its own transaction (core.table.generations):
+#: the event path caches the active journeys by it
+GENERATION = "journeys"
+
+
 def _bump_generation(tx: Transaction, tenant_id: str) -> None:
-    for shard in range(keys.JOURNEYS_GENERATION_SHARDS):
-        item = GenerationItem(keys.journeys_generation(tenant_id, shard), keys.JOURNEYS_GENERATION_SK)
-        tx.update(f"generation:{shard}", item,
-                  actions=[GenerationItem.generation.add(1), GenerationItem.item_type.set(GenerationItem)])
-
-
-def generation(tenant_id: str, seed: str) -> int:
-    """The tenant's journeys generation (0: never changed since generations exist), read
-    strongly consistent from the copy ``seed`` picks (one GetItem)."""
-    shard = keys.shard_of(seed, keys.JOURNEYS_GENERATION_SHARDS)
-    try:
-        item = GenerationItem.get(keys.journeys_generation(tenant_id, shard), keys.JOURNEYS_GENERATION_SK,
-                                  consistent_read=True)
-    except DoesNotExist:
-        return 0
-    return int(item.generation or 0)
+    generations.bump(tx, tenant_id, GENERATION)
 
 
 def create_journey(tenant_id: str, journey: JourneyItem, first: JourneyVersionItem,
@@ -422,7 +404,7 @@ def set_timer(enrolment: EnrolmentItem, name: str | None, due: str | None) -> No
     timer service has it (the sweeper starts it otherwise) and while it is pending."""
     enrolment.timer_name, enrolment.timer_due, enrolment.timer_started = name, due, False
     if name and due:
-        enrolment.gsi2pk = due_list(keys.shard_of(enrolment.enrolment_id, LIST_SHARDS))
+        enrolment.gsi2pk = due_list(keys.shard_of(enrolment.enrolment_id, JOURNEY_LIST_SHARDS))
         enrolment.gsi2sk = f"{due}#{enrolment.enrolment_id}"
     else:
         enrolment.gsi2pk = enrolment.gsi2sk = None
@@ -468,7 +450,7 @@ def list_outbox(message: MessageItem, next_attempt_at: str | None) -> None:
     """Put the message in (or, with None, take it out of) the delivery outbox."""
     message.next_attempt_at = next_attempt_at
     if next_attempt_at:
-        message.gsi2pk = outbox(keys.shard_of(message.sk, LIST_SHARDS))
+        message.gsi2pk = outbox(keys.shard_of(message.sk, JOURNEY_LIST_SHARDS))
         message.gsi2sk = f"{next_attempt_at}#{message.message_id}"
     else:
         message.gsi2pk = message.gsi2sk = None
@@ -622,7 +604,7 @@ def read_counts(tenant_id: str, journey_id: str, names: list[str]) -> dict[str, 
 # --- local timers (the dev stack's timer service) ------------------------------------------------------------
 def put_timer(item: LocalTimerItem) -> bool:
     """False if a timer with this name exists (a second start of one timer is a no-op)."""
-    item.gsi1pk = timers_list(keys.shard_of(item.name, LIST_SHARDS))
+    item.gsi1pk = timers_list(keys.shard_of(item.name, JOURNEY_LIST_SHARDS))
     item.gsi1sk = f"{item.due_at}#{item.name}"
     try:
         item.save(condition=LocalTimerItem.pk.does_not_exist())

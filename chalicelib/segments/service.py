@@ -32,7 +32,7 @@ from ..core.ids import is_id, new_id
 from ..core.objects import objects
 from ..core.schema import Download
 from ..core.table import cursor, keys
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import LIST_SHARDS, TAG_LIST_SHARDS
 from ..core.table.tag_index import members_page as tag_members_page
 from ..core.tenancy import TenantContext
 from ..billing import service as billing
@@ -68,10 +68,12 @@ class Base:
     name: str
     size: int
     fetch: Callable[[int, str | None, int], list[tuple[str, str]]]  # (shard, after, limit) -> [(position, id)]
+    #: how many partitions the list is spread over (a tag's list has more: see TAG_LIST_SHARDS)
+    shards: int = LIST_SHARDS
 
     def page(self, after: str | None, limit: int) -> list[tuple[str, str]]:
         """The next ``limit`` (position, member id) across shards, in position order."""
-        runs = [self.fetch(shard, after, limit) for shard in range(LIST_SHARDS)]
+        runs = [self.fetch(shard, after, limit) for shard in range(self.shards)]
         return list(heapq.merge(*runs))[:limit]
 
 
@@ -85,7 +87,7 @@ def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]
     else:
         size = tag_sizes[term.value]
     return Base(f"tag:{term.value}", size, lambda shard, after, limit: [
-        (m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)])
+        (m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)], TAG_LIST_SHARDS)
 
 
 def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:

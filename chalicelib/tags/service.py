@@ -14,6 +14,7 @@ from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
+from ..core.table import generations
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
@@ -125,8 +126,8 @@ def update_group(ctx: TenantContext, group_id: str, body: TagGroupPatch) -> TagG
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(group, name, value)
-    store.save_group(group, audit.Entry(ctx.tenant_id, "tag_group.updated", "tag_group", group_id, before,
-                                        _audited(group, *_GROUP_FIELDS)))
+    store.save_group(ctx.tenant_id, group, audit.Entry(ctx.tenant_id, "tag_group.updated", "tag_group", group_id,
+                                                       before, _audited(group, *_GROUP_FIELDS)))
     return _group_out(group)
 
 
@@ -192,7 +193,8 @@ def update_tag(ctx: TenantContext, group_id: str, tag_id: str, body: TagPatch) -
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None or name == "description":
             setattr(tag, name, value)
-    store.save_tag(tag, audit.Entry(ctx.tenant_id, "tag.updated", "tag", tag_id, before, _audited(tag, *_TAG_FIELDS)))
+    store.save_tag(ctx.tenant_id, tag, audit.Entry(ctx.tenant_id, "tag.updated", "tag", tag_id, before,
+                                                   _audited(tag, *_TAG_FIELDS)))
     return _tag_out(tag)
 
 
@@ -534,7 +536,7 @@ def update_rule(ctx: TenantContext, rule_id: str, body: TagRulePatch) -> TagRule
     rule.updated_at = clock.iso(clock.now())
     tx = Transaction()
     audit.stage(tx, ctx.tenant_id, "tag_rule.updated", "tag_rule", rule_id, before, _audited(rule, *_RULE_FIELDS))
-    store.stage_rule(tx, rule)
+    store.stage_rule(tx, ctx.tenant_id, rule)
     _stage_backfill(tx, ctx.tenant_id, rule)
     try:
         tx.commit()
@@ -582,11 +584,20 @@ def on_event(delivery: Delivery) -> int:
                              clock.parse(delivery.data["occurred_at"]))
 
 
-def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
+def _load_event_rules(tenant_id: str) -> tuple[list[store.TagRuleItem], dict[str, tuple[store.TagItem, str]]]:
     rules = [r for r in store.list_rules(tenant_id) if r.enabled]
+    return rules, _rule_tags(tenant_id, rules) if rules else {}
+
+
+#: the enabled rules and their tags, read on every event: cached per process, reloaded when
+#: a group, tag or rule changed (in any process; see core.table.generations)
+_event_rules = generations.TenantCache(store.DEFINITIONS_GENERATION, _load_event_rules)
+
+
+def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
+    rules, tags = _event_rules.get(tenant_id)
     if not rules:
         return 0
-    tags = _rule_tags(tenant_id, rules)
     applied = 0
     snapshot = None
     for rule in rules:

@@ -13,13 +13,15 @@ from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute
 from pynamodb.exceptions import DoesNotExist
 
 from ..core.audit import Entry
-from ..core.table import counters, keys, limits, tag_index
+from ..core.table import counters, generations, keys, limits, tag_index
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
 from ..core.table.transactions import Transaction
 
 TAGSET_SK = "TAGSET"
 EXPIRY_SHARDS = 4
+#: moved by every change of a group, tag or rule: the event path caches the rules by it
+DEFINITIONS_GENERATION = "tags"
 
 
 def groups_pk(tenant_id: str) -> str:
@@ -108,14 +110,16 @@ def create_group(tenant_id: str, group: TagGroupItem, max_groups: int, audit: En
         audit.stage(tx)
     limits.reserve(tx, tenant_id, "tag_groups", max_groups)
     tx.save("group", group, condition=TagGroupItem.pk.does_not_exist())
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
-def save_group(group: TagGroupItem, audit: Entry | None = None) -> None:
+def save_group(tenant_id: str, group: TagGroupItem, audit: Entry | None = None) -> None:
     tx = Transaction()
     tx.save("group", group)
     if audit is not None:
         audit.stage(tx)
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
@@ -125,6 +129,7 @@ def delete_group(tenant_id: str, group: TagGroupItem, audit: Entry | None = None
         audit.stage(tx)
     limits.release(tx, tenant_id, "tag_groups")
     tx.update("group", group, actions=[TagGroupItem.deleted.set(True)], condition=TagGroupItem.deleted == False)  # noqa: E712
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
@@ -154,14 +159,16 @@ def create_tag(tenant_id: str, tag: TagItem, max_per_group: int, audit: Entry | 
     limits.reserve(tx, tenant_id, f"tags_in_{tag.group_id}", max_per_group)
     tx.check("group", TagGroupItem, groups_pk(tenant_id), f"G#{tag.group_id}", TagGroupItem.deleted == False)  # noqa: E712
     tx.save("tag", tag, condition=TagItem.pk.does_not_exist())
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
-def save_tag(tag: TagItem, audit: Entry | None = None) -> None:
+def save_tag(tenant_id: str, tag: TagItem, audit: Entry | None = None) -> None:
     tx = Transaction()
     tx.save("tag", tag)
     if audit is not None:
         audit.stage(tx)
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
@@ -173,6 +180,7 @@ def delete_tag(tenant_id: str, tag: TagItem, audit: Entry | None = None) -> None
     tag.gsi2pk = tag.gsi2sk = None
     tx.update("tag", tag, actions=[TagItem.deleted.set(True), TagItem.gsi2pk.remove(), TagItem.gsi2sk.remove()],
               condition=TagItem.deleted == False)  # noqa: E712
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 
@@ -282,10 +290,12 @@ def list_rules(tenant_id: str) -> list[TagRuleItem]:
 def stage_new_rule(tx: Transaction, tenant_id: str, rule: TagRuleItem, max_rules: int) -> None:
     limits.reserve(tx, tenant_id, "tag_rules", max_rules)
     tx.save("rule", rule, condition=TagRuleItem.pk.does_not_exist())
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
 
 
-def stage_rule(tx: Transaction, rule: TagRuleItem) -> None:
+def stage_rule(tx: Transaction, tenant_id: str, rule: TagRuleItem) -> None:
     tx.save("rule", rule)  # version-checked
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
 
 
 def delete_rule(tenant_id: str, rule: TagRuleItem, audit: Entry | None = None) -> None:
@@ -294,6 +304,7 @@ def delete_rule(tenant_id: str, rule: TagRuleItem, audit: Entry | None = None) -
         audit.stage(tx)
     limits.release(tx, tenant_id, "tag_rules")
     tx.delete("rule", rule)
+    generations.bump(tx, tenant_id, DEFINITIONS_GENERATION)
     tx.commit()
 
 

@@ -14,6 +14,7 @@ from .schemas import (
     TenantCreated,
     TenantOut,
     TenantPatch,
+    RateLimitIn,
 )
 
 bp = Blueprint(__name__)
@@ -28,6 +29,17 @@ def create_tenant(admin: PlatformAdmin, body: TenantCreate) -> TenantCreated:
     The key is shown once, in this response; Enclave keeps only its hash.
     """
     return service.create_tenant(body, created_by=f"platform:{admin.subject}")
+
+
+@api.route("/admin/tenants/{tenant_id}/rate-limit", "PUT", auth=PLATFORM_ADMIN, permission=None, body=RateLimitIn,
+           response=TenantOut, errors=(401, 403, 404, 409, 422))
+def set_rate_limit(admin: PlatformAdmin, tenant_id: str, body: RateLimitIn) -> TenantOut:
+    """Set a tenant's request rate, its plan (platform operators only)
+
+    Past it, the tenant's requests are answered 429 with ``Retry-After``; every container
+    applies a change within 30 s.
+    """
+    return service.set_rate_limit(tenant_id, body.rate_limit_per_second)
 
 
 @api.route("/tenant", "GET", permission=READ, response=TenantOut, errors=(401, 403))
@@ -58,6 +70,6 @@ def list_api_keys(ctx: TenantContext) -> ApiKeyList:
 
 @api.route("/api-keys/{key_id}", "DELETE", permission=ADMIN, status=204, errors=(401, 403, 404))
 def revoke_api_key(ctx: TenantContext, key_id: str) -> Reply:
-    """Revoke an API key: it fails from the very next request"""
+    """Revoke an API key: it fails at once where it was revoked, everywhere within 10 s"""
     service.revoke_api_key(ctx, key_id)
     return Reply(status=204)

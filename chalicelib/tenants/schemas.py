@@ -57,12 +57,24 @@ class TenantSettingsFields(Input):
     _country = field_validator("default_country")(_check_country)
 
 
+#: the most requests per second the platform gives one tenant (its plan)
+MAX_RATE_LIMIT = 100_000
+
+
 class TenantCreate(TenantSettingsFields):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
     currency: str = "USD"
     default_country: str = "US"
     unknown_identity: Literal["create", "reject"] = "create"
+    rate_limit_per_second: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_LIMIT,
+        description="Requests per second the tenant may make (its plan); unset: the platform default")
+
+
+class RateLimitIn(Input):
+    rate_limit_per_second: int | None = Field(
+        ge=1, le=MAX_RATE_LIMIT, description="Requests per second; null: back to the platform default")
 
 
 class TenantPatch(TenantSettingsFields):
@@ -81,6 +93,8 @@ class TenantOut(Output):
     version: int
     #: false for the sandbox twin that test keys (``ek_test_``) act as
     livemode: bool = True
+    #: the tenant's own request rate (set by the platform); null: the platform default
+    rate_limit_per_second: int | None = None
 
 
 def _default_scopes() -> list[Scope]:

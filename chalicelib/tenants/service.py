@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
 from ..core import audit, clock
+from ..core.config import get_settings
 from ..core import observability as obs
 from ..core.errors import Conflict, Forbidden, NotFound, Unauthorized
 from ..core.ids import is_id, new_id
@@ -41,6 +42,7 @@ def _tenant_out(item: store.TenantItem) -> TenantOut:
         default_country=item.default_country, unknown_identity=item.unknown_identity or "create",
         created_at=item.created_at,
         updated_at=item.updated_at, version=item.version, livemode=item.live_tenant_id is None,
+        rate_limit_per_second=int(item.rate_limit_per_second) if item.rate_limit_per_second else None,
     )
 
 
@@ -87,6 +89,7 @@ def create_tenant(spec: TenantCreate, created_by: str) -> TenantCreated:
         keys.tenant(tenant_id), keys.TENANT_SK, tenant_id=tenant_id, name=spec.name,
         timezone=spec.timezone, currency=spec.currency, default_country=spec.default_country,
         unknown_identity=spec.unknown_identity, created_at=now, updated_at=now,
+        rate_limit_per_second=spec.rate_limit_per_second,
     )
     key, lookup, secret = _new_key(
         tenant_id, ApiKeyCreate(name="Initial key", scopes=["read", "write", "admin"]), created_by, now
@@ -123,6 +126,32 @@ def tenant_settings(tenant_id: str) -> TenantOut:
     settings = _tenant_out(_load_tenant(tenant_id))
     _settings_cache[tenant_id] = (time.monotonic() + SETTINGS_TTL_SECONDS, settings)
     return settings
+
+
+def rate_limit(tenant_id: str) -> float | None:
+    """The tenant's own request rate (None: the platform default); registered with
+    core.throttle. From the settings cache: a change reaches every container within
+    ``SETTINGS_TTL_SECONDS``. A tenant that no longer exists gets the default (its
+    request fails on its own)."""
+    try:
+        return tenant_settings(tenant_id).rate_limit_per_second
+    except NotFound:
+        return None
+
+
+def set_rate_limit(tenant_id: str, rate: int | None) -> TenantOut:
+    """A platform operator gives the tenant its plan's request rate."""
+    item = _load_tenant(tenant_id) if is_id(tenant_id) else None
+    if item is None:
+        raise NotFound("No such tenant.", code="tenant_not_found")
+    item.rate_limit_per_second = rate
+    item.updated_at = clock.iso(clock.now())
+    try:
+        store.save_tenant(item)
+    except StaleVersion as exc:
+        raise Conflict("The tenant changed meanwhile; try again.", code="version_conflict") from exc
+    _settings_cache.pop(tenant_id, None)
+    return _tenant_out(item)
 
 
 def tenant_ids(after: str | None = None, limit: int = 100) -> list[str]:
@@ -254,19 +283,45 @@ def revoke_api_key(ctx: TenantContext, key_id: str) -> None:
     if key.revoked_at:
         return
     now = clock.iso(clock.now())
+    _verified.pop(key.secret_hash, None)  # this process stops trusting it at once
     try:
         store.revoke_api_key(key, now, audit.Entry(ctx.tenant_id, "api_key.revoked", "api_key", key_id,
                                                    {"revoked_at": None}, {"revoked_at": now}))
     except TransactionCancelled:
         return  # revoked concurrently: the outcome asked for holds
+    finally:
+        _verified.pop(key.secret_hash, None)
     obs.count("ApiKeyRevoked", ctx.tenant_id)
+
+
+#: keys this process verified: secret hash -> (when read, on the app clock; the lookup item)
+_verified: dict[str, tuple[datetime, store.ApiKeyLookupItem]] = {}
+_VERIFIED_MAX = 10_000
+
+
+def _active_key(digest: str) -> store.ApiKeyLookupItem | None:
+    """The key's lookup item, read at most once per ``api_key_cache_seconds`` per process
+    (a request per event on sale day would make the item a hot key). Only active keys are
+    kept: a new key works at once, a revoked one within the bound (docs/decisions/0016)."""
+    now = clock.now()
+    hit = _verified.get(digest)
+    if hit is not None and timedelta(0) <= now - hit[0] < timedelta(seconds=get_settings().api_key_cache_seconds):
+        return hit[1]
+    lookup = store.find_active_key(digest)
+    if lookup is None:
+        _verified.pop(digest, None)
+        return None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[digest] = (now, lookup)
+    return lookup
 
 
 def verify_api_key(secret: str) -> TenantContext:
     """The tenant context of an active key, else 401. Registered with core.tenancy."""
     if len(secret) > 200:
         raise Unauthorized("The API key is not valid.", code="invalid_api_key")
-    lookup = store.find_active_key(_hash(secret))
+    lookup = _active_key(_hash(secret))
     if lookup is None:
         raise Unauthorized("The API key is not valid or was revoked.", code="invalid_api_key")
     if lookup.mode != "live" and not lookup.sandbox_of:
@@ -276,6 +331,7 @@ def verify_api_key(secret: str) -> TenantContext:
     last = lookup.last_used_at
     if last is None or datetime.fromisoformat(last) <= now - LAST_USED_RESOLUTION:
         store.touch_api_key(lookup, clock.iso(now))
+        lookup.last_used_at = clock.iso(now)  # this process's copy too: once a minute, not per request
     return TenantContext(
         tenant_id=lookup.tenant_id, principal_type="api_key", principal_id=lookup.key_id,
         permissions=frozenset(cast("list[str]", lookup.scopes)), livemode=lookup.mode == "live",

@@ -1,7 +1,7 @@
 """Tenant, API key and API key lookup items."""
 from __future__ import annotations
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from ..core.audit import Entry
@@ -25,6 +25,8 @@ class TenantItem(TableItem, discriminator="tenant"):
     sandbox_tenant_id = UnicodeAttribute(null=True)
     #: on a sandbox tenant: the live tenant it is the twin of (unset: a live tenant)
     live_tenant_id = UnicodeAttribute(null=True)
+    #: requests per second the platform allows the tenant (core.throttle); unset: the default
+    rate_limit_per_second = NumberAttribute(null=True)
 
 
 class TenantRegistryItem(TableItem, discriminator="tenant_registry"):

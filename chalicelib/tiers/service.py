@@ -18,6 +18,7 @@ from ..core import audit, clock, jobs, observability as obs
 from ..core.errors import Conflict, NotFound, Unprocessable
 from ..core.ids import new_id
 from ..core.signals import Delivery, Signal
+from ..core.table import generations
 from ..core.table.definition import STANDING_SHARDS
 from ..core.table.transactions import Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
@@ -72,19 +73,41 @@ def _program_from(body: dict[str, Any], version: int) -> Program:
                    version=version)
 
 
-def load_config(tenant_id: str) -> Config:
-    settings = tenants.tenant_settings(tenant_id)
+@dataclass(frozen=True)
+class _Stored:
+    program: Program
+    stage_rules: StageRules
+    rfm_bounds: dict[str, list[float]]
+    program_updated_at: str | None
+
+
+def _read_config(tenant_id: str) -> _Stored:
     configs = store.get_configs(tenant_id)  # one Query for all three
     program_item = configs.get(store.PROGRAM_SK)
     rules_item = configs.get(store.STAGE_RULES_SK)
     rfm_item = configs.get(store.RFM_SK)
-    return Config(
+    return _Stored(
         program=_program_from(program_item.body, program_item.version) if program_item else Program(),
         stage_rules=StageRules(**rules_item.body) if rules_item else StageRules(),
         rfm_bounds=rfm_item.body if rfm_item else {},
+        program_updated_at=program_item.updated_at if program_item else None,
+    )
+
+
+#: read on every event: cached per process, reloaded when a config item changed (any process)
+_configs = generations.TenantCache(store.CONFIG_GENERATION, _read_config)
+
+
+def load_config(tenant_id: str) -> Config:
+    settings = tenants.tenant_settings(tenant_id)
+    stored = _configs.get(tenant_id)
+    return Config(
+        program=stored.program,
+        stage_rules=stored.stage_rules,
+        rfm_bounds=copy.deepcopy(stored.rfm_bounds),
         timezone=settings.timezone,
         currency=settings.currency,
-        program_updated_at=program_item.updated_at if program_item else None,
+        program_updated_at=stored.program_updated_at,
     )
 
 

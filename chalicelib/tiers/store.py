@@ -9,10 +9,10 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist
 
-from ..core.table import counters, keys, tag_index
+from ..core.table import counters, generations, keys, tag_index
 from ..core.table.definition import STANDING_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import Transaction, save_versioned
+from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
 from .rules import Change, Standing
 
 STANDING_SK = "STANDING"
@@ -69,19 +69,30 @@ def get_configs(tenant_id: str) -> dict[str, ConfigItem]:
     return {i.sk: i for i in ConfigItem.query(config_pk(tenant_id), consistent_read=True)}
 
 
+#: the generation every change of a config item moves (readers cache the items by it)
+CONFIG_GENERATION = "tiers"
+
+
 def stage_config(tx: Transaction, tenant_id: str, sk: str, body: dict[str, Any], now: str,
                  current: ConfigItem | None) -> ConfigItem:
     """Like :func:`put_config`, inside ``tx`` (version-checked: label ``config``)."""
     item = current or ConfigItem(config_pk(tenant_id), sk)
     item.body, item.updated_at = body, now
     tx.save("config", item)
+    generations.bump(tx, tenant_id, CONFIG_GENERATION)
     return item
 
 
 def put_config(tenant_id: str, sk: str, body: dict[str, Any], now: str, current: ConfigItem | None) -> ConfigItem:
-    item = current or ConfigItem(config_pk(tenant_id), sk)
-    item.body, item.updated_at = body, now
-    save_versioned(item)
+    """Save one config item, version-checked (StaleVersion when it moved meanwhile)."""
+    tx = Transaction()
+    item = stage_config(tx, tenant_id, sk, body, now, current)
+    try:
+        tx.commit()
+    except TransactionCancelled as exc:
+        if "config" in exc.failed:
+            raise StaleVersion() from exc
+        raise
     return item
 
 

@@ -924,3 +924,22 @@ def test_the_role_reaches_the_tenants_prefix_of_the_transfers_bucket_only(synth:
         env = fn["Properties"]["Environment"]["Variables"]
         assert env["ENCLAVE_S3_BUCKET"] == _ref(bucket_id), logical_id
         assert "ENCLAVE_S3_ENDPOINT" not in env, logical_id
+
+
+# -- throttling (docs/decisions/0016-tenant-throttling-and-sale-day-caches.md) ---------------
+def test_the_stage_and_each_tenant_api_key_are_throttled_by_api_gateway(synth: Synth) -> None:
+    from infra.stack import KEY_THROTTLE, STAGE_THROTTLE
+
+    _, api = synth.one("AWS::Serverless::Api")
+    [everything] = api["Properties"]["MethodSettings"]
+    assert (everything["ResourcePath"], everything["HttpMethod"]) == ("/*", "*")
+    assert everything["ThrottlingRateLimit"] == STAGE_THROTTLE["rate"] > 0
+    assert everything["ThrottlingBurstLimit"] == STAGE_THROTTLE["burst"] > 0
+    logical_id, plan = synth.one("AWS::ApiGateway::UsagePlan")
+    [stage] = plan["Properties"]["ApiStages"]
+    assert stage == {"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}
+    assert plan["Properties"]["Throttle"] == {"RateLimit": KEY_THROTTLE["rate"], "BurstLimit": KEY_THROTTLE["burst"]}
+    assert plan["Properties"]["Quota"]["Period"] == "DAY"
+    assert "RestAPIapiStage" in synth.template["Resources"][logical_id]["DependsOn"]
+    # a key's limit never exceeds the stage's
+    assert KEY_THROTTLE["rate"] <= STAGE_THROTTLE["rate"] and KEY_THROTTLE["burst"] <= STAGE_THROTTLE["burst"]

@@ -121,6 +121,15 @@ def journey_trigger_claim_sk(journey_id: str, trigger_key: str) -> str:
     return f"JTRIG#{journey_id}#{trigger_key}"
 
 
+# --- configuration generations (core.table.generations) ------------------------------
+GENERATION_SK = "GEN"
+
+
+def generation(tenant_id: str, name: str, copy: int) -> str:
+    """One copy of the tenant's generation ``name`` (every copy holds the same number)."""
+    return f"T#{tenant_id}#GEN#{name}#{copy}"
+
+
 # --- idempotency ---------------------------------------------------------------------
 def idempotency(tenant_id: str) -> str:
     return f"T#{tenant_id}#IDEMPOTENCY"
@@ -163,16 +172,6 @@ def memberships_due(tenant_id: str, shard: int) -> str:
 
 def memberships_due_shards(tenant_id: str) -> list[str]:
     return [memberships_due(tenant_id, n) for n in range(LIST_SHARDS)]
-
-
-# --- journeys ----------------------------------------------------------------------
-#: copies of a tenant's journeys generation (read on every event: one item would be a hot key)
-JOURNEYS_GENERATION_SHARDS = 8
-JOURNEYS_GENERATION_SK = "GEN"
-
-
-def journeys_generation(tenant_id: str, shard: int) -> str:
-    return f"T#{tenant_id}#JGEN#{shard}"
 
 
 # --- audit log (core.audit) ----------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pynamodb.attributes import UnicodeAttribute
 
 from . import keys
-from .definition import LIST_SHARDS
+from .definition import TAG_LIST_SHARDS
 from .model import TableItem
 from .transactions import Transaction
 
@@ -37,7 +37,7 @@ class TagIndexItem(TableItem, discriminator="member_tag"):
 def index_item(tenant_id: str, member_id: str, tag_id: str, group_id: str) -> TagIndexItem:
     item = TagIndexItem(keys.member(tenant_id, member_id), tag_sk(tag_id), member_id=member_id, tag_id=tag_id,
                         group_id=group_id)
-    item.gsi1pk = tag_list(tenant_id, tag_id, keys.shard_of(member_id, LIST_SHARDS))
+    item.gsi1pk = tag_list(tenant_id, tag_id, keys.shard_of(member_id, TAG_LIST_SHARDS))
     item.gsi1sk = member_id
     return item
 

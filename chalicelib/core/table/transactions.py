@@ -55,6 +55,10 @@ class Transaction:
     def check(self, label: str, model: type[TableItem], hash_key: str, range_key: str, condition: Any) -> None:
         self._add("check", label, lambda tx: tx.condition_check(model, hash_key, range_key, condition=condition))
 
+    def has(self, label: str) -> bool:
+        """Whether an action with ``label`` is in the transaction already."""
+        return any(existing == label for _, existing, _ in self._actions)
+
     def after_commit(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` once the transaction committed (never if it did not). Only for
         work that is also recorded durably in the transaction (an outbox item), since the

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from ...core import clock, observability as obs
-from ...core.table.definition import LIST_SHARDS
+from ...core.table.definition import JOURNEY_LIST_SHARDS
 from .. import store
 from .base import Timer, TimerService
 
@@ -36,7 +36,7 @@ class LocalTimers(TimerService):
     def fire_due(self, run: Callable[[dict[str, Any]], object], limit: int = 500) -> int:
         now = clock.now()
         fired = 0
-        for shard in range(LIST_SHARDS):
+        for shard in range(JOURNEY_LIST_SHARDS):
             for item in store.due_timers(shard, clock.iso(now + LOOK_AHEAD), limit):
                 lease = clock.iso(now + LEASE)
                 if not store.lease_timer(item, clock.iso(now), lease):
