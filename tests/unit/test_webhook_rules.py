@@ -30,7 +30,8 @@ def test_patterns_select_known_types_and_unknown_ones_are_problems() -> None:
     assert matching.pattern_problem("order.paid") is None and matching.pattern_problem("member.*") is None
     assert matching.pattern_problem("*") is None
     assert "not an event type" in (matching.pattern_problem("order.shipped") or "")
-    assert "no event type starts" in (matching.pattern_problem("points.*") or "")
+    assert "no event type starts" in (matching.pattern_problem("referral.*") or "")
+    assert matching.pattern_problem("points.*") is None and matching.pattern_problem("coupon.redeemed") is None
     assert "not an event type" in (matching.pattern_problem("member") or "")
     assert matching.matches(["member.*"], "member.tag_added") and not matching.matches(["member.*"], "order.paid")
     assert matching.matches(["*"], "webhook_endpoint.disabled")
@@ -55,8 +56,10 @@ def test_signals_become_event_objects() -> None:
     assert events.events_of(order) == [("order.paid", {"member_id": "M1", "source_event_id": "e-1", "amount": 5})]
     follow = _signal("activity.event_recorded", {"event": {"type": "interaction", "name": "follow"}})
     assert events.events_of(follow)[0][0] == "interaction.recorded"
-    unknown = _signal("activity.event_recorded", {"event": {"type": "points.earned"}})
+    unknown = _signal("activity.event_recorded", {"event": {"type": "referral.converted"}})
     assert events.events_of(unknown) == []
+    earned = _signal("activity.event_recorded", {"event": {"type": "points.earned", "event_id": "p-1", "points": 5}})
+    assert [t for t, _ in events.events_of(earned)] == ["points.earned"]
     moves = _signal("tiers.standing_changed", {"changes": [
         {"dimension": "tier", "old": None, "new": "gold", "reason": "spend"},
         {"dimension": "stage", "old": "new", "new": "loyal", "reason": "orders"}]})
