@@ -15,6 +15,7 @@ from chalicelib.core.errors import Problem
 from chalicelib.core.signals import Delivery
 from chalicelib.core.tenancy import ADMIN, READ, WRITE, TenantContext
 from tests.fixtures import make_tenant, run_jobs
+from tests.integration.coupon_support import create_template
 from tests.integration.points_support import (
     entries,
     interaction,
@@ -291,8 +292,9 @@ def test_a_reward_redemption_honours_the_member_limit_and_raises_the_coupon_sign
     seen = []
     service.REWARD_REDEEMED.connect(seen_receiver := lambda d: seen.append(d.data))  # noqa: F841
     try:
+        template = create_template(http, brand)
         reward = http.post("/v1/rewards", brand.key, {"name": "Sample", "points_cost": 10, "per_member_limit": 2,
-                                                       "coupon_template_id": "tmpl-9"}).json
+                                                       "coupon_template_id": template["id"]}).json
         m = member(http, brand)
         adjust(http, brand, m, 100)
         first = redeem(http, brand, m, {"reward_id": reward["id"]}, headers={"Idempotency-Key": "k-1"})
@@ -302,7 +304,7 @@ def test_a_reward_redemption_honours_the_member_limit_and_raises_the_coupon_sign
         third = redeem(http, brand, m, {"reward_id": reward["id"]})
         assert third.status == 409 and third.json["code"] == "reward_limit_reached"
         assert points(http, brand, m)["available"] == 80
-        assert [d["coupon_template_id"] for d in seen] == ["tmpl-9", "tmpl-9"]
+        assert [d["coupon_template_id"] for d in seen] == [template["id"], template["id"]]
         assert {d["reward_id"] for d in seen} == {reward["id"]}
     finally:
         service.REWARD_REDEEMED.disconnect(seen_receiver)
@@ -335,6 +337,8 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(http, brand, clock):
         assert code_or_field in (r.json.get("field"), r.json["code"]), (path, body, r.json)
     assert http.post(base + "/adjustments", brand.user_token("marketer"), {"points": 5, "reason": "x"}).status == 403
     assert http.post("/v1/rewards", brand.key, {"name": "x", "points_cost": -1}).status == 422
+    unknown = http.post("/v1/rewards", brand.key, {"name": "x", "points_cost": 1, "coupon_template_id": "nope"})
+    assert unknown.status == 422 and unknown.json["code"] == "unknown_coupon_template"
     assert http.post("/v1/rewards", brand.key, {"name": "x", "points_cost": 1, "active_from": "2026-05-01T00:00:00Z",
                                                 "active_until": "2026-04-01T00:00:00Z"}).status == 422
     assert points_items(brand.id) == before

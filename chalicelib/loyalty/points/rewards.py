@@ -47,7 +47,17 @@ def _load(tenant_id: str, reward_id: str) -> store.RewardItem:
     return item
 
 
+def _check_coupon_template(tenant_id: str, template_id: str | None) -> None:
+    """A reward that issues a coupon names one of the tenant's templates (else a redemption
+    would spend points for a coupon that can never be issued)."""
+    from ..coupons import service as coupons
+
+    if template_id is not None and not coupons.template_exists(tenant_id, template_id):
+        raise Unprocessable("No such coupon template.", field="coupon_template_id", code="unknown_coupon_template")
+
+
 def create(ctx: TenantContext, body: RewardIn) -> RewardOut:
+    _check_coupon_template(ctx.tenant_id, body.coupon_template_id)
     data = _body(body.model_dump(mode="json", exclude={"stock"}))
     item = store.new_reward(ctx.tenant_id, new_id(), {**data, "active": True}, body.stock, clock.iso(clock.now()))
     store.save_reward(item, new=True)
