@@ -412,6 +412,646 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who changed what: the tenant's audit records, newest first
+         * @description Every change made through the API (by an API key or a console user) or by a schedule:
+         *     actor, action, target, changed fields with before/after values (a member's personal
+         *     values masked), request id and time. Kept one year. Owners and admins only.
+         *
+         *     Permission: `admin`.
+         */
+        get: operations["get_v1_audit-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an import: PUT the file to upload.url (with upload.headers), then start it
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_imports"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/{import_id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check the uploaded file and apply it in a background job (a second start answers the same job)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_imports_import_id_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/imports/{import_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An import's status, progress and, once finished, its per-row errors file
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_imports_import_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's webhook endpoints (at most 20, one page)
+         * @description Permission: `admin`.
+         */
+        get: operations["get_v1_webhook-endpoints"];
+        put?: never;
+        /**
+         * Subscribe an endpoint to event types (its signing secret is shown this once)
+         * @description `event_types`: exact types (`order.paid`), `<namespace>.*` or `*`. Each event is
+         *     POSTed as JSON `{id, object, type, created, data}` with the header
+         *     `Enclave-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+         *     (one `v1` per live secret), at least once (dedupe on `id`), retried with backoff
+         *     for more than three days.
+         *
+         *     Permission: `admin`.
+         */
+        post: operations["post_v1_webhook-endpoints"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook endpoint (with its disabled flag and reason, if the platform disabled it)
+         * @description Permission: `admin`.
+         */
+        get: operations["get_v1_webhook-endpoints_endpoint_id"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an endpoint (deliveries still owed to it are dropped)
+         * @description Permission: `admin`.
+         */
+        delete: operations["delete_v1_webhook-endpoints_endpoint_id"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an endpoint's URL, types, description, or enable it again
+         * @description Permission: `admin`.
+         */
+        patch: operations["patch_v1_webhook-endpoints_endpoint_id"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new signing secret, shown once; the old one keeps signing for overlap_hours
+         * @description Permission: `admin`.
+         */
+        post: operations["post_v1_webhook-endpoints_endpoint_id_rotate-secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The endpoint's deliveries, newest first (filter by status)
+         * @description Permission: `admin`.
+         */
+        get: operations["get_v1_webhook-endpoints_endpoint_id_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A delivery with every attempt (status code, latency, the answer's first 256 bytes, error)
+         * @description Permission: `admin`.
+         */
+        get: operations["get_v1_webhook-endpoints_endpoint_id_deliveries_delivery_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again now
+         * @description Permission: `admin`.
+         */
+        post: operations["post_v1_webhook-endpoints_endpoint_id_deliveries_delivery_id_retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpoint_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver again every event of [since, until) the endpoint subscribes to (a job)
+         * @description Follow it at `/v1/jobs/{job_id}`. Events are kept 30 days; a type no endpoint
+         *     subscribed to when it happened was never recorded.
+         *
+         *     Permission: `admin`.
+         */
+        post: operations["post_v1_webhook-endpoints_endpoint_id_replay"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events-out/{event_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An event object as it was delivered
+         * @description Permission: `admin`.
+         */
+        get: operations["get_v1_events-out_event_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's stores
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_stores"];
+        put?: never;
+        /**
+         * Create a store (its time zone sets its guides' days)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_stores"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stores/{store_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One store
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_stores_store_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a store; task_pool: true makes it take tasks of members without a guide
+         * @description Permission: `write`.
+         */
+        patch: operations["patch_v1_stores_store_id"];
+        trace?: never;
+    };
+    "/v1/stores/{store_id}/pool/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The store pool's tasks for a local day
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_stores_store_id_pool_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Guides, optionally of one store
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_guides"];
+        put?: never;
+        /**
+         * Create a guide with their personal channel code
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_guides"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The guide the calling guide-role user acts as */
+        get: operations["get_v1_guides_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/me/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling guide's members, newest bound first, optionally in a segment */
+        get: operations["get_v1_guides_me_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/me/members/{member_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the calling guide's members (another guide's member is a 404) */
+        get: operations["get_v1_guides_me_members_member_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/me/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling guide's tasks for a day (due=today: in their store's time zone) */
+        get: operations["get_v1_guides_me_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/{guide_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One guide, with the number of members they serve
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_guides_guide_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/{guide_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A guide's members (staff view)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_guides_guide_id_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/{guide_id}/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A guide's tasks for a day (staff view)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_guides_guide_id_tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/guides/{guide_id}/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A guide leaves: their members move (to one guide, or spread over a store) by a job
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_guides_guide_id_leave"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/guide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's guide and who served them when
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_members_member_id_guide"];
+        /**
+         * Assign or transfer the member to a guide (history kept)
+         * @description Permission: `write`.
+         */
+        put: operations["put_v1_members_member_id_guide"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task by hand, for the member's guide (or the store pool)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_tasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A task for every member of a segment (a job)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_tasks_bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One task (a guide: only their own) */
+        get: operations["get_v1_tasks_task_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Done, with an outcome (a guide: only their own tasks) */
+        post: operations["post_v1_tasks_task_id_complete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel an open task */
+        post: operations["post_v1_tasks_task_id_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/guides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per guide for a month: members, tasks, orders and revenue (O(1) counters)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_analytics_guides"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/journeys": {
         parameters: {
             query?: never;
@@ -428,7 +1068,7 @@ export interface paths {
         /**
          * Create a journey (a draft: activate it to start enrolling)
          * @description A trigger, an optional entry filter, goal and exit rules, a re-entry rule, and steps
-         *     (wait, branch, send_message, add_tag / remove_tag, grant_coupon, webhook, exit) joined
+         *     (wait, branch, send_message, add_tag / remove_tag, grant_coupon, webhook, create_task, exit) joined
          *     by `next` / `then` / `else`. Unreachable steps, loops without a wait, bad
          *     durations or templates, and unknown tags, tiers, stages, plans or segments are 422.
          *
@@ -707,6 +1347,364 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/coupon-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Coupon templates, newest first
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_coupon-templates"];
+        put?: never;
+        /**
+         * Create a coupon template (money off, percent off with a cap, or a gift)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_coupon-templates"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupon-templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One coupon template, with its budget use
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_coupon-templates_template_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a template (its terms only until the first coupon is issued: 409 template_in_use)
+         * @description Permission: `write`.
+         */
+        patch: operations["patch_v1_coupon-templates_template_id"];
+        trace?: never;
+    };
+    "/v1/coupon-templates/{template_id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop issuing from a template (issued coupons stay valid)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_coupon-templates_template_id_archive"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupon-templates/{template_id}/issue-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue one coupon to each member of a list or a segment, as a background job
+         * @description Follow it at `/v1/jobs/{job_id}`: progress and per-member errors. A job that runs a
+         *     page again issues nobody twice.
+         *
+         *     Permission: `write`.
+         */
+        post: operations["post_v1_coupon-templates_template_id_issue-jobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/coupons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's coupons, newest first (?status=active|used|expired)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_members_member_id_coupons"];
+        put?: never;
+        /**
+         * Issue a coupon of a template to a member (send Idempotency-Key to retry safely)
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_members_member_id_coupons"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupons/redeem": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeem a code for an order: the discount, or a 422 naming the failed condition
+         * @description Conditions: `not_holder`, `already_redeemed`, `coupon_expired`,
+         *     `coupon_not_yet_valid`, `currency_mismatch`, `category_out_of_scope`,
+         *     `below_minimum_spend`, `budget_spent`. The same order and code again return the
+         *     same result (`new` false) and write nothing.
+         *
+         *     Permission: `write`.
+         */
+        post: operations["post_v1_coupons_redeem"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/coupons/{coupon_code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One coupon by its code (case and dashes ignored)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_coupons_coupon_code"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/coupons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Issued, redeemed, redemption rate, redeemed within N days of issue, revenue, discount
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_analytics_coupons"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/points-program": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The points program (version 0 and no earning until one is saved)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_points-program"];
+        /**
+         * Replace the points program (earn rules, pending period, expiry, refund policy)
+         * @description It applies to events recorded from now on; points already earned keep their terms.
+         *
+         *     Permission: `admin`.
+         */
+        put: operations["put_v1_points-program"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Available and pending points, and what expires in the next 30 days (one read)
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_members_member_id_points"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/points/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The member's points ledger, newest first
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_members_member_id_points_ledger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/points/adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Credit or debit points by hand (reason required; the actor is recorded)
+         * @description Permission: `admin`.
+         */
+        post: operations["post_v1_members_member_id_points_adjustments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/members/{member_id}/points/redemptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Spend points for a reward or a reason (send an Idempotency-Key); 409 insufficient_points when short
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_members_member_id_points_redemptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rewards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The rewards catalog
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_rewards"];
+        put?: never;
+        /**
+         * Add a reward to the catalog
+         * @description Permission: `write`.
+         */
+        post: operations["post_v1_rewards"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rewards/{reward_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One reward, with its stock left
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_rewards_reward_id"];
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw a reward (kept for the redemptions that name it)
+         * @description Permission: `write`.
+         */
+        delete: operations["delete_v1_rewards_reward_id"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a reward (stock sets the units left)
+         * @description Permission: `write`.
+         */
+        patch: operations["patch_v1_rewards_reward_id"];
+        trace?: never;
+    };
+    "/v1/analytics/points": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Outstanding points (available + pending) and their value; earned, spent, expired, reversed per month
+         * @description Permission: `read`.
+         */
+        get: operations["get_v1_analytics_points"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/members": {
         parameters: {
             query?: never;
@@ -791,7 +1789,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Everything Enclave stores about a member
+         * Everything Enclave stores about a member: a JSON file behind a presigned download URL
          * @description Permission: `read`.
          */
         get: operations["get_v1_members_member_id_export"];
@@ -987,7 +1985,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Download a finished export (text/csv)
+         * An export's state; once done, a presigned download URL of its CSV (until it expires: 410)
          * @description Permission: `write`.
          */
         get: operations["get_v1_segments_segment_id_exports_job_id"];
@@ -1015,6 +2013,29 @@ export interface paths {
          *     Requires a platform operator's token.
          */
         post: operations["post_v1_admin_tenants"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{tenant_id}/rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a tenant's request rate, its plan (platform operators only)
+         * @description Past it, the tenant's requests are answered 429 with `Retry-After`; every container
+         *     applies a change within 30 s.
+         *
+         *     Requires a platform operator's token.
+         */
+        put: operations["put_v1_admin_tenants_tenant_id_rate-limit"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1080,7 +2101,7 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Revoke an API key: it fails from the very next request
+         * Revoke an API key: it fails at once where it was revoked, everywhere within 10 s
          * @description Permission: `admin`.
          */
         delete: operations["delete_v1_api-keys_key_id"];
@@ -1455,6 +2476,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdjustmentIn */
+        AdjustmentIn: {
+            /** Points */
+            points: number;
+            /** Reason */
+            reason: string;
+        };
         /** ApiKeyCreate */
         ApiKeyCreate: {
             /** Name */
@@ -1546,6 +2574,103 @@ export interface components {
              */
             type: "api";
         };
+        /** AssignIn */
+        AssignIn: {
+            /** Guide Id */
+            guide_id: string;
+            /** Reason */
+            reason: string;
+        };
+        /** AttemptOut */
+        AttemptOut: {
+            /** At */
+            at: string;
+            /**
+             * Status Code
+             * @default null
+             */
+            status_code?: number | null;
+            /**
+             * Latency Ms
+             * @default null
+             */
+            latency_ms?: number | null;
+            /**
+             * Response
+             * @default null
+             */
+            response?: string | null;
+            /**
+             * Error
+             * @default null
+             */
+            error?: string | null;
+        };
+        /** AuditActor */
+        AuditActor: {
+            /** Id */
+            id: string;
+            /**
+             * Role
+             * @default null
+             */
+            role?: string | null;
+        };
+        /** AuditEvent */
+        AuditEvent: {
+            /** Id */
+            id: string;
+            /** At */
+            at: string;
+            actor: components["schemas"]["AuditActor"];
+            /** Action */
+            action: string;
+            target: components["schemas"]["AuditTarget"];
+            /** Changes */
+            changes: components["schemas"]["FieldChange"][];
+            /**
+             * Truncated
+             * @default false
+             */
+            truncated?: boolean;
+            /**
+             * Request Id
+             * @default null
+             */
+            request_id?: string | null;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["AuditEvent"][];
+        };
+        /** AuditTarget */
+        AuditTarget: {
+            /** Type */
+            type: string;
+            /** Id */
+            id: string;
+        };
+        /** BalanceOut */
+        BalanceOut: {
+            /** Member Id */
+            member_id: string;
+            /** Available */
+            available: number;
+            /** Pending */
+            pending: number;
+            /** Expiring */
+            expiring: components["schemas"]["ExpiringOut"][];
+            /** Expiring In 30 Days */
+            expiring_in_30_days: number;
+            /** As Of */
+            as_of: string;
+        };
         /** BenefitSource */
         BenefitSource: {
             /**
@@ -1584,6 +2709,43 @@ export interface components {
              */
             year?: number | null;
         };
+        /** Board */
+        Board: {
+            /** Month */
+            month: string;
+            /** Attribution Days */
+            attribution_days: number;
+            /** Data */
+            data: components["schemas"]["BoardRow"][];
+        };
+        /** BoardRow */
+        BoardRow: {
+            /** Guide Id */
+            guide_id: string;
+            /** Display Name */
+            display_name: string;
+            /** Store Id */
+            store_id: string;
+            /** Members Total */
+            members_total: number;
+            /** Members New */
+            members_new: number;
+            /** Tasks Done */
+            tasks_done: number;
+            /** Tasks Expired */
+            tasks_expired: number;
+            /**
+             * Completion Rate
+             * @default null
+             */
+            completion_rate?: number | null;
+            /** Orders */
+            orders: number;
+            /** Revenue */
+            revenue: number;
+            /** Task Revenue */
+            task_revenue: number;
+        };
         /**
          * BranchStep
          * @description ``condition`` is a segment filter evaluated when the member reaches the step, plus
@@ -1620,8 +2782,42 @@ export interface components {
              */
             else?: string | null;
         };
+        /**
+         * Budget
+         * @description The most the template may cost: coupons issued and/or discount given (minor units).
+         */
+        Budget: {
+            /**
+             * Max Issued
+             * @default null
+             */
+            max_issued?: number | null;
+            /**
+             * Max Discount Value
+             * @default null
+             */
+            max_discount_value?: number | null;
+        };
+        /** BudgetOut */
+        BudgetOut: {
+            /** Max Issued */
+            max_issued: number | null;
+            /** Max Discount Value */
+            max_discount_value: number | null;
+            /** Issued */
+            issued: number;
+            /** Discount Given */
+            discount_given: number;
+        };
         /** BulkJobOut */
         BulkJobOut: {
+            /** Job Id */
+            job_id: string;
+            /** Status */
+            status: string;
+        };
+        /** BulkOut */
+        BulkOut: {
             /** Job Id */
             job_id: string;
             /** Status */
@@ -1712,6 +2908,12 @@ export interface components {
              * @default null
              */
             member_count?: number | null;
+            /**
+             * Type
+             * @default channel
+             * @enum {string}
+             */
+            type?: "channel" | "guide";
         };
         /** ChannelPage */
         ChannelPage: {
@@ -1843,11 +3045,86 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** CouponAnalytics */
+        CouponAnalytics: {
+            /** Template Id */
+            template_id: string;
+            /** Issued */
+            issued: number;
+            /** Redeemed */
+            redeemed: number;
+            /** Redemption Rate */
+            redemption_rate: number;
+            /** Within Days */
+            within_days: number;
+            /** Redeemed Within */
+            redeemed_within: number;
+            /** Redeemed Within Rate */
+            redeemed_within_rate: number;
+            /** Revenue */
+            revenue: number;
+            /** Discount Given */
+            discount_given: number;
+        };
+        /** CouponList */
+        CouponList: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["CouponOut"][];
+        };
+        /** CouponOut */
+        CouponOut: {
+            /** Code */
+            code: string;
+            /** Template Id */
+            template_id: string;
+            /** Member Id */
+            member_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "used" | "expired";
+            /** Benefit */
+            benefit: {
+                [key: string]: unknown;
+            };
+            /** Currency */
+            currency: string;
+            /** Min Spend */
+            min_spend: number;
+            /** Categories */
+            categories: string[];
+            /** Name */
+            name: string;
+            /** Description */
+            description: string | null;
+            /** Issued At */
+            issued_at: string;
+            /** Valid From */
+            valid_from: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** @default null */
+            redemption?: components["schemas"]["chalicelib__loyalty__coupons__schemas__RedemptionOut"] | null;
+        };
         /**
          * CouponSpec
-         * @description A generated single-use code: ``prefix`` + ``length`` random characters.
+         * @description ``{"template_id": ...}``: a real coupon of that template (``/v1/coupon-templates``),
+         *     issued once per enrolment and step. The older form, ``prefix`` + ``length`` characters
+         *     derived from the enrolment with a keyed hash (a code the brand's own till checks),
+         *     still works and its codes stay the same.
          */
         CouponSpec: {
+            /**
+             * Template Id
+             * @default null
+             */
+            template_id?: string | null;
             /**
              * Prefix
              * @default
@@ -1952,6 +3229,92 @@ export interface components {
              */
             at?: string;
         };
+        /** DaysFromIssue */
+        DaysFromIssue: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "days_from_issue";
+            /** Days */
+            days: number;
+        };
+        /** DeliveryDetail */
+        DeliveryDetail: {
+            /** Id */
+            id: string;
+            /** Endpoint Id */
+            endpoint_id: string;
+            /** Event Id */
+            event_id: string;
+            /** Event Type */
+            event_type: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            /** Attempts */
+            attempts: number;
+            /** @default null */
+            last_attempt?: components["schemas"]["AttemptOut"] | null;
+            /**
+             * Next Attempt At
+             * @default null
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /** Created At */
+            created_at: string;
+            /** Log */
+            log: components["schemas"]["AttemptOut"][];
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Id */
+            id: string;
+            /** Endpoint Id */
+            endpoint_id: string;
+            /** Event Id */
+            event_id: string;
+            /** Event Type */
+            event_type: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            /** Attempts */
+            attempts: number;
+            /** @default null */
+            last_attempt?: components["schemas"]["AttemptOut"] | null;
+            /**
+             * Next Attempt At
+             * @default null
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** DeliveryPage */
+        DeliveryPage: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["DeliveryOut"][];
+        };
         /** DiscountPercent */
         DiscountPercent: {
             /**
@@ -1985,6 +3348,16 @@ export interface components {
              */
             grace_days?: number;
         };
+        /**
+         * Download
+         * @description A presigned URL of a file in S3 (exports, errors): GET it, no credentials, before ``expires_at``.
+         */
+        Download: {
+            /** Url */
+            url: string;
+            /** Expires At */
+            expires_at: string;
+        };
         /** EarlyAccess */
         EarlyAccess: {
             /**
@@ -2005,6 +3378,138 @@ export interface components {
                 [key: string]: unknown;
             };
             source: components["schemas"]["BenefitSource"];
+        };
+        /** EndpointCreate */
+        EndpointCreate: {
+            /** Url */
+            url: string;
+            /** Event Types */
+            event_types: string[];
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled?: boolean;
+        };
+        /** EndpointCreated */
+        EndpointCreated: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Event Types */
+            event_types: string[];
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Disabled Reason
+             * @default null
+             */
+            disabled_reason?: string | null;
+            /**
+             * Disabled At
+             * @default null
+             */
+            disabled_at?: string | null;
+            /**
+             * Failing Since
+             * @default null
+             */
+            failing_since?: string | null;
+            /**
+             * Previous Secret Expires At
+             * @default null
+             */
+            previous_secret_expires_at?: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Secret */
+            secret: string;
+        };
+        /** EndpointOut */
+        EndpointOut: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Event Types */
+            event_types: string[];
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Disabled Reason
+             * @default null
+             */
+            disabled_reason?: string | null;
+            /**
+             * Disabled At
+             * @default null
+             */
+            disabled_at?: string | null;
+            /**
+             * Failing Since
+             * @default null
+             */
+            failing_since?: string | null;
+            /**
+             * Previous Secret Expires At
+             * @default null
+             */
+            previous_secret_expires_at?: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /** EndpointPage */
+        EndpointPage: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["EndpointOut"][];
+        };
+        /** EndpointPatch */
+        EndpointPatch: {
+            /**
+             * Url
+             * @default null
+             */
+            url?: string | null;
+            /**
+             * Event Types
+             * @default null
+             */
+            event_types?: string[] | null;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Enabled
+             * @default null
+             */
+            enabled?: boolean | null;
         };
         /**
          * EnrolIn
@@ -2088,6 +3593,15 @@ export interface components {
             /** Steps Taken */
             steps_taken?: string[];
         };
+        /** ErrorsFile */
+        ErrorsFile: {
+            /** Url */
+            url: string;
+            /** Expires At */
+            expires_at: string;
+            /** Count */
+            count: number;
+        };
         /**
          * EventBatch
          * @description One event, or ``{"events": [...]}`` with up to 100. Each event is validated and
@@ -2095,7 +3609,20 @@ export interface components {
          */
         EventBatch: {
             /** Events */
-            events: (components["schemas"]["OrderPaid"] | components["schemas"]["OrderRefunded"] | components["schemas"]["Interaction"])[];
+            events: (components["schemas"]["OrderPaid"] | components["schemas"]["OrderRefunded"] | components["schemas"]["OrderCompleted"] | components["schemas"]["Interaction"])[];
+        };
+        /** EventOut */
+        EventOut: {
+            /** Id */
+            id: string;
+            /** Type */
+            type: string;
+            /** Created */
+            created: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /** EventResult */
         EventResult: {
@@ -2170,12 +3697,86 @@ export interface components {
              */
             type: "exit";
         };
+        /** ExpiringOut */
+        ExpiringOut: {
+            /** Expires At */
+            expires_at: string;
+            /** Points */
+            points: number;
+        };
+        /** ExpiryIn */
+        ExpiryIn: {
+            /**
+             * Type
+             * @default never
+             * @enum {string}
+             */
+            type?: "never" | "days" | "end_of_month";
+            /**
+             * Days
+             * @default 0
+             */
+            days?: number;
+            /**
+             * Months
+             * @default 0
+             */
+            months?: number;
+        };
         /** ExportOut */
         ExportOut: {
             /** Job Id */
             job_id: string;
             /** Status */
             status: string;
+        };
+        /** FieldChange */
+        FieldChange: {
+            /** Field */
+            field: string;
+            /**
+             * Before
+             * @default null
+             */
+            before?: unknown;
+            /**
+             * After
+             * @default null
+             */
+            after?: unknown;
+            /**
+             * Erased
+             * @default false
+             */
+            erased?: boolean;
+        };
+        /** FixedOff */
+        FixedOff: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "fixed";
+            /** Amount Off */
+            amount_off: number;
+        };
+        /** FixedWindow */
+        FixedWindow: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "window";
+            /**
+             * Starts At
+             * @default null
+             */
+            starts_at?: string | null;
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
         };
         /** FreeShipping */
         FreeShipping: {
@@ -2200,6 +3801,19 @@ export interface components {
              * @default null
              */
             per_7_days?: number | null;
+        };
+        /**
+         * Gift
+         * @description No money off: the order gets ``gift_sku`` free (the brand's till adds it).
+         */
+        Gift: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "gift";
+            /** Gift Sku */
+            gift_sku: string;
         };
         /**
          * GoalSpec
@@ -2228,6 +3842,123 @@ export interface components {
             coverage: number;
             /** Top Tags */
             top_tags: components["schemas"]["TagCount"][];
+        };
+        /** GuideCreate */
+        GuideCreate: {
+            /** Display Name */
+            display_name: string;
+            /** Store Id */
+            store_id: string;
+            /**
+             * External Staff Id
+             * @description e.g. the WeCom user id
+             * @default null
+             */
+            external_staff_id?: string | null;
+            /**
+             * User Sub
+             * @description the console user (JWT subject, role guide) who acts as this guide
+             * @default null
+             */
+            user_sub?: string | null;
+        };
+        /**
+         * GuideLeave
+         * @description Exactly one: the guide who takes every member, or a store whose active guides share them evenly.
+         */
+        GuideLeave: {
+            /**
+             * Transfer To
+             * @default null
+             */
+            transfer_to?: string | null;
+            /**
+             * Spread Over Store
+             * @default null
+             */
+            spread_over_store?: string | null;
+        };
+        /** GuideList */
+        GuideList: {
+            /** Data */
+            data: components["schemas"]["GuideOut"][];
+        };
+        /** GuideMemberPage */
+        GuideMemberPage: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["MemberOut"][];
+        };
+        /** GuideOut */
+        GuideOut: {
+            /** Id */
+            id: string;
+            /** Display Name */
+            display_name: string;
+            /** Store Id */
+            store_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "left";
+            /**
+             * External Staff Id
+             * @default null
+             */
+            external_staff_id?: string | null;
+            /**
+             * User Sub
+             * @default null
+             */
+            user_sub?: string | null;
+            /** Channel Code */
+            channel_code: string;
+            /**
+             * Member Count
+             * @default null
+             */
+            member_count?: number | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Left At
+             * @default null
+             */
+            left_at?: string | null;
+            /**
+             * Leave Job Id
+             * @default null
+             */
+            leave_job_id?: string | null;
+        };
+        /** HistoryEntry */
+        HistoryEntry: {
+            /** Id */
+            id: string;
+            /**
+             * From Guide Id
+             * @default null
+             */
+            from_guide_id?: string | null;
+            /**
+             * To Guide Id
+             * @default null
+             */
+            to_guide_id?: string | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /** At */
+            at: string;
+            /** By */
+            by: string;
         };
         /** HistoryOut */
         HistoryOut: {
@@ -2263,12 +3994,88 @@ export interface components {
              */
             external_id?: string | null;
         };
-        /** IdentityOut */
-        IdentityOut: {
-            /** Kind */
-            kind: string;
-            /** Value */
-            value: string;
+        /**
+         * ImportCreate
+         * @description Start an import: answers a presigned URL to PUT the file to, then ``POST .../start``.
+         */
+        ImportCreate: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "members" | "orders";
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "csv" | "jsonl";
+            /**
+             * Mapping
+             * @default null
+             */
+            mapping?: {
+                [key: string]: string;
+            } | null;
+        };
+        /** ImportOut */
+        ImportOut: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "members" | "orders";
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "csv" | "jsonl";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "awaiting_upload" | "queued" | "running" | "succeeded" | "failed";
+            /** @default null */
+            upload?: components["schemas"]["Upload"] | null;
+            /**
+             * Job Id
+             * @default null
+             */
+            job_id?: string | null;
+            progress: components["schemas"]["ImportProgress"];
+            /** @default null */
+            errors?: components["schemas"]["ErrorsFile"] | null;
+            /**
+             * Failure
+             * @default null
+             */
+            failure?: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** ImportProgress */
+        ImportProgress: {
+            /**
+             * Rows Total
+             * @default null
+             */
+            rows_total?: number | null;
+            /**
+             * Rows Done
+             * @default 0
+             */
+            rows_done?: number;
+            /**
+             * Rows Applied
+             * @default 0
+             */
+            rows_applied?: number;
+            /**
+             * Rows Failed
+             * @default 0
+             */
+            rows_failed?: number;
         };
         /** Interaction */
         Interaction: {
@@ -2294,6 +4101,62 @@ export interface components {
             properties?: {
                 [key: string]: string | number | boolean | null;
             };
+        };
+        /** InteractionRuleIn */
+        InteractionRuleIn: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Where */
+            where?: {
+                [key: string]: string | number | boolean | null;
+            };
+            /** Points */
+            points: number;
+            /**
+             * Per Day
+             * @default null
+             */
+            per_day?: number | null;
+            /**
+             * Lifetime
+             * @default null
+             */
+            lifetime?: number | null;
+            /**
+             * Once Per
+             * @default null
+             */
+            once_per?: string | null;
+        };
+        /** IssueIn */
+        IssueIn: {
+            /** Template Id */
+            template_id: string;
+        };
+        /**
+         * IssueJobIn
+         * @description Either ``member_ids`` (up to 10,000) or ``segment_id``.
+         */
+        IssueJobIn: {
+            /**
+             * Member Ids
+             * @default null
+             */
+            member_ids?: string[] | null;
+            /**
+             * Segment Id
+             * @default null
+             */
+            segment_id?: string | null;
+        };
+        /** IssueJobOut */
+        IssueJobOut: {
+            /** Job Id */
+            job_id: string;
+            /** Status */
+            status: string;
         };
         /** JobOut */
         JobOut: {
@@ -2355,7 +4218,7 @@ export interface components {
              */
             start: string;
             /** Steps */
-            steps: (components["schemas"]["WaitStep"] | components["schemas"]["BranchStep"] | components["schemas"]["SendStep"] | components["schemas"]["TagStep"] | components["schemas"]["CouponStep"] | components["schemas"]["WebhookStep"] | components["schemas"]["ExitStep"])[];
+            steps: (components["schemas"]["WaitStep"] | components["schemas"]["BranchStep"] | components["schemas"]["SendStep"] | components["schemas"]["TagStep"] | components["schemas"]["CouponStep"] | components["schemas"]["WebhookStep"] | components["schemas"]["TaskStep"] | components["schemas"]["ExitStep"])[];
             /** Name */
             name: string;
             /**
@@ -2496,7 +4359,7 @@ export interface components {
              * Steps
              * @default null
              */
-            steps?: (components["schemas"]["WaitStep"] | components["schemas"]["BranchStep"] | components["schemas"]["SendStep"] | components["schemas"]["TagStep"] | components["schemas"]["CouponStep"] | components["schemas"]["WebhookStep"] | components["schemas"]["ExitStep"])[] | null;
+            steps?: (components["schemas"]["WaitStep"] | components["schemas"]["BranchStep"] | components["schemas"]["SendStep"] | components["schemas"]["TagStep"] | components["schemas"]["CouponStep"] | components["schemas"]["WebhookStep"] | components["schemas"]["TaskStep"] | components["schemas"]["ExitStep"])[] | null;
         };
         /** JourneyStats */
         JourneyStats: {
@@ -2524,6 +4387,71 @@ export interface components {
             };
             /** Steps */
             steps: components["schemas"]["StepStats"][];
+        };
+        /** LeaveOut */
+        LeaveOut: {
+            guide: components["schemas"]["GuideOut"];
+            /** Job Id */
+            job_id: string;
+        };
+        /** Ledger */
+        Ledger: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["LedgerEntryOut"][];
+        };
+        /** LedgerEntryOut */
+        LedgerEntryOut: {
+            /** Id */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "earn" | "release" | "spend" | "expire" | "reverse" | "adjust";
+            /** Points */
+            points: number;
+            /** At */
+            at: string;
+            /** Effective At */
+            effective_at: string;
+            /** Cause */
+            cause: {
+                [key: string]: unknown;
+            };
+            /**
+             * Shortfall
+             * @default 0
+             */
+            shortfall?: number;
+            /** Available After */
+            available_after: number;
+            /** Pending After */
+            pending_after: number;
+        };
+        /** LineIn */
+        LineIn: {
+            /** Sku */
+            sku: string;
+            /**
+             * Category
+             * @default null
+             */
+            category?: string | null;
+            /**
+             * Amount
+             * @description minor units
+             */
+            amount: number;
+            /**
+             * Quantity
+             * @default 1
+             */
+            quantity?: number;
         };
         /** ManualTierIn */
         ManualTierIn: {
@@ -2583,17 +4511,19 @@ export interface components {
             /** @default null */
             source?: components["schemas"]["Source"] | null;
         };
-        /** MemberExport */
-        MemberExport: {
+        /**
+         * MemberExportLink
+         * @description Where the export is: a JSON file shaped like :class:`MemberExport`.
+         */
+        MemberExportLink: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "succeeded";
             /** Exported At */
             exported_at: string;
-            member: components["schemas"]["MemberOut"];
-            /** Identities */
-            identities: components["schemas"]["IdentityOut"][];
-            /** Records */
-            records: {
-                [key: string]: unknown;
-            }[];
+            download: components["schemas"]["Download"];
         };
         /** MemberOut */
         MemberOut: {
@@ -3042,6 +4972,19 @@ export interface components {
             /** Amount */
             amount: number;
         };
+        /** MonthFlows */
+        MonthFlows: {
+            /** Earned */
+            earned: number;
+            /** Spent */
+            spent: number;
+            /** Expired */
+            expired: number;
+            /** Reversed */
+            reversed: number;
+            /** Adjusted */
+            adjusted: number;
+        };
         /** MonthlyCoupon */
         MonthlyCoupon: {
             /**
@@ -3056,6 +4999,47 @@ export interface components {
              * @default null
              */
             description?: string | null;
+        };
+        /**
+         * OrderCompleted
+         * @description The order can no longer be returned: its pending points become available at once.
+         *     Recorded on the timeline; it changes no spend or standing.
+         */
+        OrderCompleted: {
+            /** Event Id */
+            event_id: string;
+            member: components["schemas"]["MemberRef"];
+            /**
+             * Occurred At
+             * @default null
+             */
+            occurred_at?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "order.completed";
+            /** Order Id */
+            order_id: string;
+        };
+        /** OrderEarning */
+        OrderEarning: {
+            /** Points Per Unit */
+            points_per_unit: number;
+            /**
+             * Unit
+             * @default 100
+             */
+            unit?: number;
+            /** Category Multipliers */
+            category_multipliers?: {
+                [key: string]: number;
+            };
+            /**
+             * Tier Multipliers
+             * @default true
+             */
+            tier_multipliers?: boolean;
         };
         /** OrderLine */
         OrderLine: {
@@ -3100,6 +5084,8 @@ export interface components {
              * @default null
              */
             channel?: string | null;
+            /** Coupon Codes */
+            coupon_codes?: string[];
         };
         /** OrderRefunded */
         OrderRefunded: {
@@ -3120,6 +5106,43 @@ export interface components {
             order_id: string;
             /** Amount */
             amount: number;
+        };
+        /** OwnershipOut */
+        OwnershipOut: {
+            /** Member Id */
+            member_id: string;
+            /**
+             * Guide Id
+             * @default null
+             */
+            guide_id?: string | null;
+            /**
+             * Store Id
+             * @default null
+             */
+            store_id?: string | null;
+            /**
+             * Since
+             * @default null
+             */
+            since?: string | null;
+            /** History */
+            history: components["schemas"]["HistoryEntry"][];
+        };
+        /** PercentOff */
+        PercentOff: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "percent";
+            /** Percent Off */
+            percent_off: number;
+            /**
+             * Max Discount
+             * @default null
+             */
+            max_discount?: number | null;
         };
         /** PlanCounts */
         PlanCounts: {
@@ -3277,6 +5300,19 @@ export interface components {
             /** Price Id */
             price_id: string;
         };
+        /** PointsAnalyticsOut */
+        PointsAnalyticsOut: {
+            /** Liability Points */
+            liability_points: number;
+            /** Liability Value */
+            liability_value: number;
+            /** Currency */
+            currency: string;
+            /** Months */
+            months: {
+                [key: string]: components["schemas"]["MonthFlows"];
+            };
+        };
         /** PointsMultiplier */
         PointsMultiplier: {
             /**
@@ -3286,6 +5322,68 @@ export interface components {
             type: "points_multiplier";
             /** Multiplier */
             multiplier: number;
+        };
+        /** PointsProgramIn */
+        PointsProgramIn: {
+            /** @default null */
+            order_earning?: components["schemas"]["OrderEarning"] | null;
+            /** Interaction Rules */
+            interaction_rules?: components["schemas"]["InteractionRuleIn"][];
+            /**
+             * Pending Days
+             * @default 0
+             */
+            pending_days?: number;
+            expiry?: components["schemas"]["ExpiryIn"];
+            /**
+             * Refund Policy
+             * @default allow_negative
+             * @enum {string}
+             */
+            refund_policy?: "allow_negative" | "clamp_at_zero";
+            redemption_value?: components["schemas"]["RedemptionValue"];
+            /**
+             * Expiring Notice Days
+             * @default 7
+             */
+            expiring_notice_days?: number;
+            /**
+             * Version
+             * @default null
+             */
+            version?: number | null;
+        };
+        /** PointsProgramOut */
+        PointsProgramOut: {
+            /** Order Earning */
+            order_earning: {
+                [key: string]: unknown;
+            } | null;
+            /** Interaction Rules */
+            interaction_rules: {
+                [key: string]: unknown;
+            }[];
+            /** Pending Days */
+            pending_days: number;
+            /** Expiry */
+            expiry: {
+                [key: string]: unknown;
+            };
+            /** Refund Policy */
+            refund_policy: string;
+            /** Redemption Value */
+            redemption_value: {
+                [key: string]: unknown;
+            };
+            /** Expiring Notice Days */
+            expiring_notice_days: number;
+            /** Version */
+            version: number;
+            /**
+             * Updated At
+             * @default null
+             */
+            updated_at?: string | null;
         };
         /** PortalIn */
         PortalIn: {
@@ -3374,6 +5472,85 @@ export interface components {
              */
             end: string;
         };
+        /** RateLimitIn */
+        RateLimitIn: {
+            /**
+             * Rate Limit Per Second
+             * @description Requests per second; null: back to the platform default
+             */
+            rate_limit_per_second: number | null;
+        };
+        /** RedeemIn */
+        RedeemIn: {
+            /**
+             * Code
+             * @description case and dashes/spaces are ignored
+             */
+            code: string;
+            /** Member Id */
+            member_id: string;
+            /** Order Id */
+            order_id: string;
+            /** Lines */
+            lines: components["schemas"]["LineIn"][];
+            /** Currency */
+            currency: string;
+        };
+        /** RedeemOut */
+        RedeemOut: {
+            /** Code */
+            code: string;
+            /** Member Id */
+            member_id: string;
+            /** Order Id */
+            order_id: string;
+            /** Discount */
+            discount: number;
+            /** Subtotal */
+            subtotal: number;
+            /** Eligible Subtotal */
+            eligible_subtotal: number;
+            /** Gift Sku */
+            gift_sku: string | null;
+            /** Currency */
+            currency: string;
+            /** New */
+            new: boolean;
+        };
+        /** RedemptionIn */
+        RedemptionIn: {
+            /**
+             * Points
+             * @default null
+             */
+            points?: number | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /**
+             * Reward Id
+             * @default null
+             */
+            reward_id?: string | null;
+        };
+        /**
+         * RedemptionValue
+         * @description A point's value for the liability report: ``amount`` minor units per ``points``.
+         */
+        RedemptionValue: {
+            /**
+             * Points
+             * @default 100
+             */
+            points?: number;
+            /**
+             * Amount
+             * @default 100
+             */
+            amount?: number;
+        };
         /** Reentry */
         Reentry: {
             /**
@@ -3387,6 +5564,142 @@ export interface components {
              * @default null
              */
             days?: number | null;
+        };
+        /** ReplayIn */
+        ReplayIn: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
+        /** RewardIn */
+        RewardIn: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Points Cost */
+            points_cost: number;
+            /**
+             * Stock
+             * @default null
+             */
+            stock?: number | null;
+            /**
+             * Per Member Limit
+             * @default null
+             */
+            per_member_limit?: number | null;
+            /**
+             * Active From
+             * @default null
+             */
+            active_from?: string | null;
+            /**
+             * Active Until
+             * @default null
+             */
+            active_until?: string | null;
+            /**
+             * Coupon Template Id
+             * @default null
+             */
+            coupon_template_id?: string | null;
+        };
+        /** RewardList */
+        RewardList: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["RewardOut"][];
+        };
+        /** RewardOut */
+        RewardOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string | null;
+            /** Points Cost */
+            points_cost: number;
+            /** Stock */
+            stock: number | null;
+            /** Per Member Limit */
+            per_member_limit: number | null;
+            /** Active From */
+            active_from: string | null;
+            /** Active Until */
+            active_until: string | null;
+            /** Active */
+            active: boolean;
+            /** Coupon Template Id */
+            coupon_template_id: string | null;
+            /** Created At */
+            created_at: string;
+        };
+        /** RewardPatch */
+        RewardPatch: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Points Cost
+             * @default null
+             */
+            points_cost?: number | null;
+            /**
+             * Stock
+             * @default null
+             */
+            stock?: number | null;
+            /**
+             * Per Member Limit
+             * @default null
+             */
+            per_member_limit?: number | null;
+            /**
+             * Active From
+             * @default null
+             */
+            active_from?: string | null;
+            /**
+             * Active Until
+             * @default null
+             */
+            active_until?: string | null;
+            /**
+             * Active
+             * @default null
+             */
+            active?: boolean | null;
+        };
+        /** RotateIn */
+        RotateIn: {
+            /**
+             * Overlap Hours
+             * @default 24
+             */
+            overlap_hours?: number;
         };
         /**
          * RuleWhen
@@ -3404,6 +5717,16 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** SecretOut */
+        SecretOut: {
+            /** Secret */
+            secret: string;
+            /**
+             * Previous Secret Expires At
+             * @default null
+             */
+            previous_secret_expires_at?: string | null;
+        };
         /** SegmentCreate */
         SegmentCreate: {
             /** Name */
@@ -3417,6 +5740,25 @@ export interface components {
             filter: {
                 [key: string]: unknown;
             };
+        };
+        /** SegmentExportOut */
+        SegmentExportOut: {
+            /** Job Id */
+            job_id: string;
+            /** Status */
+            status: string;
+            /**
+             * Rows
+             * @default null
+             */
+            rows?: number | null;
+            /** @default null */
+            download?: components["schemas"]["Download"] | null;
+            /**
+             * Expires At
+             * @default null
+             */
+            expires_at?: string | null;
         };
         /** SegmentList */
         SegmentList: {
@@ -3732,6 +6074,72 @@ export interface components {
             /** Deferred */
             deferred: number;
         };
+        /** StoreCreate */
+        StoreCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Region
+             * @default null
+             */
+            region?: string | null;
+            /**
+             * Timezone
+             * @description IANA time zone, e.g. Asia/Shanghai
+             */
+            timezone: string;
+            /**
+             * Task Pool
+             * @default false
+             */
+            task_pool?: boolean;
+        };
+        /** StoreList */
+        StoreList: {
+            /** Data */
+            data: components["schemas"]["StoreOut"][];
+        };
+        /** StoreOut */
+        StoreOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Region
+             * @default null
+             */
+            region?: string | null;
+            /** Timezone */
+            timezone: string;
+            /** Task Pool */
+            task_pool: boolean;
+            /** Created At */
+            created_at: string;
+        };
+        /** StorePatch */
+        StorePatch: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Region
+             * @default null
+             */
+            region?: string | null;
+            /**
+             * Timezone
+             * @default null
+             */
+            timezone?: string | null;
+            /**
+             * Task Pool
+             * @default null
+             */
+            task_pool?: boolean | null;
+        };
         /** StripeStatusOut */
         StripeStatusOut: {
             /** Connected */
@@ -3999,6 +6407,177 @@ export interface components {
             /** Tag Id */
             tag_id: string;
         };
+        /** TaskBulk */
+        TaskBulk: {
+            /** Segment Id */
+            segment_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "call" | "message" | "greet" | "follow_up" | "custom";
+            /** Title */
+            title: string;
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+            /**
+             * Due Date
+             * Format: date
+             */
+            due_date: string;
+        };
+        /** TaskCause */
+        TaskCause: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "journey" | "rule" | "admin" | "bulk";
+            /**
+             * Ref
+             * @default null
+             */
+            ref?: string | null;
+        };
+        /** TaskComplete */
+        TaskComplete: {
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "reached" | "no_answer" | "declined" | "converted";
+        };
+        /**
+         * TaskCreate
+         * @description ``title`` and ``body`` are templates over the member (``{{ member.name | default: friend }}``).
+         */
+        TaskCreate: {
+            /** Member Id */
+            member_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "call" | "message" | "greet" | "follow_up" | "custom";
+            /** Title */
+            title: string;
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+            /**
+             * Due Date
+             * Format: date
+             * @description the local day (the store's time zone) the task is for
+             */
+            due_date: string;
+        };
+        /** TaskList */
+        TaskList: {
+            /** Data */
+            data: components["schemas"]["TaskOut"][];
+            /** Due Date */
+            due_date: string;
+        };
+        /** TaskOut */
+        TaskOut: {
+            /** Id */
+            id: string;
+            /** Member Id */
+            member_id: string;
+            /**
+             * Guide Id
+             * @default null
+             */
+            guide_id?: string | null;
+            /** Store Id */
+            store_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "call" | "message" | "greet" | "follow_up" | "custom";
+            /** Title */
+            title: string;
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+            /** Due Date */
+            due_date: string;
+            /** Due At */
+            due_at: string;
+            /** Expires At */
+            expires_at: string;
+            cause: components["schemas"]["TaskCause"];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "done" | "expired" | "cancelled";
+            /**
+             * Outcome
+             * @default null
+             */
+            outcome?: ("reached" | "no_answer" | "declined" | "converted") | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Closed At
+             * @default null
+             */
+            closed_at?: string | null;
+        };
+        /**
+         * TaskStep
+         * @description A task for the member's guide (or the store pool), due ``due_in_days`` after the day
+         *     the step runs, in the store's time zone; one per (enrolment, step). ``title`` and
+         *     ``body`` are templates like a message's.
+         */
+        TaskStep: {
+            /**
+             * Id
+             * @description lowercase, digits, - and _
+             */
+            id: string;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "create_task";
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "call" | "message" | "greet" | "follow_up" | "custom";
+            /** Title */
+            title: string;
+            /**
+             * Body
+             * @default null
+             */
+            body?: string | null;
+            /**
+             * Due In Days
+             * @default 0
+             */
+            due_in_days?: number;
+            /**
+             * Next
+             * @default null
+             */
+            next?: string | null;
+        };
         /** Template */
         Template: {
             /**
@@ -4008,6 +6587,159 @@ export interface components {
             subject?: string | null;
             /** Body */
             body: string;
+        };
+        /** TemplateCreate */
+        TemplateCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Benefit */
+            benefit: components["schemas"]["FixedOff"] | components["schemas"]["PercentOff"] | components["schemas"]["Gift"];
+            /** Currency */
+            currency: string;
+            /**
+             * Min Spend
+             * @description minor units
+             * @default 0
+             */
+            min_spend?: number;
+            /** Categories */
+            categories?: string[];
+            /** Validity */
+            validity: components["schemas"]["FixedWindow"] | components["schemas"]["DaysFromIssue"];
+            /**
+             * Per Member Limit
+             * @default null
+             */
+            per_member_limit?: number | null;
+            budget?: components["schemas"]["Budget"];
+            /**
+             * Restore On Refund
+             * @default true
+             */
+            restore_on_refund?: boolean;
+            /**
+             * Code Prefix
+             * @default
+             */
+            code_prefix?: string;
+        };
+        /** TemplateList */
+        TemplateList: {
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /** Data */
+            data: components["schemas"]["TemplateOut"][];
+        };
+        /** TemplateOut */
+        TemplateOut: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "archived";
+            /** Benefit */
+            benefit: {
+                [key: string]: unknown;
+            };
+            /** Currency */
+            currency: string;
+            /** Min Spend */
+            min_spend: number;
+            /** Categories */
+            categories: string[];
+            /** Validity */
+            validity: {
+                [key: string]: unknown;
+            };
+            /** Per Member Limit */
+            per_member_limit: number | null;
+            budget: components["schemas"]["BudgetOut"];
+            /** Restore On Refund */
+            restore_on_refund: boolean;
+            /** Code Prefix */
+            code_prefix: string;
+            /** Terms Locked */
+            terms_locked: boolean;
+            /** Version */
+            version: number;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /**
+         * TemplatePatch
+         * @description Name, description, budget and refund policy change any time; the terms (benefit,
+         *     currency, minimum spend, categories, validity, per-member limit, prefix) only until the
+         *     first coupon is issued (409 ``template_in_use`` after: create a new template).
+         */
+        TemplatePatch: {
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /**
+             * Benefit
+             * @default null
+             */
+            benefit?: (components["schemas"]["FixedOff"] | components["schemas"]["PercentOff"] | components["schemas"]["Gift"]) | null;
+            /**
+             * Currency
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Min Spend
+             * @default null
+             */
+            min_spend?: number | null;
+            /**
+             * Categories
+             * @default null
+             */
+            categories?: string[] | null;
+            /**
+             * Validity
+             * @default null
+             */
+            validity?: (components["schemas"]["FixedWindow"] | components["schemas"]["DaysFromIssue"]) | null;
+            /**
+             * Per Member Limit
+             * @default null
+             */
+            per_member_limit?: number | null;
+            /** @default null */
+            budget?: components["schemas"]["Budget"] | null;
+            /**
+             * Restore On Refund
+             * @default null
+             */
+            restore_on_refund?: boolean | null;
+            /**
+             * Code Prefix
+             * @default null
+             */
+            code_prefix?: string | null;
         };
         /** TenantCreate */
         TenantCreate: {
@@ -4034,6 +6766,12 @@ export interface components {
              * @enum {string}
              */
             unknown_identity?: "create" | "reject";
+            /**
+             * Rate Limit Per Second
+             * @description Requests per second the tenant may make (its plan); unset: the platform default
+             * @default null
+             */
+            rate_limit_per_second?: number | null;
         };
         /** TenantCreated */
         TenantCreated: {
@@ -4065,6 +6803,11 @@ export interface components {
              * @default true
              */
             livemode?: boolean;
+            /**
+             * Rate Limit Per Second
+             * @default null
+             */
+            rate_limit_per_second?: number | null;
         };
         /** TenantPatch */
         TenantPatch: {
@@ -4226,6 +6969,23 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** Upload */
+        Upload: {
+            /** Url */
+            url: string;
+            /**
+             * Method
+             * @default PUT
+             * @constant
+             */
+            method?: "PUT";
+            /** Headers */
+            headers: {
+                [key: string]: string;
+            };
+            /** Expires At */
+            expires_at: string;
+        };
         /** VersionList */
         VersionList: {
             /** Data */
@@ -4374,6 +7134,42 @@ export interface components {
              * @default null
              */
             value?: string | number | boolean | (string | number | boolean | null)[] | null;
+        };
+        /** RedemptionOut */
+        chalicelib__loyalty__coupons__schemas__RedemptionOut: {
+            /** Order Id */
+            order_id: string;
+            /** Redeemed At */
+            redeemed_at: string;
+            /** Discount */
+            discount: number;
+            /** Subtotal */
+            subtotal: number;
+            /** Eligible Subtotal */
+            eligible_subtotal: number;
+            /**
+             * Gift Sku
+             * @default null
+             */
+            gift_sku?: string | null;
+        };
+        /** RedemptionOut */
+        chalicelib__loyalty__points__schemas__RedemptionOut: {
+            /** Id */
+            id: string;
+            /** Member Id */
+            member_id: string;
+            /** Points */
+            points: number;
+            /** Reward Id */
+            reward_id: string | null;
+            /** Reason */
+            reason: string | null;
+            /** Coupon Template Id */
+            coupon_template_id: string | null;
+            /** At */
+            at: string;
+            balance: components["schemas"]["BalanceOut"];
         };
         /** EventTrigger */
         chalicelib__tags__schemas__EventTrigger: {
@@ -5913,6 +8709,2628 @@ export interface operations {
             };
         };
     };
+    "get_v1_audit-events": {
+        parameters: {
+            query?: {
+                /** @description e.g. member, tier_program */
+                target_type?: string | null;
+                /** @description The target's id; needs target_type */
+                target?: string | null;
+                /** @description api_key:<id>, user:<sub> or system:<name> */
+                actor?: string | null;
+                /** @description Only records at or after this time (ISO 8601 with an offset or Z) */
+                since?: string | null;
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_imports: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_imports_import_id_start: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_imports_import_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointPage"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointCreated"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_webhook-endpoints_endpoint_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "delete_v1_webhook-endpoints_endpoint_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "patch_v1_webhook-endpoints_endpoint_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_webhook-endpoints_endpoint_id_rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_webhook-endpoints_endpoint_id_deliveries": {
+        parameters: {
+            query?: {
+                status?: ("pending" | "succeeded" | "failed") | null;
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_webhook-endpoints_endpoint_id_deliveries_delivery_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_webhook-endpoints_endpoint_id_deliveries_delivery_id_retry": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                endpoint_id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_webhook-endpoints_endpoint_id_replay": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRef"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_events-out_event_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_stores: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoreList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_stores: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StoreCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoreOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_stores_store_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                store_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoreOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_v1_stores_store_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                store_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StorePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoreOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_stores_store_id_pool_tasks: {
+        parameters: {
+            query?: {
+                /** @description 'today' (the store's time zone) or YYYY-MM-DD */
+                due?: string;
+                /** @description Page size (1-200). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                store_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides: {
+        parameters: {
+            query?: {
+                store_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_guides: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuideCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_me_members: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+                segment_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideMemberPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_me_members_member_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_me_tasks: {
+        parameters: {
+            query?: {
+                /** @description 'today' (the store's time zone) or YYYY-MM-DD */
+                due?: string;
+                /** @description Page size (1-200). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_guide_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                guide_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_guide_id_members: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+                segment_id?: string | null;
+            };
+            header?: never;
+            path: {
+                guide_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideMemberPage"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_guides_guide_id_tasks: {
+        parameters: {
+            query?: {
+                /** @description 'today' (the store's time zone) or YYYY-MM-DD */
+                due?: string;
+                /** @description Page size (1-200). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                guide_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_guides_guide_id_leave: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                guide_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuideLeave"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaveOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_members_member_id_guide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnershipOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    put_v1_members_member_id_guide: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnershipOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_tasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_tasks_bulk: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBulk"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_tasks_task_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_tasks_task_id_complete: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskComplete"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_tasks_task_id_cancel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_analytics_guides: {
+        parameters: {
+            query: {
+                store?: string | null;
+                /** @description YYYY-MM in the store's time zone */
+                month: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Board"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_v1_journeys: {
         parameters: {
             query?: {
@@ -7065,6 +12483,1653 @@ export interface operations {
             };
         };
     };
+    "get_v1_coupon-templates": {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_coupon-templates": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_coupon-templates_template_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "patch_v1_coupon-templates_template_id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplatePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_coupon-templates_template_id_archive": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "post_v1_coupon-templates_template_id_issue-jobs": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IssueJobIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssueJobOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_members_member_id_coupons: {
+        parameters: {
+            query?: {
+                status?: ("active" | "used" | "expired") | null;
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponList"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_members_member_id_coupons: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IssueIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_coupons_redeem: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedeemIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedeemOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_coupons_coupon_code: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                coupon_code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_analytics_coupons: {
+        parameters: {
+            query: {
+                template: string;
+                within_days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CouponAnalytics"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get_v1_points-program": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointsProgramOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "put_v1_points-program": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PointsProgramIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointsProgramOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_members_member_id_points: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_members_member_id_points_ledger: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ledger"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_members_member_id_points_adjustments: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdjustmentIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_members_member_id_points_redemptions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                member_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RedemptionIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["chalicelib__loyalty__points__schemas__RedemptionOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Gone (erased) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_rewards: {
+        parameters: {
+            query?: {
+                /** @description Page size (1-200). */
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewardList"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_v1_rewards: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for 24 h; the same key with another request is a 422 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RewardIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description The created resource's URL */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewardOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_rewards_reward_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reward_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewardOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_v1_rewards_reward_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reward_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patch_v1_rewards_reward_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reward_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RewardPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RewardOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_v1_analytics_points: {
+        parameters: {
+            query?: {
+                since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PointsAnalyticsOut"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     get_v1_members: {
         parameters: {
             query?: {
@@ -7519,7 +14584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MemberExport"];
+                    "application/json": components["schemas"]["MemberExportLink"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -8319,7 +15384,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SegmentExportOut"];
+                };
             };
             /** @description Missing or invalid credentials */
             401: {
@@ -8348,8 +15415,8 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict with the current state */
-            409: {
+            /** @description Gone (erased) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8404,6 +15471,104 @@ export interface operations {
             };
             /** @description The credential lacks the permission */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `field` names the input at fault */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "put_v1_admin_tenants_tenant_id_rate-limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantOut"];
+                };
+            };
+            /** @description Malformed request (bad JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (another tenant's ids are not found either) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
