@@ -25,9 +25,11 @@ job: setup
 	$(PY) -m devstack job "$(NAME)" --payload="$$PAYLOAD"
 
 ## test: lint first (fails fast), then the TypeScript client (`make clients`), then the whole suite
-## against DynamoDB Local (in memory, free ports)
+## against DynamoDB Local (in memory, free ports), on TEST_WORKERS processes (pytest-xdist, a
+## file's tests stay together; each worker starts its own local servers). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: lint clients
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) --durations=15 $(PYTEST_ARGS)
 
 ## lint: ruff (rules in pyproject.toml), mypy (chalicelib/, app.py and cli/; strict on core/) and
 ## the import contracts (.importlinter: layering, public surfaces, no cycles)
