@@ -13,12 +13,13 @@ after it (410), not by this server. Moto's S3 server checks neither either.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from devstack.go_tools import GoTool
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "github.com/johannesboyne/gofakes3/cmd/gofakes3"
@@ -26,27 +27,18 @@ MODULE = "github.com/johannesboyne/gofakes3/cmd/gofakes3"
 VERSION = "v1.2.0"
 BIN_DIR = Path(os.environ.get("ENCLAVE_GOFAKES3_HOME", ROOT / ".local" / "bin"))
 BINARY = BIN_DIR / "gofakes3"
-_STAMP = BIN_DIR / "gofakes3.version"
+_TOOL = GoTool("gofakes3", MODULE, VERSION, BIN_DIR)
 #: the bucket of the dev stack and the tests (ENCLAVE_S3_BUCKET)
 LOCAL_BUCKET = "enclave-local"
 
 
 def installed() -> bool:
-    return BINARY.exists() and _STAMP.exists() and _STAMP.read_text().strip() == VERSION
+    return _TOOL.installed()
 
 
 def install(force: bool = False) -> Path:
-    """``go install github.com/johannesboyne/gofakes3/cmd/gofakes3@VERSION`` with GOBIN=.local/bin."""
-    if installed() and not force:
-        return BINARY
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("gofakes3 needs Go to install (go install); none on PATH")
-    BIN_DIR.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GOBIN": str(BIN_DIR), "GOFLAGS": "-buildvcs=false"}
-    subprocess.run([go, "install", f"{MODULE}@{VERSION}"], check=True, env=env, cwd=BIN_DIR)
-    _STAMP.write_text(VERSION + "\n")
-    return BINARY
+    """``go install MODULE@VERSION`` with GOBIN=.local/bin (devstack.go_tools)."""
+    return _TOOL.install(force)
 
 
 def start(port: int, log: Path, data: Path | None = None, bucket: str = LOCAL_BUCKET,

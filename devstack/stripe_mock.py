@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from devstack.go_tools import GoTool
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "github.com/stripe/stripe-mock"
@@ -23,26 +24,17 @@ MODULE = "github.com/stripe/stripe-mock"
 VERSION = "v0.203.0"
 BIN_DIR = Path(os.environ.get("ENCLAVE_STRIPE_MOCK_HOME", ROOT / ".local" / "bin"))
 BINARY = BIN_DIR / "stripe-mock"
-_STAMP = BIN_DIR / "stripe-mock.version"
+_TOOL = GoTool("stripe-mock", MODULE, VERSION, BIN_DIR)
 _LISTENING = re.compile(r"Listening for HTTP at address: (\S+)")
 
 
 def installed() -> bool:
-    return BINARY.exists() and _STAMP.exists() and _STAMP.read_text().strip() == VERSION
+    return _TOOL.installed()
 
 
 def install(force: bool = False) -> Path:
-    """``go install github.com/stripe/stripe-mock@VERSION`` with GOBIN=.local/bin."""
-    if installed() and not force:
-        return BINARY
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("stripe-mock needs Go to install (go install); none on PATH")
-    BIN_DIR.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GOBIN": str(BIN_DIR), "GOFLAGS": "-buildvcs=false"}
-    subprocess.run([go, "install", f"{MODULE}@{VERSION}"], check=True, env=env, cwd=BIN_DIR)
-    _STAMP.write_text(VERSION + "\n")
-    return BINARY
+    """``go install MODULE@VERSION`` with GOBIN=.local/bin (devstack.go_tools)."""
+    return _TOOL.install(force)
 
 
 def start(log: Path, port: int | None = None, timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
