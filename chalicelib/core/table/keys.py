@@ -327,8 +327,6 @@ def reward_sk(reward_id: str) -> str:
 
 
 # --- event subscriptions (integrations.webhooks) --------------------------------------
-#: copies of a tenant's endpoint-set generation (read on every event: one item would be a hot key)
-WEBHOOK_GENERATION_SHARDS = 8
 #: shards of the per-tenant event list and the per-endpoint delivery list (sale days)
 WEBHOOK_LIST_SHARDS = 16
 #: shards of the platform-wide list of deliveries due for a (re)try
@@ -336,10 +334,6 @@ WEBHOOK_DUE_SHARDS = 16
 WEBHOOK_ENDPOINT_SK_PREFIX = "EP#"
 WEBHOOK_EVENT_SK = "EVENT"
 WEBHOOK_DELIVERY_SK = "DELIVERY"
-
-
-def webhook_generation(tenant_id: str, shard: int) -> str:
-    return f"T#{tenant_id}#WHGEN#{shard}"
 
 
 def webhook_endpoints(tenant_id: str) -> str:

@@ -2,7 +2,7 @@
 
 Every event of every tenant asks "does an endpoint want this type?". The answer comes
 from this cache; what it costs is one strongly consistent GetItem of one copy of the
-generation (1 read unit), and nothing when the signals of one committed write ask again
+generation (1 read unit, at most once per request), and nothing when the signals of one committed write ask again
 (they share an outbox id: same moment, same answer). An endpoint created a moment ago in
 any process is seen by the very next event. A tenant with no endpoint at all pays the one
 read and writes nothing.
@@ -55,14 +55,14 @@ def view(item: store.EndpointItem) -> Endpoint:
                     tuple((s["secret"], s.get("expires_at")) for s in item.secrets or ()))
 
 
-def current(tenant_id: str, seed: str = "", batch: str | None = None) -> Catalog:
-    """The tenant's endpoints now. ``seed`` spreads the generation reads over its copies;
-    ``batch`` (the outbox id of the signals being delivered) skips the read for the 2nd
+def current(tenant_id: str, batch: str | None = None) -> Catalog:
+    """The tenant's endpoints now (the generation is read once per request, see
+    ``core.table.generations``); ``batch`` (the outbox id of the signals being delivered) skips the read for the 2nd
     and later signals of one committed write."""
     cached = _cache.get(tenant_id)
     if batch is not None and cached is not None and _asked.get(tenant_id) == batch:
         return cached
-    generation = store.generation(tenant_id, seed)
+    generation = store.generation(tenant_id)
     if cached is None or cached.generation != generation:
         cached = Catalog(generation, tuple(view(i) for i in store.list_endpoints(tenant_id)))
         if len(_cache) >= _TENANTS_MAX:

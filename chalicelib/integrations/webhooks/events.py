@@ -83,7 +83,7 @@ def wants(signal_name: str) -> Callable[[str, dict[str, Any]], bool]:
     kinds = (_MESSAGE_TYPES if signal_name == _MESSAGE_SIGNAL else (_MEMBER_SIGNALS[signal_name],))
 
     def wanted(tenant_id: str, data: dict[str, Any]) -> bool:
-        found = catalog.current(tenant_id, str(data.get("member_id") or data.get("message_id") or ""))
+        found = catalog.current(tenant_id)
         return any(found.subscribed(kind) for kind in kinds)
 
     return wanted
@@ -95,7 +95,7 @@ def on_signal(delivery: Delivery) -> None:
     found = events_of(delivery)
     if not found:
         return
-    cat = catalog.current(delivery.tenant_id, delivery.member_id or outbox_id, batch=outbox_id)
+    cat = catalog.current(delivery.tenant_id, batch=outbox_id)
     if not cat.endpoints:
         return
     for sub, (kind, data) in enumerate(found):

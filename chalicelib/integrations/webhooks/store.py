@@ -23,17 +23,13 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from ...core.table import keys, limits
+from ...core.table import generations, keys, limits
 from ...core.table.model import TableItem
 from ...core.table.transactions import Transaction, is_condition_failure, save_versioned
 
 MAX_ENDPOINTS = 20
 #: event objects and deliveries are kept this long (Stripe keeps events 30 days)
 RETENTION_DAYS = 30
-
-
-class GenerationItem(TableItem, discriminator="webhook_generation"):
-    generation = NumberAttribute(default=0)
 
 
 class EndpointItem(TableItem, discriminator="webhook_endpoint"):
@@ -86,21 +82,18 @@ LOG_KEPT = 20
 
 
 # --- generation --------------------------------------------------------------------------
+#: the tenant's endpoint generation (core.table.generations: copies bumped in each change's
+#: own transaction, one copy read per request)
+ENDPOINTS_GENERATION = "webhook_endpoints"
+
+
 def bump_generation(tx: Transaction, tenant_id: str) -> None:
-    for shard in range(keys.WEBHOOK_GENERATION_SHARDS):
-        item = GenerationItem(keys.webhook_generation(tenant_id, shard), "GEN")
-        tx.update(f"generation:{shard}", item,
-                  actions=[GenerationItem.generation.add(1), GenerationItem.item_type.set(GenerationItem)])
+    generations.bump(tx, tenant_id, ENDPOINTS_GENERATION)
 
 
-def generation(tenant_id: str, seed: str) -> int:
-    """One strongly consistent GetItem of the copy ``seed`` picks (0: never changed)."""
-    shard = keys.shard_of(seed, keys.WEBHOOK_GENERATION_SHARDS)
-    try:
-        item = GenerationItem.get(keys.webhook_generation(tenant_id, shard), "GEN", consistent_read=True)
-    except DoesNotExist:
-        return 0
-    return int(item.generation or 0)
+def generation(tenant_id: str) -> int:
+    """The tenant's endpoint generation (0: never changed); read once per request."""
+    return generations.current(tenant_id, ENDPOINTS_GENERATION)
 
 
 # --- endpoints ---------------------------------------------------------------------------
