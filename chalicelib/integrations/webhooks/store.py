@@ -2,7 +2,7 @@
 
 - Endpoints: all of a tenant's in one partition (``WHEP``, a few dozen at most), read
   when the tenant's endpoint *generation* moved; every endpoint change bumps it in its
-  own transaction (8 copies: it is read on every event of the tenant, as journeys do).
+  own transaction (``core.table.generations``, as the tier program and journeys do).
 - Event objects: one partition each (``WHEVT#<evt id>``), listed by time in GSI1 under
   ``WHEVTS#<shard>`` (16 shards: a sale day writes thousands a second), for replays.
 - Deliveries: one partition each, listed per endpoint in GSI1 (``WHDLVS#<ep>#<shard>``)
