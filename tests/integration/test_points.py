@@ -264,8 +264,9 @@ def test_twenty_concurrent_redemptions_of_a_reward_with_stock_five_give_exactly_
     from chalicelib.loyalty.points.schemas import RedemptionIn
 
     clock.at(T0)
+    template = create_template(http, brand)
     reward = http.post("/v1/rewards", brand.key, {"name": "Travel size", "points_cost": 40, "stock": 5,
-                                                   "coupon_template_id": "tmpl-1"}).json
+                                                   "coupon_template_id": template["id"]}).json
     buyers = [member(http, brand) for _ in range(20)]
     for m in buyers:
         adjust(http, brand, m, 100)

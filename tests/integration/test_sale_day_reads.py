@@ -13,7 +13,7 @@ from tests.integration.journey_support import create_journey
 from tests.integration.test_events import new_member, order, send, set_program
 
 #: tenant-wide items the event path used to read on every event (hot keys on sale day)
-CONFIG_KEYS = ("#CONFIG", "#TAGRULES", "#TAGGROUPS", "#TAGDEF#", "#JOURNEYS", "APIKEY#")
+CONFIG_KEYS = ("#CONFIG", "#TAGRULES", "#TAGGROUPS", "#TAGDEF#", "#JOURNEYS", "APIKEY#", "#POINTS_CONFIG")
 
 
 def _reads(calls):
@@ -52,9 +52,11 @@ def test_a_batch_of_events_reads_each_generation_once_and_no_tenant_wide_config(
         result = send(http, tenant, *[order(f"batch-{n}", 20_00, {"id": members[n % 5]}) for n in range(10)])
     assert result["accepted"] == 10
     reads = _reads(calls)
-    # THEN each generation (tiers, tags, journeys) is read once for the whole request, from one copy
+    # THEN each generation (tiers, tags, journeys, the points program, event subscriptions) is
+    # read once for the whole request, from one copy
     generation_reads = [k for k in reads if "#GEN#" in k]
-    assert sorted(k.split("#GEN#")[1].split("#")[0] for k in generation_reads) == ["journeys", "tags", "tiers"]
+    assert sorted(k.split("#GEN#")[1].split("#")[0] for k in generation_reads) == [
+        "journeys", "points_program", "tags", "tiers", "webhook_endpoints"]
     # and no tenant-wide configuration item, and not the API key's lookup item, was read
     assert [k for k in reads if any(c in k for c in CONFIG_KEYS)] == []
     # while every event still had its effects: the rule tag and the enrolment

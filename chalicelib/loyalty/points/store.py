@@ -9,7 +9,7 @@ from typing import Any
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist
 
-from ...core.table import keys
+from ...core.table import generations, keys
 from ...core.table.model import TableItem
 from ...core.table.transactions import Transaction
 
@@ -86,11 +86,17 @@ def get_program(tenant_id: str) -> ProgramItem | None:
         return None
 
 
+#: the tenant's points-program generation (core.table.generations): every event's earning
+#: reads the program, so processes cache it and re-read it only when this moved
+PROGRAM_GENERATION = "points_program"
+
+
 def stage_program(tx: Transaction, tenant_id: str, body: dict[str, Any], now: str,
                   current: ProgramItem | None) -> ProgramItem:
     item = current or ProgramItem(keys.points_config(tenant_id), keys.POINTS_PROGRAM_SK)
     item.body, item.updated_at = body, now
     tx.save("program", item)  # version-checked
+    generations.bump(tx, tenant_id, PROGRAM_GENERATION)
     return item
 
 
