@@ -1,7 +1,7 @@
 """Audit items: one per committed change, listed three ways without a scan.
 
 * by time, per tenant: ``T#<t>#AUDIT#<shard>`` / ``<at>#<id>`` (the item's own key; the
-  shard is a hash of the record id, so a burst of changes spreads over ``LIST_SHARDS``
+  shard is a hash of the record id, so a burst of changes spreads over ``AUDIT_SHARDS``
   partitions; reads merge the shards newest first);
 * by target: GSI1 ``T#<t>#AUDIT_TARGET#<type>#<id>`` (one member, one journey...);
 * by actor: GSI2 ``T#<t>#AUDIT_ACTOR#<actor>#<shard>`` (sharded like the time list).
@@ -19,7 +19,7 @@ from typing import Any
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute
 
 from ..table import keys
-from ..table.definition import LIST_SHARDS
+from ..table.definition import AUDIT_SHARDS
 from ..table.model import TableItem
 from ..table.transactions import Transaction
 
@@ -42,8 +42,8 @@ class AuditItem(TableItem, discriminator="audit_event"):
 
 def new_item(tenant_id: str, event_id: str, at: str, actor: str) -> AuditItem:
     sk = keys.audit_sk(at, event_id)
-    item = AuditItem(keys.audit_list(tenant_id, keys.shard_of(event_id, LIST_SHARDS)), sk)
-    item.gsi2pk = keys.audit_by_actor(tenant_id, actor, keys.shard_of(event_id, LIST_SHARDS))
+    item = AuditItem(keys.audit_list(tenant_id, keys.shard_of(event_id, AUDIT_SHARDS)), sk)
+    item.gsi2pk = keys.audit_by_actor(tenant_id, actor, keys.shard_of(event_id, AUDIT_SHARDS))
     item.gsi2sk = sk
     return item
 

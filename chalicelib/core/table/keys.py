@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .definition import LIST_SHARDS
+from .definition import AUDIT_SHARDS, LIST_SHARDS
 
 
 def shard_of(value: str, shards: int) -> int:
@@ -181,7 +181,7 @@ def audit_list(tenant_id: str, shard: int) -> str:
 
 
 def audit_list_shards(tenant_id: str) -> list[str]:
-    return [audit_list(tenant_id, n) for n in range(LIST_SHARDS)]
+    return [audit_list(tenant_id, n) for n in range(AUDIT_SHARDS)]
 
 
 def audit_sk(at: str, event_id: str) -> str:
@@ -200,7 +200,7 @@ def audit_by_actor(tenant_id: str, actor: str, shard: int) -> str:
 
 
 def audit_by_actor_shards(tenant_id: str, actor: str) -> list[str]:
-    return [audit_by_actor(tenant_id, actor, n) for n in range(LIST_SHARDS)]
+    return [audit_by_actor(tenant_id, actor, n) for n in range(AUDIT_SHARDS)]
 
 
 # --- loyalty: coupons ------------------------------------------------------------------
