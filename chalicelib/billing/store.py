@@ -22,7 +22,7 @@ from ..core.audit import Entry
 from ..core.table import counters, keys
 from ..core.table.definition import LIST_SHARDS
 from ..core.table.model import TableItem
-from ..core.table.transactions import (StaleVersion, Transaction, TransactionCancelled, is_condition_failure,
+from ..core.table.transactions import (Transaction, TransactionCancelled, is_condition_failure,
                                       save_versioned)
 
 STRIPE_SK, LOOKUP_SK, CUSTOMER_SK, CLAIM_SK = "STRIPE", "TENANT", "STRIPE_CUSTOMER", "CLAIM"
@@ -159,7 +159,6 @@ def create_account(item: StripeAccountItem) -> bool:
     tx.save("lookup", StripeAccountLookup(keys.stripe_account_lookup(item.account_id), LOOKUP_SK,
                                           tenant_id=item.tenant_id),
             condition=StripeAccountLookup.pk.does_not_exist())
-    from ..core.table.transactions import TransactionCancelled
 
     try:
         tx.commit()
@@ -207,14 +206,7 @@ def create_plan(item: PlanItem, audit: Entry | None = None) -> None:
 def save_plan(item: PlanItem, audit: Entry | None = None) -> None:
     """Version-checked, with its audit record in the same transaction; :class:`StaleVersion`
     if another writer got there first."""
-    tx = Transaction()
-    tx.save("plan", item)
-    if audit is not None:
-        audit.stage(tx)
-    try:
-        tx.commit()
-    except TransactionCancelled as exc:
-        raise StaleVersion() from exc
+    save_versioned(item, also=audit.stage if audit is not None else None)
 
 
 # --- customers ---------------------------------------------------------------------------

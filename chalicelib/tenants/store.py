@@ -7,7 +7,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from ..core.audit import Entry
 from ..core.table import keys
 from ..core.table.model import TableItem
-from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
+from ..core.table.transactions import Transaction, save_versioned
 
 
 class TenantItem(TableItem, discriminator="tenant"):
@@ -101,14 +101,7 @@ def tenant_ids(after: str | None, limit: int) -> list[str]:
 def save_tenant(tenant: TenantItem, audit: Entry | None = None) -> None:
     """Saves with the version check (PynamoDB conditions on the version it loaded), in one
     transaction with its audit record; a lost race is :class:`StaleVersion`."""
-    tx = Transaction()
-    tx.save("tenant", tenant)
-    if audit is not None:
-        audit.stage(tx)
-    try:
-        tx.commit()
-    except TransactionCancelled as exc:
-        raise StaleVersion() from exc
+    save_versioned(tenant, also=audit.stage if audit is not None else None)
 
 
 def add_api_key(key: ApiKeyItem, lookup: ApiKeyLookupItem, audit: Entry | None = None) -> None:

@@ -110,10 +110,21 @@ def is_condition_failure(exc: Exception) -> bool:
     return cause == "ConditionalCheckFailedException"
 
 
-def save_versioned(item: TableItem, condition: Any = None) -> None:
-    """``item.save()`` with PynamoDB's version check; a lost race is :class:`StaleVersion`."""
+def save_versioned(item: TableItem, condition: Any = None,
+                   also: Callable[[Transaction], object] | None = None) -> None:
+    """``item.save()`` with PynamoDB's version check; a lost race is :class:`StaleVersion`.
+    ``also`` stages more writes (an audit record) that commit with it, in one transaction."""
     from pynamodb.exceptions import PutError
 
+    if also is not None:
+        tx = Transaction()
+        tx.save("item", item, condition=condition)
+        also(tx)
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            raise StaleVersion() from exc
+        return
     try:
         item.save(condition=condition)
     except PutError as exc:
