@@ -1,110 +1,84 @@
 """Enclave's Chalice app: wires each capability's blueprint, schedules and background
-functions. No logic lives here."""
+functions. No logic lives here.
+
+Every Lambda function imports this module on its cold start, so it imports no capability
+(ADR 0020): blueprints register from the route manifest and import on their first request
+(core.lazyroutes), signal receivers and providers are named and imported on first use
+(core.wiring), and each schedule or function imports its service in its body.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.activity import routes as activity
-from chalicelib.activity import service as activity_service
-from chalicelib.analytics import routes as analytics
-from chalicelib.apidocs import routes as apidocs
-from chalicelib.billing import apply as billing_apply
-from chalicelib.billing import reconcile as billing_reconcile
-from chalicelib.billing import routes as billing
-from chalicelib.core import http as http_layer
-from chalicelib.core import audit, jobs, objects, signals, tenancy, throttle
-from chalicelib.integrations.audit import routes as audit_log
-from chalicelib.integrations.transfers import routes as transfers
-from chalicelib.integrations.transfers import storage as transfers_storage
-from chalicelib.integrations.webhooks import events as webhook_events
-from chalicelib.integrations.webhooks import routes as webhooks
-from chalicelib.journeys import delivery as journeys_delivery
-from chalicelib.guides import board as guides_board
-from chalicelib.guides import ownership as guides_ownership
-from chalicelib.guides import routes as guides
-from chalicelib.guides import tasks as guides_tasks
-from chalicelib.journeys import actions as journeys_actions
-from chalicelib.journeys import routes as journeys
-from chalicelib.journeys import runner as journeys_runner
-from chalicelib.journeys import triggers as journeys_triggers
-from chalicelib.journeys.timers import timers as journey_timer_service
-from chalicelib.loyalty.coupons import routes as coupons
-from chalicelib.loyalty.coupons import service as coupons_service
-from chalicelib.loyalty.points import earning as points_earning
-from chalicelib.loyalty.points import expiry as points_expiry_pass
-from chalicelib.loyalty.points import routes as points
-from chalicelib.loyalty.points import service as points_service
-from chalicelib.members import routes as members
-from chalicelib.members import service as members_service
-from chalicelib.segments import routes as segments
-from chalicelib.tenants import routes as tenants
-from chalicelib.tenants import service as tenants_service
-from chalicelib.tags import routes as tags
-from chalicelib.tags import service as tags_service
-from chalicelib.tiers import routes as tiers
-from chalicelib.tiers import service as tiers_service
+from chalicelib.core import lazyroutes, objects, wiring
+from chalicelib.core.wiring import ref
 
 app = Chalice(app_name="enclave")
 app.api.binary_types = []  # every response is text (JSON, HTML, JS, CSS)
-app.register_middleware(http_layer.problem_middleware, "http")  # Chalice's own errors as problem+json
+# Chalice's own errors as problem+json
+app.register_middleware(ref("chalicelib.core.http:problem_middleware"), "http")
 
-tenancy.register_api_key_verifier(tenants_service.verify_api_key)
+wiring.provide("tenancy.api_key_verifier", "chalicelib.tenants.service:verify_api_key")
 # imports and exports live in S3 (gofakes3 locally); the client is built on first use
-objects.configure(transfers_storage.S3Objects)
-throttle.register_rate_source(tenants_service.rate_limit)
+objects.configure(ref("chalicelib.integrations.transfers.storage:S3Objects"))
+wiring.provide("throttle.rate_source", "chalicelib.tenants.service:rate_limit")
 # erasure: every capability forgets the member (counters included) before the profile goes
-members_service.MEMBER_ERASING.connect(tiers_service.forget_member)
-members_service.MEMBER_ERASING.connect(tags_service.forget_member)
-members_service.MEMBER_ERASING.connect(billing_apply.forget_member)
-members_service.MEMBER_ERASING.connect(journeys_triggers.forget_member)
-members_service.MEMBER_ERASING.connect(audit.forget_member)
-members_service.MEMBER_ERASING.connect(coupons_service.forget_member)
-members_service.MEMBER_ERASING.connect(points_service.forget_member)
-members_service.MEMBER_ERASING.connect(webhook_events.forget_member)
-members_service.MEMBER_ERASING.connect(guides_ownership.forget_member)
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.tiers.service:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.tags.service:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.billing.apply:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.journeys.triggers:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.core.audit:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.coupons.service:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.points.service:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.integrations.webhooks.events:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.guides.ownership:forget_member")
 # what follows a committed write, delivered at least once through the outbox (core.signals)
-activity_service.EVENT_RECORDED.connect(tags_service.on_event)
-activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
-activity_service.EVENT_RECORDED.connect(points_earning.on_event)
-tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
-tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
-activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refund gives coupons back
-points_service.REWARD_REDEEMED.connect(coupons_service.on_reward_redeemed)  # a reward may issue a coupon
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.tags.service:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.journeys.triggers:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.points.earning:on_event")
+wiring.connect("chalicelib.tiers.service:STANDING_CHANGED", "chalicelib.journeys.triggers:on_standing_change")
+wiring.connect("chalicelib.tags.service:TAG_CHANGED", "chalicelib.journeys.triggers:on_tag_change")
+# a full refund gives coupons back; a reward may issue a coupon
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.coupons.service:on_event")
+wiring.connect("chalicelib.loyalty.points.service:REWARD_REDEEMED",
+               "chalicelib.loyalty.coupons.service:on_reward_redeemed")
 # work that commits or fails WITH another capability's write (core.participants)
-activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
-billing_apply.ENTITLEMENT_CHANGED.connect(billing_apply.on_entitlement_changed)
+# order.paid coupon_codes
+wiring.connect("chalicelib.activity.service:ORDER_PAID", "chalicelib.loyalty.coupons.service:redeem_in_order")
+wiring.connect("chalicelib.billing.apply:ENTITLEMENT_CHANGED", "chalicelib.billing.apply:on_entitlement_changed")
 # outbound event subscriptions: every domain event becomes an event object and deliveries
-activity_service.EVENT_RECORDED.connect(webhook_events.on_signal)
-tiers_service.STANDING_CHANGED.connect(webhook_events.on_signal)
-tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
-for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
-                       members_service.MEMBER_ERASED, journeys_delivery.MESSAGE_CLOSED):
-    _only_outbound.connect(webhook_events.on_signal, wants=webhook_events.wants(_only_outbound.name))
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.integrations.webhooks.events:on_signal")
+wiring.connect("chalicelib.tiers.service:STANDING_CHANGED", "chalicelib.integrations.webhooks.events:on_signal")
+wiring.connect("chalicelib.tags.service:TAG_CHANGED", "chalicelib.integrations.webhooks.events:on_signal")
+for _only_outbound in ("chalicelib.members.service:MEMBER_CREATED", "chalicelib.members.service:MEMBER_UPDATED",
+                       "chalicelib.members.service:MEMBER_ERASED", "chalicelib.journeys.delivery:MESSAGE_CLOSED"):
+    wiring.connect(_only_outbound, "chalicelib.integrations.webhooks.events:on_signal",
+                   wants="chalicelib.integrations.webhooks.events:wants")
 # guides: sign-ups through a guide's code bind in the member's own transaction; orders count
 # for the member's guide and close their open tasks; journeys' create_task steps make tasks
-members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
-activity_service.EVENT_RECORDED.connect(guides_board.on_event)
-journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
+wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.guides.ownership:on_member_creating")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event")
+wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.tasks:on_task_requested")
 
-app.register_blueprint(apidocs.bp)
-app.register_blueprint(tenants.bp, url_prefix="/v1")
-app.register_blueprint(members.bp, url_prefix="/v1")
-app.register_blueprint(activity.bp, url_prefix="/v1")
-app.register_blueprint(tiers.bp, url_prefix="/v1")
-app.register_blueprint(analytics.bp, url_prefix="/v1")
-app.register_blueprint(tags.bp, url_prefix="/v1")
-app.register_blueprint(segments.bp, url_prefix="/v1")
-app.register_blueprint(billing.bp, url_prefix="/v1")
-app.register_blueprint(billing.webhook_bp)
-app.register_blueprint(journeys.bp, url_prefix="/v1")
-app.register_blueprint(audit_log.bp, url_prefix="/v1")
-app.register_blueprint(coupons.bp, url_prefix="/v1")
-app.register_blueprint(points.bp, url_prefix="/v1")
-app.register_blueprint(webhooks.bp, url_prefix="/v1")
-app.register_blueprint(transfers.bp, url_prefix="/v1")
-app.register_blueprint(guides.bp, url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.apidocs.routes")
+lazyroutes.register_blueprint(app, "chalicelib.tenants.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.members.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.activity.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.tiers.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.analytics.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.tags.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.segments.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.billing.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.billing.routes", "webhook_bp")
+lazyroutes.register_blueprint(app, "chalicelib.journeys.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.integrations.audit.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.loyalty.coupons.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.loyalty.points.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.integrations.webhooks.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.integrations.transfers.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.guides.routes", url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -114,6 +88,7 @@ def _time_left(context: Any) -> float:
 @app.lambda_function(name="run_job")
 def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Runs a background job's steps (invoked asynchronously by the job dispatcher)."""
+    from chalicelib.core import jobs
     job = jobs.run(event.get("tenant_id"), event["job_id"], time_left=lambda: _time_left(context))
     return {"status": job.status if job else "missing"}
 
@@ -122,6 +97,7 @@ def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def nightly(event: Any) -> dict[str, Any]:
     """Re-evaluates stages, RFM cut-offs and scores, and due downgrades, for every tenant
     (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
+    from chalicelib.tiers import service as tiers_service
     detail = getattr(event, "detail", None) or {}
     return {"job_id": tiers_service.run_nightly(tenant_ids=detail.get("tenant_ids"))}
 
@@ -129,6 +105,7 @@ def nightly(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="job_sweeper")
 def job_sweeper(event: Any) -> dict[str, Any]:
     """Re-dispatches background jobs whose runner died (stale heartbeat)."""
+    from chalicelib.core import jobs
     return {"redispatched": jobs.sweep()}
 
 
@@ -136,12 +113,15 @@ def job_sweeper(event: Any) -> dict[str, Any]:
 def outbox_sweeper(event: Any) -> dict[str, int]:
     """Delivers signals whose after-commit delivery did not finish (the writer died right
     after its commit, or a receiver failed), with backoff."""
+    from chalicelib.core import signals
     return signals.sweep()
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="tag_expiry")
 def tag_expiry(event: Any) -> dict[str, Any]:
     """Removes expired tags (reads hide them at once; this keeps the counts right)."""
+    from chalicelib.core import audit
+    from chalicelib.tags import service as tags_service
     with audit.acting_as_system("tag_expiry"):  # the audit log names the schedule
         return {"removed": tags_service.expire_all_tenants()}
 
@@ -149,6 +129,7 @@ def tag_expiry(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.DAYS), name="renewal_reminders")
 def renewal_reminders(event: Any) -> dict[str, Any]:
     """membership.renewal_upcoming, 7 days before a paid membership renews or ends."""
+    from chalicelib.billing import reconcile as billing_reconcile
     detail = getattr(event, "detail", None) or {}
     return {"job_id": billing_reconcile.run_renewal_reminders(tenant_ids=detail.get("tenant_ids"))}
 
@@ -157,6 +138,7 @@ def renewal_reminders(event: Any) -> dict[str, Any]:
 def stripe_reconciliation(event: Any) -> dict[str, Any]:
     """Re-reads recently changed and due subscriptions from each connected Stripe account
     and repairs any drift (lost webhooks)."""
+    from chalicelib.billing import reconcile as billing_reconcile
     detail = getattr(event, "detail", None) or {}
     return {"job_id": billing_reconcile.run_reconciliation(tenant_ids=detail.get("tenant_ids"))}
 
@@ -165,6 +147,7 @@ def stripe_reconciliation(event: Any) -> dict[str, Any]:
 def journey_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Runs an enrolment's next steps when its timer fires (the Step Functions task; the
     local timers call the same code)."""
+    from chalicelib.journeys import runner as journeys_runner
     return journeys_runner.on_timer(event)
 
 
@@ -172,6 +155,8 @@ def journey_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def journey_timers(event: Any) -> dict[str, Any]:
     """Fires due journey timers kept in DynamoDB (ENCLAVE_TIMERS=local; a no-op with Step
     Functions, which fires its own)."""
+    from chalicelib.journeys import runner as journeys_runner
+    from chalicelib.journeys.timers import timers as journey_timer_service
     return {"fired": journey_timer_service().fire_due(journeys_runner.on_timer)}
 
 
@@ -179,12 +164,14 @@ def journey_timers(event: Any) -> dict[str, Any]:
 def journey_sweeper(event: Any) -> dict[str, Any]:
     """Starts journey timers whose start was lost after their commit, re-arms lost ones,
     and delivers messages due for a (re)try."""
+    from chalicelib.journeys import runner as journeys_runner
     return journeys_runner.sweep()
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="webhook_deliveries")
 def webhook_deliveries(event: Any) -> dict[str, int]:
     """Sends event deliveries due for a (re)try, and disables endpoints failing for days."""
+    from chalicelib.integrations.webhooks import events as webhook_events
     return webhook_events.run_schedule()
 
 
@@ -192,6 +179,7 @@ def webhook_deliveries(event: Any) -> dict[str, int]:
 def journey_triggers(event: Any) -> dict[str, Any]:
     """Date triggers (birthdays, per tenant-local day) and segment entry (hourly), for every
     tenant (or, when an operator invokes it with ``{"tenant_ids": [...]}``, for those)."""
+    from chalicelib.journeys import triggers as journeys_triggers
     detail = getattr(event, "detail", None) or {}
     return journeys_triggers.run_scheduled(tenant_ids=detail.get("tenant_ids"))
 
@@ -200,6 +188,7 @@ def journey_triggers(event: Any) -> dict[str, Any]:
 def points_expiry(event: Any) -> dict[str, Any]:
     """Expires due points lots and sends points.expiring notices (only balances listed as
     due; reads apply expiry themselves), for every tenant or ``{"tenant_ids": [...]}``."""
+    from chalicelib.loyalty.points import expiry as points_expiry_pass
     detail = getattr(event, "detail", None) or {}
     return points_expiry_pass.run(tenant_ids=detail.get("tenant_ids"))
 
@@ -207,4 +196,5 @@ def points_expiry(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="task_expiry")
 def task_expiry(event: Any) -> dict[str, Any]:
     """Expires open guide tasks past their due day + grace (read from the due-task index)."""
+    from chalicelib.guides import tasks as guides_tasks
     return {"expired": guides_tasks.expire_all_tenants()}

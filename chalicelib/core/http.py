@@ -29,7 +29,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from . import audit, observability as obs
-from . import throttle
+from . import lazyroutes, throttle
 from .config import get_settings
 from .errors import (
     PROBLEM_CONTENT_TYPE,
@@ -159,6 +159,7 @@ class Api:
                     return _dispatch(spec, view, wants, blueprint.current_request, path_params)
 
             chalice_view.__name__ = f"{view.__name__}_{method.lower()}"
+            chalice_view.view_module = view.__module__  # type: ignore[attr-defined]  # core.lazyroutes' manifest
             blueprint.route(path, methods=[method])(chalice_view)
             if (id(blueprint), path) not in _OPTIONS_PATHS and auth != PUBLIC:
                 _OPTIONS_PATHS.add((id(blueprint), path))
@@ -368,7 +369,8 @@ def item_param(spec: RouteSpec) -> str | None:
     ``member_id``), if there are any: where a created resource lives."""
     if spec.path not in _READ_ROUTES:
         item = re.compile(re.escape(spec.path) + r"/\{(\w+)\}$")
-        _READ_ROUTES[spec.path] = next((m.group(1) for r in ROUTES for m in [item.match(r.path)] if m), None)
+        paths = sorted({r.path for r in ROUTES} | lazyroutes.known_paths())  # routes not imported yet too
+        _READ_ROUTES[spec.path] = next((m.group(1) for p in paths for m in [item.match(p)] if m), None)
     return _READ_ROUTES[spec.path]
 
 

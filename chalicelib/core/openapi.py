@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from . import lazyroutes
 from .http import PLATFORM_ADMIN, PUBLIC, ROUTES, RouteSpec, item_param
 
 _REF = "#/components/schemas/{model}"
@@ -124,6 +125,7 @@ def _operation(spec: RouteSpec, refs: dict[tuple[Any, JsonSchemaMode], Any],
 
 
 def document(title: str = "Enclave API", version: str = "1.0.0") -> dict[str, Any]:
+    lazyroutes.load_all()  # every route's models, including blueprints no request imported yet
     pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for spec in ROUTES:
         if spec.body is not None:

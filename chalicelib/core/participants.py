@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import wiring
 from .table.transactions import Transaction
 
 Participant = Callable[[Transaction, str, str, dict[str, Any]], None]
@@ -31,13 +32,28 @@ class Join:
         if name in _JOINS:
             raise ValueError(f"join {name!r} is declared twice")
         self.name = name
-        self.participants: list[Participant] = []
+        self._participants: list[Participant] = []
+        self._wired = -1  # core.wiring's generation last pulled
         _JOINS[name] = self
+
+    @property
+    def participants(self) -> list[Participant]:
+        """The connected participants; reading them first connects those app.py named
+        (core.wiring)."""
+        if self._wired != wiring.generation:
+            generation = wiring.generation
+            wiring.resolve(self)
+            self._wired = generation
+        return self._participants
+
+    @participants.setter
+    def participants(self, value: list[Participant]) -> None:
+        self._participants = value
 
     def connect(self, participant: Participant) -> Participant:
         """Add a participant (app.py wires them); connecting the same one twice is a no-op."""
-        if participant not in self.participants:
-            self.participants.append(participant)
+        if participant not in self._participants:
+            self._participants.append(participant)
         return participant
 
     def disconnect(self, participant: Participant) -> None:

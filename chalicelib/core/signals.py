@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import clock, observability as obs
+from . import clock, observability as obs, wiring
 from .ids import new_id
 from .table import outbox as store
 from .table.definition import OUTBOX_SHARDS
@@ -67,17 +67,32 @@ class Signal:
         if name in _SIGNALS:
             raise ValueError(f"signal {name!r} is declared twice")
         self.name = name
-        self.receivers: list[Receiver] = []
+        self._receivers: list[Receiver] = []
+        self._wired = -1  # core.wiring's generation last pulled
         #: receiver name -> "does it want this signal?" (tenant id, data); see :meth:`connect`
         self.wants: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
         _SIGNALS[name] = self
+
+    @property
+    def receivers(self) -> list[Receiver]:
+        """The connected receivers, in order; reading them first connects those app.py
+        named (core.wiring: imported when the signal is first used, not at cold start)."""
+        if self._wired != wiring.generation:
+            generation = wiring.generation
+            wiring.resolve(self)
+            self._wired = generation
+        return self._receivers
+
+    @receivers.setter
+    def receivers(self, value: list[Receiver]) -> None:
+        self._receivers = value
 
     def connect(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None) -> Receiver:
         """Add a receiver (app.py wires them); connecting the same one twice is a no-op.
         ``wants(tenant_id, data)``, when given, lets :meth:`stage` skip the outbox item when
         no receiver wants the signal (a tenant without event subscriptions pays no write)."""
-        if receiver_name(receiver) not in {receiver_name(r) for r in self.receivers}:
-            self.receivers.append(receiver)
+        if receiver_name(receiver) not in {receiver_name(r) for r in self._receivers}:
+            self._receivers.append(receiver)
         if wants is not None:
             self.wants[receiver_name(receiver)] = wants
         return receiver
@@ -125,6 +140,9 @@ def deliver(item: store.OutboxItem, now: datetime | None = None) -> bool:
     error: str | None = None
     for index, raised in enumerate(item.signals):
         signal = _SIGNALS.get(raised["name"])
+        if signal is None:  # its capability is not imported in this process yet (the sweeper)
+            wiring.import_sources()
+            signal = _SIGNALS.get(raised["name"])
         if signal is None:
             obs.logger.warning("outbox holds a signal nothing declares", extra={"signal": raised["name"]})
             continue

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from . import clock
+from . import clock, wiring
 from .config import get_settings
 from .errors import Forbidden, Unauthorized
 from .ids import is_id
@@ -184,9 +184,10 @@ def authenticate(headers: dict[str, str]) -> TenantContext:
     """The tenant context of a request's credential, or 401."""
     token = _bearer(headers)
     if token.startswith(API_KEY_PREFIX):
-        if _api_key_verifier is None:
+        verifier = _api_key_verifier or wiring.provided("tenancy.api_key_verifier")
+        if verifier is None:
             raise RuntimeError("no API key verifier registered")
-        return _api_key_verifier(token)
+        return verifier(token)
     claims = verify_jwt(token)
     if _is_platform_admin(claims):
         raise Forbidden("Platform operators use the admin routes only.", code="platform_admin_token")

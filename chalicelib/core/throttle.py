@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import clock
+from . import clock, wiring
 from .config import get_settings
 from .errors import TooManyRequests
 
@@ -75,7 +75,8 @@ _buckets = TokenBuckets()
 def tenant_rate(tenant_id: str) -> float:
     """The requests per second one container admits for ``tenant_id``."""
     settings = get_settings()
-    own = _rate_source(tenant_id) if _rate_source is not None else None
+    source = _rate_source or wiring.provided("throttle.rate_source")
+    own = source(tenant_id) if source is not None else None
     return (own or settings.rate_limit_per_second) / settings.rate_limit_containers
 
 

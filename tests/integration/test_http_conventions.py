@@ -57,7 +57,10 @@ def test_invalid_idempotency_key(http, tenant):
 # --- every route ----------------------------------------------------------------------
 def _tenant_routes():
     import app  # noqa: F401 - registers every route
+    from chalicelib.core import lazyroutes
     from chalicelib.core.http import PUBLIC, ROUTES
+
+    lazyroutes.load_all()  # route modules import on their first request: import them all
 
     return [spec for spec in ROUTES if spec.auth != PUBLIC]
 

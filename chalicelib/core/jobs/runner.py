@@ -1,12 +1,13 @@
 """Starting, running and sweeping jobs (see the package docstring)."""
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .. import clock, observability as obs
+from .. import clock, lazyroutes, observability as obs
 from ..ids import new_id
 from ..table.transactions import StaleVersion, Transaction
 from . import store
@@ -51,6 +52,22 @@ _handlers: dict[str, Handler] = {}
 
 def register(kind: str, handler: Handler) -> None:
     _handlers[kind] = handler
+
+
+def registered() -> dict[str, Handler]:
+    return dict(_handlers)
+
+
+def _handler(kind: str) -> Handler:
+    """The handler of ``kind``, importing the module that registers it when this process
+    has not (a cold ``run_job`` imports no capability: ADR 0020)."""
+    if kind not in _handlers:
+        module = lazyroutes.job_module(kind)
+        if module is not None:
+            importlib.import_module(module)
+    if kind not in _handlers:  # not in the manifest (yet): import whatever app.py names
+        lazyroutes.import_all()
+    return _handlers[kind]
 
 
 MAX_KEPT_ERRORS = 100
@@ -119,7 +136,7 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
     job = store.get(tenant_id, job_id)
     if job is None or job.status in ("succeeded", "failed"):
         return job
-    handler = _handlers[job.kind]
+    handler = _handler(job.kind)
     if job.children is not None:  # waiting on its fan-out: resume only when all are done
         resumed = _resumable(tenant_id, job_id, job)
         if resumed is None:
