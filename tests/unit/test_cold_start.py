@@ -27,6 +27,42 @@ def test_given_a_fresh_process_then_import_app_does_not_import_the_deferred_pack
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+#: what app.py itself may import: Chalice and core's wiring by name (ADR 0020)
+LIGHT = {"chalicelib", "chalicelib.core", "chalicelib.core.lazyroutes", "chalicelib.core.objects",
+         "chalicelib.core.wiring"}
+#: packages no function's cold start needs before its first call
+HEAVY = ("pydantic", "pynamodb", "boto3", "botocore", "aws_lambda_powertools", "ulid", *DEFERRED)
+
+
+def _modules_after(code: str) -> dict[str, list[str]]:
+    code += ("\nimport sys, json\nprint(json.dumps({'chalicelib': sorted(m for m in sys.modules if m.startswith("
+             "'chalicelib')), 'heavy': sorted(m for m in " + repr(HEAVY) + " if m in sys.modules)}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    found: dict[str, list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_given_a_fresh_process_then_every_functions_entry_imports_no_capability_and_no_heavy_package() -> None:
+    """Every Lambda function's cold start is ``from app import <handler>``: one import of app.py."""
+    found = _modules_after("from app import app, nightly, run_job, outbox_sweeper")
+    assert set(found["chalicelib"]) <= LIGHT, sorted(set(found["chalicelib"]) - LIGHT)
+    assert found["heavy"] == []
+
+
+def test_given_a_first_request_then_only_its_capability_is_imported() -> None:
+    """A members request imports members (and what it uses), not billing's Stripe, journeys
+    or the Swagger UI page."""
+    found = _modules_after(
+        "from chalice.test import Client\nfrom app import app\n"
+        "with Client(app) as client:\n"
+        "    assert client.http.get('/v1/members').status_code == 401\n")
+    loaded = set(found["chalicelib"])
+    assert "chalicelib.members.routes" in loaded
+    assert not loaded & {"chalicelib.billing.routes", "chalicelib.journeys.routes", "chalicelib.apidocs.routes",
+                         "chalicelib.loyalty.coupons.routes", "chalicelib.segments.routes"}
+    assert "stripe" not in found["heavy"]
+
+
 def _subclasses(cls: type[BaseModel]) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = []
     for sub in cls.__subclasses__():

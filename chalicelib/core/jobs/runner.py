@@ -58,7 +58,7 @@ def registered() -> dict[str, Handler]:
     return dict(_handlers)
 
 
-def _handler(kind: str) -> Handler:
+def handler_of(kind: str) -> Handler:
     """The handler of ``kind``, importing the module that registers it when this process
     has not (a cold ``run_job`` imports no capability: ADR 0020)."""
     if kind not in _handlers:
@@ -136,7 +136,7 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
     job = store.get(tenant_id, job_id)
     if job is None or job.status in ("succeeded", "failed"):
         return job
-    handler = _handler(job.kind)
+    handler = handler_of(job.kind)
     if job.children is not None:  # waiting on its fan-out: resume only when all are done
         resumed = _resumable(tenant_id, job_id, job)
         if resumed is None:
