@@ -59,7 +59,7 @@ bench: setup
 ## without importing them (ADR 0020); tests/unit/test_cold_start.py fails while it is stale
 .PHONY: routes
 routes: setup
-	$(PY) -m chalicelib.core.lazyroutes
+	$(PY) -m chalicelib.core.routemap
 
 ## synth: the CloudFormation template of infra/ (CDK)
 synth: setup

@@ -23,6 +23,16 @@ from pathlib import Path
 
 from .report import median
 
+#: the target of issue 14: each function's whole-process cold start vs ``import boto3``
+TARGET = 1.5
+#: a cold API process answering its first request (a members route, 401 before any table
+#: read): app.py's route stubs import the members blueprint then (ADR 0020)
+FIRST_REQUEST = ("from chalice.test import Client\nfrom app import app\n"
+                 "with Client(app) as c:\n    assert c.http.get('/v1/members').status_code == 401")
+
+#: what every cold start imported before ADR 0020: every blueprint and every wired module
+EVERYTHING = "import app\nfrom chalicelib.core import lazyroutes\nlazyroutes.import_all()"
+
 #: lists the deployed functions: (function name, handler string), the API handler first
 _LIST_FUNCTIONS = (
     "import json, app\n"
@@ -40,6 +50,8 @@ class ImportFigures:
     boto3_ms: float = 0.0                                      # python -c "import boto3", whole process
     #: function name -> (handler string, whole-process ms of its entry point's import)
     functions: dict[str, tuple[str, float]] = field(default_factory=dict)
+    first_request_ms: float = 0.0                                 # FIRST_REQUEST, whole process
+    everything_ms: float = 0.0                                    # EVERYTHING, whole process
     importtime_ms: dict[str, float] = field(default_factory=dict)  # -X importtime cumulative
     modules: dict[str, int] = field(default_factory=dict)          # modules loaded by the import
     #: under ``import app``: (package, self ms summed) and (module, self ms), heaviest first
@@ -102,7 +114,8 @@ def _parse_importtime(stderr: str, module: str) -> tuple[float, int, list[tuple[
 def measure(root: Path, env: dict[str, str], runs: int = 5) -> ImportFigures:
     env = {**os.environ, **env}
     handlers = dict(json.loads(_run_out(_LIST_FUNCTIONS, root, env).strip().splitlines()[-1]))
-    codes = {"pass": "pass", "boto3": "import boto3", **{name: entry_code(h) for name, h in handlers.items()}}
+    codes = {"pass": "pass", "boto3": "import boto3", **{name: entry_code(h) for name, h in handlers.items()},
+             "first request": FIRST_REQUEST, "everything": EVERYTHING}
     for code in codes.values():  # untimed: compile .pyc files, warm the OS file cache
         _run(code, root, env)
     wall: dict[str, list[float]] = {k: [] for k in codes}
@@ -110,7 +123,8 @@ def measure(root: Path, env: dict[str, str], runs: int = 5) -> ImportFigures:
         for key, code in codes.items():
             wall[key].append(_run(code, root, env)[0])
     fig = ImportFigures(runs=runs, baseline_ms=median(wall["pass"]), boto3_ms=median(wall["boto3"]),
-                        functions={name: (h, median(wall[name])) for name, h in handlers.items()})
+                        functions={name: (h, median(wall[name])) for name, h in handlers.items()},
+                        first_request_ms=median(wall["first request"]), everything_ms=median(wall["everything"]))
     for target in ("app", "boto3"):
         cum_ms, fig.modules[target], fig.heaviest[target], per_module = _parse_importtime(
             _run(f"import {target}", root, env, importtime=True)[1], target)

@@ -9,7 +9,7 @@ request to any route of that blueprint imports the module, registers the bluepri
 throw-away Chalice app to get its real views, swaps them into the app's route table and
 answers; later requests go straight to the real views.
 
-The manifest is generated (``python -m chalicelib.core.lazyroutes``, ``make routes``) and
+The manifest is generated (``python -m chalicelib.core.routemap``, ``make routes``) and
 carries a checksum of the files that declared the blueprint's routes (and core/http.py).
 When a file changed since, that blueprint is imported and registered at once, as
 before: a stale manifest costs cold-start time, never a route. A test fails on a stale
@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import sys
 import threading
 import zlib
 from collections.abc import Callable
@@ -56,7 +55,7 @@ def _load_manifest() -> dict[str, Any]:
     return _manifest
 
 
-def _digest(files: list[str]) -> str:
+def digest(files: list[str]) -> str:
     """Checksum of the files' bytes (not a security check: it tells a stale manifest)."""
     crc = 0
     for name in sorted(set(files) | set(_ALWAYS_HASHED)):
@@ -126,7 +125,7 @@ def register_blueprint(app: Chalice, module: str, attr: str = "bp", url_prefix: 
         _BLUEPRINTS.append(blueprint)
     entry = _load_manifest().get("blueprints", {}).get(blueprint.key)
     if (os.environ.get(EAGER_ENV) == "1" or entry is None or entry.get("url_prefix") != url_prefix
-            or entry.get("digest") != _digest(entry["files"])):
+            or entry.get("digest") != digest(entry["files"])):
         blueprint.register_now()
     else:
         blueprint.register_stubs(entry["routes"])
@@ -152,6 +151,12 @@ def job_module(kind: str) -> str | None:
     return module if isinstance(module, str) else None
 
 
+def blueprints() -> list[_Blueprint]:
+    """Every blueprint registered through here, in registration order (core.routemap)."""
+    with _lock:
+        return list(_BLUEPRINTS)
+
+
 def known_paths() -> set[str]:
     """Every route path registered through here, loaded or not."""
     return {path for blueprint in _BLUEPRINTS for path, _ in blueprint.paths}
@@ -164,60 +169,6 @@ def stale() -> list[str]:
     for blueprint in _BLUEPRINTS:
         entry = manifest.get(blueprint.key)
         if (entry is None or entry.get("url_prefix") != blueprint.url_prefix
-                or entry.get("digest") != _digest(entry["files"])):
+                or entry.get("digest") != digest(entry["files"])):
             out.append(blueprint.key)
     return out
-
-
-def build_manifest() -> dict[str, Any]:
-    """The manifest of every blueprint app.py registers: imports app.py with every blueprint
-    registered at once, and records each one's routes and the files that declared them."""
-    os.environ[EAGER_ENV] = "1"
-    try:
-        app_module = importlib.import_module("app")
-    finally:
-        os.environ.pop(EAGER_ENV, None)
-    app: Chalice = app_module.app
-    import_all()
-    from .jobs import runner  # noqa: PLC0415 - only the generator needs it
-
-    manifest: dict[str, Any] = {}
-    for blueprint in _BLUEPRINTS:
-        files = {_relative(blueprint.module)}
-        routes = []
-        for path, method in blueprint.paths:
-            entry = app.routes[path][method]
-            files.add(_relative(getattr(entry.view_function, "view_module", entry.view_function.__module__)))
-            if entry.authorizer is not None or entry.api_key_required:
-                raise RuntimeError(f"{path} {method}: the manifest keeps no authorizer or API key setting")
-            routes.append({"path": path, "method": method, "name": entry.view_name,
-                           "content_types": entry.content_types})
-        listed = sorted(files)
-        manifest[blueprint.key] = {"url_prefix": blueprint.url_prefix, "files": listed,
-                                   "digest": _digest(listed), "routes": routes}
-    jobs = {kind: handler.__module__ for kind, handler in sorted(runner.registered().items())}
-    return {"blueprints": manifest, "jobs": jobs}
-
-
-def _relative(module: str) -> str:
-    return Path(sys.modules[module].__file__ or "").resolve().relative_to(ROOT).as_posix()
-
-
-def write_manifest() -> None:
-    """One blueprint's header and one route per line: a reviewable diff."""
-    manifest = build_manifest()
-    lines = ['{"blueprints": {']
-    for n, (key, entry) in enumerate(manifest["blueprints"].items()):
-        head = {k: v for k, v in entry.items() if k != "routes"}
-        lines.append(f" {json.dumps(key)}: {json.dumps(head)[:-1]}, \"routes\": [")
-        lines += [f"  {json.dumps(r)}," for r in entry["routes"]]
-        lines[-1] = lines[-1].rstrip(",")
-        lines.append(" ]}" + ("," if n < len(manifest["blueprints"]) - 1 else ""))
-    lines.append('}, "jobs": ' + json.dumps(manifest["jobs"], indent=1) + "}")
-    MANIFEST.write_text("\n".join(lines) + "\n")
-    print(f"wrote {MANIFEST.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":  # python -m chalicelib.core.lazyroutes: the app imports this module by its name
-    sys.path.insert(0, str(ROOT))
-    importlib.import_module("chalicelib.core.lazyroutes").write_manifest()

@@ -37,7 +37,8 @@ HEAVY = ("pydantic", "pynamodb", "boto3", "botocore", "aws_lambda_powertools", "
 def _modules_after(code: str) -> dict[str, list[str]]:
     code += ("\nimport sys, json\nprint(json.dumps({'chalicelib': sorted(m for m in sys.modules if m.startswith("
              "'chalicelib')), 'heavy': sorted(m for m in " + repr(HEAVY) + " if m in sys.modules)}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         check=True)
     found: dict[str, list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
     return found
 

@@ -34,7 +34,7 @@ def test_given_the_committed_manifest_then_no_blueprint_is_stale() -> None:
     import app  # noqa: F401
     from chalicelib.core import lazyroutes
 
-    assert lazyroutes.stale() == [], "run `make routes` (python -m chalicelib.core.lazyroutes) and commit it"
+    assert lazyroutes.stale() == [], "run `make routes` (python -m chalicelib.core.routemap) and commit it"
 
 
 def test_given_a_cold_app_then_its_route_table_is_the_one_importing_every_blueprint_gives() -> None:
