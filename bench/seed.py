@@ -191,6 +191,8 @@ def list_shards(gsi_pk: str) -> int:
         return definition.TAG_LIST_SHARDS
     if "#STANDINGS#" in gsi_pk:
         return int(getattr(definition, "STANDING_SHARDS", definition.LIST_SHARDS))
+    if "#MEMBERS#" in gsi_pk or "#MEMBERS_BY_CH#" in gsi_pk:
+        return int(getattr(definition, "MEMBER_LIST_SHARDS", definition.LIST_SHARDS))
     return definition.LIST_SHARDS
 
 

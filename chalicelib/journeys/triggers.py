@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import clock, jobs, observability as obs
 from ..core.signals import Delivery
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import MEMBER_LIST_SHARDS
 from ..segments import filters
 from . import catalog, engine, store
 from .catalog import ActiveJourney
@@ -216,7 +216,7 @@ def _member_page(tenant_id: str, checkpoint: dict[str, Any]) -> tuple[list[str],
     page = members.member_ids_page(tenant_id, None, shard, after, PAGE)
     if len(page) >= PAGE:
         return [m for _, m in page], {**checkpoint, "shard": shard, "after": page[-1][0]}
-    if shard + 1 < LIST_SHARDS:
+    if shard + 1 < MEMBER_LIST_SHARDS:
         return [m for _, m in page], {**checkpoint, "shard": shard + 1, "after": None}
     return [m for _, m in page], None
 

@@ -26,7 +26,7 @@ from ..core.participants import Join
 from ..core.schema import Download
 from ..core.signals import Signal
 from ..core.table import cursor, keys
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import MEMBER_LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..tenants import service as tenants
@@ -138,9 +138,10 @@ def _source(source: Source | None) -> dict[str, Any] | None:
 
 
 def _list_keys(item: store.MemberItem) -> None:
-    """Place the member in the tenant-wide list and, if attributed, its channel's list."""
+    """Place the member in the tenant-wide list and, if attributed, its channel's list. A
+    listed member keeps its shard (listed when there were fewer shards, it stays found)."""
     sort_key = keys.member_list_sk(item.created_at, item.member_id)
-    shard = keys.shard_of(item.member_id, LIST_SHARDS)
+    shard = keys.list_shard(item.gsi1pk) if item.gsi1pk else keys.shard_of(item.member_id, MEMBER_LIST_SHARDS)
     item.gsi1pk, item.gsi1sk = keys.members_list(item.tenant_id, shard), sort_key
     channel = (item.source or {}).get("channel")
     if channel:
@@ -316,7 +317,7 @@ MEMBER_ERASING = Signal("members.erasing")
 
 # --- read, change, erase --------------------------------------------------------------
 # --- the birthday index -----------------------------------------------------------------------
-BIRTHDAY_INDEX_JOB = "birthday_index"
+BIRTHDAY_INDEX_JOB, BIRTHDAY_RANGE_JOB = "birthday_index", "birthday_index_range"
 BIRTHDAY_PAGE = 100
 #: tenants whose index is complete, per container (once complete it stays so: every
 #: profile write keeps its entry)
@@ -353,22 +354,32 @@ def birthday_member_ids(tenant_id: str, day: date, checkpoint: dict[str, Any] | 
 
 def _birthday_index_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None
                          ) -> jobs.Step:
-    """One page of the member list: each member with a birthday and no entry gets one."""
+    """The backfill fans out, one range per member list shard; once every range is done the
+    index is complete. (A checkpoint of the earlier sequential walk restarts as a fan-out:
+    adding an entry is conditional, so members already done are not added twice.)"""
     assert tenant_id is not None
-    shard, after = (checkpoint or {}).get("shard", 0), (checkpoint or {}).get("after")
-    page = store.member_ids_page(tenant_id, None, shard, after, BIRTHDAY_PAGE)
+    if not (checkpoint or {}).get("ranges"):
+        return jobs.Step(checkpoint={"ranges": MEMBER_LIST_SHARDS}, fan_out=[
+            jobs.Child(BIRTHDAY_RANGE_JOB, tenant_id, {"shard": shard}) for shard in range(MEMBER_LIST_SHARDS)])
+    store.mark_birthday_index_complete(tenant_id, clock.iso(clock.now()))
+    return jobs.Step(checkpoint=None)
+
+
+def _birthday_range_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None
+                         ) -> jobs.Step:
+    """One page of one shard of the member list: each member with a birthday and no entry gets one."""
+    assert tenant_id is not None
+    page = store.member_ids_page(tenant_id, None, int(params["shard"]), (checkpoint or {}).get("after"),
+                                 BIRTHDAY_PAGE)
     added = sum(store.add_to_birthday_index(tenant_id, member_id, item.birthday)
                 for member_id, item in store.get_members(tenant_id, [m for _, m in page]).items()
                 if not item.erased_at)
-    if len(page) >= BIRTHDAY_PAGE:
-        return jobs.Step(checkpoint={"shard": shard, "after": page[-1][0]}, processed=len(page), changed=added)
-    if shard + 1 < LIST_SHARDS:
-        return jobs.Step(checkpoint={"shard": shard + 1, "after": None}, processed=len(page), changed=added)
-    store.mark_birthday_index_complete(tenant_id, clock.iso(clock.now()))
-    return jobs.Step(checkpoint=None, processed=len(page), changed=added)
+    nxt = {"after": page[-1][0]} if len(page) >= BIRTHDAY_PAGE else None
+    return jobs.Step(checkpoint=nxt, processed=len(page), changed=added)
 
 
 jobs.register(BIRTHDAY_INDEX_JOB, _birthday_index_step)
+jobs.register(BIRTHDAY_RANGE_JOB, _birthday_range_step)
 
 
 def get_member(ctx: TenantContext, member_id: str) -> MemberOut:

@@ -5,6 +5,7 @@ consistent: a member and its identity items are written in one transaction, so o
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -210,19 +211,17 @@ def list_members(partitions: list[str], index: str, below: str | None, above: st
         condition = range_attr < below
     elif above:
         condition = range_attr > above
-    runs: list[list[MemberItem]] = []
-    any_full = False
-    for partition in partitions:
-        rows = [
-            row for row in idx.query(partition, condition, scan_index_forward=False, limit=limit,
-                                     page_size=limit)
-            if isinstance(row, MemberItem) and getattr(row, f"{index}sk") not in (below, above)
-        ]
-        any_full = any_full or len(rows) >= limit
-        runs.append(rows)
+    # each shard is read lazily, a slice at a time, only as far as the merge needs: about
+    # ``limit`` items in all (32 shards), not ``limit`` from every shard (+2: a bound may be filtered out)
+    chunk = max(4, 2 * (limit + 1) // max(1, len(partitions)) + 1)
+    runs = [
+        (row for row in idx.query(partition, condition, scan_index_forward=False, limit=limit + 2, page_size=chunk)
+         if isinstance(row, MemberItem) and getattr(row, f"{index}sk") not in (below, above))
+        for partition in partitions
+    ]
     sort_key = (lambda m: m.gsi1sk) if index == "gsi1" else (lambda m: m.gsi2sk)
-    merged = list(heapq.merge(*runs, key=sort_key, reverse=True))
-    return ListPage(items=merged[:limit], more=any_full or len(merged) > limit)
+    merged = list(itertools.islice(heapq.merge(*runs, key=sort_key, reverse=True), limit + 1))
+    return ListPage(items=merged[:limit], more=len(merged) > limit)
 
 
 def member_count(tenant_id: str) -> int:

@@ -6,7 +6,7 @@ Cost model (written down in docs/decisions/0006-tags-and-segments.md):
   tag for tier / stage / RFM segment, or a source channel): the one with the fewest members,
   read from O(1) counters. Without one, the base is the whole member list (still a Query
   per shard, never a Scan), and counting needs a background job.
-* A page walks the base in a stable order (4 shard Queries merged), loads candidates'
+* A page walks the base in a stable order (its shards' Queries merged), loads candidates'
   snapshots in batches (3 BatchGetItems per 100) and keeps those the filter matches. Work
   per page is bounded (``MAX_EXAMINED`` candidates), whatever the tenant's size; the cursor
   is the base position reached.
@@ -15,13 +15,12 @@ Cost model (written down in docs/decisions/0006-tags-and-segments.md):
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import heapq
-import io
+import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,7 +31,7 @@ from ..core.ids import is_id, new_id
 from ..core.objects import objects
 from ..core.schema import Download
 from ..core.table import cursor, keys
-from ..core.table.definition import LIST_SHARDS, TAG_LIST_SHARDS
+from ..core.table.definition import MEMBER_LIST_SHARDS, TAG_LIST_SHARDS
 from ..core.table.tag_index import members_page as tag_members_page
 from ..core.tenancy import TenantContext
 from ..billing import service as billing
@@ -58,7 +57,8 @@ from .schemas import (
 MAX_EXAMINED = 1000
 BATCH = 100
 INLINE_COUNT_MAX = 2000
-COUNT_JOB, EXPORT_JOB = "segment_count", "segment_export"
+COUNT_JOB: str = "segment_count"
+EXPORT_JOB: str = "segment_export"
 EXPORT_PART_BYTES = 300_000
 
 
@@ -69,12 +69,24 @@ class Base:
     size: int
     fetch: Callable[[int, str | None, int], list[tuple[str, str]]]  # (shard, after, limit) -> [(position, id)]
     #: how many partitions the list is spread over (a tag's list has more: see TAG_LIST_SHARDS)
-    shards: int = LIST_SHARDS
+    shards: int = MEMBER_LIST_SHARDS
 
-    def page(self, after: str | None, limit: int) -> list[tuple[str, str]]:
-        """The next ``limit`` (position, member id) across shards, in position order."""
-        runs = [self.fetch(shard, after, limit) for shard in range(self.shards)]
-        return list(heapq.merge(*runs))[:limit]
+    def page(self, after: str | None, limit: int, shards: Sequence[int] | None = None) -> list[tuple[str, str]]:
+        """The next ``limit`` (position, member id) across ``shards`` (all by default), in
+        position order. Each shard is read a slice at a time, only as far as the merge
+        needs: about ``limit`` items in all, not ``limit`` per shard."""
+        wanted = list(range(self.shards)) if shards is None else list(shards)
+        chunk = max(8, 2 * limit // max(1, len(wanted)) + 1)
+        runs = [self._walk(shard, after, chunk) for shard in wanted]
+        return list(itertools.islice(heapq.merge(*runs), limit))
+
+    def _walk(self, shard: int, after: str | None, chunk: int) -> Iterator[tuple[str, str]]:
+        while True:
+            rows = self.fetch(shard, after, chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
 
 
 def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]) -> Base:
@@ -90,8 +102,9 @@ def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]
         (m, m) for m in tag_members_page(tenant_id, term.value, shard, after, limit)], TAG_LIST_SHARDS)
 
 
-def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
-    """(the base to walk, whether it is an index narrower than all members)."""
+def choose_base(tenant_id: str, tree: dict[str, Any], pinned: str | None = None) -> tuple[Base, bool]:
+    """(the base to walk, whether it is an index narrower than all members). ``pinned``: the
+    name of the base a fanned-out pass chose when it split (its ranges are that base's)."""
     terms = filters.index_terms(tree)
     user_tags = [t.value for t in terms
                  if t.kind == "tag" and t.value.split(":", 1)[0] not in ("tier", "stage", "rfm")]
@@ -99,16 +112,19 @@ def choose_base(tenant_id: str, tree: dict[str, Any]) -> tuple[Base, bool]:
     tag_sizes = tags.live_tag_counts(tenant_id, user_tags) if user_tags else {}
     candidates = [_base_for(tenant_id, t, tag_sizes) for t in terms]
     if candidates:
-        return min(candidates, key=lambda b: b.size), True
+        same = [b for b in candidates if b.name == pinned]
+        return (same or [min(candidates, key=lambda b: b.size)])[0], True
     return Base("all_members", members.member_count(tenant_id),
                 lambda shard, after, limit: members.member_ids_page(tenant_id, None, shard, after, limit)), False
 
 
 # --- evaluation --------------------------------------------------------------------------------------------
 def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit: int,
-                  max_examined: int = MAX_EXAMINED) -> tuple[list[filters.Snapshot], str | None, int]:
-    """(matching members' snapshots, base position to resume from or None at the end, examined)."""
-    base, _ = choose_base(tenant_id, tree)
+                  max_examined: int = MAX_EXAMINED, shards: Sequence[int] | None = None, pinned: str | None = None
+                  ) -> tuple[list[filters.Snapshot], str | None, int]:
+    """(matching members' snapshots, base position to resume from or None at the end, examined);
+    ``shards``: only those of the base's (one range of a fanned-out pass)."""
+    base, _ = choose_base(tenant_id, tree, pinned)
     with_plans = filters.uses_term(tree, "plan")  # memberships are read only when asked about
     with_points = filters.uses_term(tree, "points_available")  # so are points balances
     found: list[filters.Snapshot] = []
@@ -117,7 +133,7 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
     now = clock.now()
     while examined < max_examined:
         want = min(BATCH, max_examined - examined)
-        batch = base.page(position, want)
+        batch = base.page(position, want, shards)
         snaps = tags.snapshots(tenant_id, [m for _, m in batch], with_points=with_points)
         if with_plans:
             for member_id, plan_ids in billing.active_plan_ids(tenant_id, list(snaps)).items():
@@ -172,18 +188,6 @@ def _count(ctx: TenantContext, tree: dict[str, Any], segment_id: str | None) -> 
         return CountOut(count=job.progress.get("total"), status="as_of", counted_at=job.finished_at, current=False,
                         job_id=job.job_id, base=base.name, base_size=base.size)
     return CountOut(count=None, status="computing", job_id=job.job_id, base=base.name, base_size=base.size)
-
-
-def _count_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    assert tenant_id is not None
-    cp = checkpoint or {"position": None, "count": 0}
-    found, position, examined = evaluate_page(tenant_id, params["filter"], cp["position"], 10**9)
-    count = cp["count"] + len(found)
-    if position is None:
-        if params.get("segment_id"):
-            store.record_count(tenant_id, params["segment_id"], count, clock.iso(clock.now()))
-        return jobs.Step(checkpoint=None, processed=examined, changed=count, total=count)
-    return jobs.Step(checkpoint={"position": position, "count": count}, processed=examined)
 
 
 # --- validation -------------------------------------------------------------------------------------------
@@ -322,11 +326,21 @@ def segment_members(ctx: TenantContext, segment_id: str, query: SegmentMembersQu
                           examined=examined)
 
 
-def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: int) -> tuple[list[str], str | None]:
-    """For jobs (bulk tagging): the next matching member ids and where to resume."""
+def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: int,
+             walk_range: dict[str, Any] | None = None) -> tuple[list[str], str | None]:
+    """For jobs (bulk tagging): the next matching member ids and where to resume; in one of
+    :func:`walk_ranges` when given."""
     item = _load(ctx, segment_id)
-    found, nxt, _ = evaluate_page(ctx.tenant_id, item.filter, position, limit)
+    found, nxt, _ = evaluate_page(ctx.tenant_id, item.filter, position, limit,
+                                  shards=walk_range["shards"] if walk_range else None,
+                                  pinned=walk_range["base"] if walk_range else None)
     return [s.member_id for s in found], nxt
+
+
+def walk_ranges(ctx: TenantContext, segment_id: str) -> list[dict[str, Any]]:
+    """The independent ranges a job over the segment's members can fan out over (each a
+    ``walk_range`` for :func:`page_ids`): one per shard of a large base, else one."""
+    return passes.ranges(ctx.tenant_id, _load(ctx, segment_id).filter)
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -340,34 +354,7 @@ def start_export(ctx: TenantContext, segment_id: str) -> ExportOut:
     return ExportOut(job_id=job.job_id, status=job.status)
 
 
-def _export_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    assert tenant_id is not None
-    item = store.get(tenant_id, params["segment_id"])
-    if item is None:
-        raise RuntimeError("the segment was deleted while it was exported")
-    cp = checkpoint or {"position": None, "part": 0, "rows": 0}
-    found, position, examined = evaluate_page(tenant_id, item.filter, cp["position"], 500)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    if cp["part"] == 0:
-        writer.writerow(EXPORT_COLUMNS)
-    for s in found:
-        p = s.profile
-        writer.writerow([s.member_id, p.name or "", p.phone or "", p.email or "", s.tier, s.stage, s.rfm,
-                         s.metrics["lifetime_spend"], s.metrics["orders"], s.channel or "", p.created_at])
-    expires = int(time.time()) + store.EXPORT_TTL_SECONDS
-    store.put_part(tenant_id, params["job_id"], params["segment_id"], cp["part"], out.getvalue(), expires)
-    rows = cp["rows"] + len(found)
-    if position is None:  # the parts become one encrypted S3 object; the bucket's lifecycle deletes it
-        key = _export_key(tenant_id, params["segment_id"], params["job_id"])
-        parts = store.parts(tenant_id, params["job_id"])
-        objects().write(key, (p.body.encode() for p in parts), "text/csv", "export")
-        return jobs.Step(checkpoint=None, processed=examined, changed=len(found), total=rows)
-    return jobs.Step(checkpoint={"position": position, "part": cp["part"] + 1, "rows": rows},
-                     processed=examined, changed=len(found))
-
-
-def _export_key(tenant_id: str, segment_id: str, job_id: str) -> str:
+def export_key(tenant_id: str, segment_id: str, job_id: str) -> str:
     return keys.object_key(tenant_id, "exports", "segments", segment_id, f"{job_id}.csv")
 
 
@@ -382,11 +369,10 @@ def export_status(ctx: TenantContext, segment_id: str, job_id: str) -> SegmentEx
     expires_at = clock.parse(job.finished_at) + timedelta(seconds=store.EXPORT_TTL_SECONDS)
     if clock.now() >= expires_at:
         raise Gone("This export has expired; start a new one.", code="export_expired")
-    link = objects().presign_get(_export_key(ctx.tenant_id, segment_id, job_id), f"segment-{segment_id}.csv")
+    link = objects().presign_get(export_key(ctx.tenant_id, segment_id, job_id), f"segment-{segment_id}.csv")
     return SegmentExportOut(job_id=job_id, status=job.status, rows=job.progress.get("total"),
                             download=Download(url=link.url, expires_at=clock.iso(min(link.expires_at, expires_at))),
                             expires_at=clock.iso(expires_at))
 
 
-jobs.register(COUNT_JOB, _count_step)
-jobs.register(EXPORT_JOB, _export_step)
+from . import passes  # noqa: E402,F401 - registers the count and export jobs (they use this module)

@@ -35,6 +35,7 @@ class SegmentItem(TableItem, discriminator="segment"):
 class ExportPart(TableItem, discriminator="export_part"):
     segment_id = UnicodeAttribute()
     body = UnicodeAttribute()
+    rows = NumberAttribute(null=True)
 
 
 def get(tenant_id: str, segment_id: str) -> SegmentItem | None:
@@ -71,10 +72,14 @@ def record_count(tenant_id: str, segment_id: str, count: int, at: str) -> None:
                 condition=SegmentItem.pk.exists())
 
 
-def put_part(tenant_id: str, job_id: str, segment_id: str, n: int, body: str, expires: int) -> None:
-    ExportPart(export_pk(tenant_id, job_id), f"PART#{n:06d}", segment_id=segment_id, body=body, ttl=expires).save()
+def put_part(tenant_id: str, export_id: str, segment_id: str, range_n: int, n: int, body: str, rows: int,
+             expires: int) -> None:
+    """Part ``n`` of range ``range_n`` of an export: a repeated step overwrites its own part
+    (each row lands once), and the parts sort range by range, in order within each."""
+    ExportPart(export_pk(tenant_id, export_id), f"PART#R{range_n:03d}#{n:06d}", segment_id=segment_id, body=body,
+               rows=rows, ttl=expires).save()
 
 
-def parts(tenant_id: str, job_id: str) -> Iterator[ExportPart]:
+def parts(tenant_id: str, export_id: str) -> Iterator[ExportPart]:
     """In order, a query page at a time (a big export never sits in memory whole)."""
-    return iter(ExportPart.query(export_pk(tenant_id, job_id), ExportPart.sk.startswith("PART#")))
+    return iter(ExportPart.query(export_pk(tenant_id, export_id), ExportPart.sk.startswith("PART#R")))

@@ -15,7 +15,7 @@ from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
 from ..core.table import generations
-from ..core.table.definition import LIST_SHARDS
+from ..core.table.definition import MEMBER_LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..loyalty.points import service as points
@@ -618,14 +618,20 @@ def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occ
 
 
 def _backfill_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    """Apply one rule to one page of existing members (member conditions on their snapshot,
-    event triggers on their timeline)."""
+    """Apply one rule to one page of one range (``params["shard"]``) of existing members
+    (member conditions on their snapshot, event triggers on their timeline)."""
     assert tenant_id is not None
     rule = store.get_rule(tenant_id, params["rule_id"])
     if rule is None or not rule.enabled:
         return jobs.Step(checkpoint=None)
-    cp = checkpoint or {"shard": 0, "after": None}
-    page = members.member_ids_page(tenant_id, None, cp["shard"], cp["after"], PAGE)
+    if "shard" not in params:  # the job fans out, one range per member list shard, done when they all are
+        if (checkpoint or {}).get("ranges"):
+            return jobs.Step(checkpoint=None)
+        return jobs.Step(checkpoint={"ranges": MEMBER_LIST_SHARDS}, fan_out=[
+            jobs.Child(BACKFILL_JOB, tenant_id, {"rule_id": params["rule_id"], "shard": shard})
+            for shard in range(MEMBER_LIST_SHARDS)])
+    cp = checkpoint or {"after": None}
+    page = members.member_ids_page(tenant_id, None, int(params["shard"]), cp["after"], PAGE)
     tags = _rule_tags(tenant_id, [rule])
     changed = 0
     if rule.tag_id in tags:
@@ -648,12 +654,7 @@ def _backfill_step(tenant_id: str | None, params: dict[str, Any], checkpoint: di
                         changed += apply_tag(tenant_id, member_id, tag, selection, "rule", rule.rule_id,
                                              _expiry(rule, occurred))  # type: ignore[arg-type]
                         break  # the newest matching event gives the latest expiry
-    if len(page) >= PAGE:
-        nxt: dict[str, Any] | None = {"shard": cp["shard"], "after": page[-1][0]}
-    elif cp["shard"] + 1 < LIST_SHARDS:
-        nxt = {"shard": cp["shard"] + 1, "after": None}
-    else:
-        nxt = None
+    nxt = {"after": page[-1][0]} if len(page) >= PAGE else None
     return jobs.Step(checkpoint=nxt, processed=len(page), changed=changed)
 
 
@@ -686,7 +687,14 @@ def _bulk_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[s
     if params.get("segment_id"):
         from ..segments import service as segments
 
-        ids, position = segments.page_ids(ctx, params["segment_id"], cp.get("position"), PAGE)
+        if "walk_range" not in params:  # a segment's members: one range per shard of its base, in parallel
+            if cp.get("ranges"):
+                return jobs.Step(checkpoint=None)
+            found = segments.walk_ranges(ctx, params["segment_id"])
+            child = {k: v for k, v in params.items() if k != "job_id"}
+            return jobs.Step(checkpoint={"ranges": len(found)},
+                             fan_out=[jobs.Child(BULK_JOB, tenant_id, {**child, "walk_range": r}) for r in found])
+        ids, position = segments.page_ids(ctx, params["segment_id"], cp.get("position"), PAGE, params["walk_range"])
         targets = [(str(m), {"id": m}) for m in ids]
         cp["position"] = position
         done = position is None

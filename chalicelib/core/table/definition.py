@@ -44,6 +44,12 @@ JOURNEY_LIST_SHARDS = 64
 #: order, so 16 keep a 5,000 orders/s burst near 310 writes/s each, and they are the
 #: independent ranges whole-tenant passes fan out over (16 parallel workers).
 STANDING_SHARDS = 16
+#: Partitions of a tenant's member list (GSI1 ``MEMBERS#<n>``) and of each source channel's
+#: list (GSI2): a member's profile is rewritten by sale-day events (both indexes project ALL),
+#: and 4 shards measured 520-527 writes/s each at 5,000 events/s. 32 keep them near 65, and
+#: they are the ranges whole-member walks (segments, tag backfills, birthdays) fan out over.
+#: A member keeps the shard it was listed under (see members' ``_list_keys``).
+MEMBER_LIST_SHARDS = 32
 #: Partitions of a tenant's audit lists (by time, and by actor): members created by an
 #: event burst are audited, one in five sale-day events, all by one API key; measured at
 #: 5,000 events/s, 4 shards took ~550 units/s each on the actor index.

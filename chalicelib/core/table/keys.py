@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .definition import AUDIT_SHARDS, LIST_SHARDS
+from .definition import AUDIT_SHARDS, LIST_SHARDS, MEMBER_LIST_SHARDS
 
 
 def shard_of(value: str, shards: int) -> int:
@@ -50,7 +50,7 @@ def members_list(tenant_id: str, shard: int) -> str:
 
 
 def members_list_shards(tenant_id: str) -> list[str]:
-    return [members_list(tenant_id, n) for n in range(LIST_SHARDS)]
+    return [members_list(tenant_id, n) for n in range(MEMBER_LIST_SHARDS)]
 
 
 def birthdays(tenant_id: str, month_day: str) -> str:
@@ -69,7 +69,13 @@ def members_by_channel(tenant_id: str, code: str, shard: int) -> str:
 
 
 def members_by_channel_shards(tenant_id: str, code: str) -> list[str]:
-    return [members_by_channel(tenant_id, code, n) for n in range(LIST_SHARDS)]
+    return [members_by_channel(tenant_id, code, n) for n in range(MEMBER_LIST_SHARDS)]
+
+
+def list_shard(list_pk: str) -> int:
+    """The shard a sharded list key (``...#<n>``) names: a member stays in the shard it was
+    first listed under, whatever the shard count is now."""
+    return int(list_pk.rsplit("#", 1)[1])
 
 
 def member_list_sk(created_at: str, member_id: str) -> str:
