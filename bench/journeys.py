@@ -353,6 +353,9 @@ class ShapeFigures:
     #: journey_step runs (timer firings): duration and outcome
     step_ms: list[float] = field(default_factory=list)
     step_results: Counter[str] = field(default_factory=Counter)
+    #: of those, runs in line inside the enrolling event (a first step due at once): no
+    #: timer, no journey_step invocation (their duration is the event's Lambda's)
+    inline_runs: int = 0
     #: one step run, call by call: (the steps it took, its calls)
     sample: tuple[list[str], list[Call]] | None = None
     rounds: int = 0
@@ -465,6 +468,8 @@ class Probe:
                 self.ledger.record = []
             t0 = time.perf_counter()
             outcome = "error"
+            if fig is not None and self.ledger.phase_now == "enrol":
+                fig.inline_runs += 1
             try:
                 with self.ledger.phase("step"):
                     result = on_timer(payload)
@@ -703,7 +708,8 @@ def cost(fig: ShapeFigures, memory_mb: int, transitions_per_timer: int) -> Cost:
     n = max(fig.delivered, 1)
     dynamo = counted(fig)
     gb_seconds = memory_mb / 1024 * sum(fig.step_ms) / 1000
-    return Cost(transitions=fig.timers * transitions_per_timer / n, invocations=len(fig.step_ms) / n,
+    invoked = len(fig.step_ms) - fig.inline_runs
+    return Cost(transitions=fig.timers * transitions_per_timer / n, invocations=invoked / n,
                 gb_seconds=gb_seconds / n, wru=dynamo.wru_aws / n, rru=dynamo.rru_aws / n)
 
 
@@ -755,7 +761,8 @@ def print_journeys(fig: JourneyFigures) -> None:
     for f in fig.shapes:
         results = ", ".join(f"{k} {v}" for k, v in sorted(f.step_results.items()))
         print(f"    {f.shape.name}: timers started at enrolment (due at once) {f.timers_at_enrolment}, by a wait "
-              f"{f.timers_by_wait}, cancelled {f.timers_cancelled};\n      step results: {results}; "
+              f"{f.timers_by_wait}, cancelled {f.timers_cancelled}; step runs in line at enrolment (no timer,\n"
+              f"      no invocation) {f.inline_runs}; step results: {results}; "
               f"{f.rounds} schedule rounds; {f.verified} webhook signatures verified")
 
     print("\n  DynamoDB per member entered (enrolment) and per delivered message (step runs), hooked on the\n"

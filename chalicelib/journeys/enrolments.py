@@ -2,9 +2,13 @@
 
 Entering writes, in one transaction, the member's slot for the journey (version-checked:
 it holds the live enrolment id, so two concurrent triggers for one member cannot both
-enter), the enrolment with its first timer intent, and the ``entered`` counter. The timer
-is started after the commit; if the process dies first, the enrolment sits in the due
-list with ``timer_started`` false and the sweeper starts it (the outbox for timers).
+enter), the enrolment with its first timer intent, and the ``entered`` counter. A first
+step due at once runs right after the commit, in this request or event (no timer for
+"now": one timer execution and one Lambda invocation saved per enrolment); a later one
+gets its timer. Either way the intent is committed first: if the process dies before the
+run or the start, the enrolment sits in the due list with ``timer_started`` false and the
+sweeper starts its timer (the outbox for timers); the run's own transaction claims each
+message, so the step runs its sends exactly once whichever path gets there.
 
 Leaving (a goal, an exit rule, erasure) ends the enrolment and frees the slot in one
 transaction, then cancels the timer; a timer that fires anyway finds nothing live.
@@ -34,6 +38,12 @@ def _pause(attempt: int) -> None:
     backoff(attempt)
 
 
+def timer_payload(enrolment: store.EnrolmentItem) -> dict[str, Any]:
+    """What ``journey_step`` receives for the enrolment's pending timer."""
+    return {"tenant_id": enrolment.tenant_id, "member_id": enrolment.member_id,
+            "enrolment_id": enrolment.enrolment_id, "seq": int(enrolment.seq)}
+
+
 def start_timer(enrolment: store.EnrolmentItem) -> bool:
     """Hand the enrolment's pending timer to the timer service and note it; False (logged)
     when the service could not take it: the sweeper starts it later."""
@@ -42,8 +52,7 @@ def start_timer(enrolment: store.EnrolmentItem) -> bool:
         return False
     due = min(due_at, clock.now() + LONGEST_TIMER)
     timer = Timer(name=enrolment.timer_name, tenant_id=enrolment.tenant_id, due_at=due,
-                  payload={"tenant_id": enrolment.tenant_id, "member_id": enrolment.member_id,
-                           "enrolment_id": enrolment.enrolment_id, "seq": int(enrolment.seq)})
+                  payload=timer_payload(enrolment))
     try:
         timers().start(timer)
     except Exception:  # noqa: BLE001 - the intent is committed; the sweeper retries the start
@@ -102,14 +111,36 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
         tx.commit()  # another trigger for this member may win the slot: retrying() looks again
         enrolment.version = 1
         obs.count("JourneyEntered", tenant_id)
-        start_timer(enrolment)
+        entered.append(enrolment)
         return "enrolled", enrolment_id
 
+    entered: list[store.EnrolmentItem] = []
     try:
-        return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_triggered, pause=_pause,
-                        conflict="The member's enrolment kept changing; try again.")
+        outcome = retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_triggered, pause=_pause,
+                           conflict="The member's enrolment kept changing; try again.")
     except TransactionCancelled:  # this trigger (a signal's delivery id) enrolled the member before
         return "already_triggered", None
+    if entered:
+        run_or_start(entered[-1])
+    return outcome
+
+
+def run_or_start(enrolment: store.EnrolmentItem) -> None:
+    """After the enrolment's commit: run its first step here if it is due now, else start
+    its timer. A run that fails (logged) falls back to the timer; the run is idempotent
+    (seq-checked, message keys claimed), so a timer that fires after it finds nothing to do."""
+    due = parse(enrolment.timer_due)
+    if due is None or due > clock.now():
+        start_timer(enrolment)
+        return
+    from . import runner  # runner builds on this module: imported when a step runs here
+
+    try:
+        runner.on_timer(timer_payload(enrolment))
+    except Exception:  # noqa: BLE001 - the intent is committed: the timer runs the step instead
+        obs.logger.exception("journey first step failed in line; its timer runs it",
+                             extra={"enrolment_id": enrolment.enrolment_id})
+        start_timer(enrolment)
 
 
 def _not_triggered(exc: StaleVersion | TransactionCancelled) -> bool:

@@ -106,14 +106,10 @@ def test_state_machine_waits_runs_the_step_and_is_stopped_by_a_goal(http, tenant
     r = http.post(f"/v1/journeys/{journey['id']}/enrolments", tenant.key, {"member_ids": [member]})
     enrolment_id = r.json["results"][0]["enrolment_id"]
 
-    first = _wait_for(sfn, execution_arn(machine, f"j-{enrolment_id}-1"), "SUCCEEDED")
-    assert first["status"] == "SUCCEEDED", first
-    assert json.loads(first["output"])["result"] == "waiting"
+    # the first step was due at once: it ran in the enrolling request, no execution for "now"
     assert receiver.texts() == ["Hello!"]
-    assert step_functions["invocations"] == [{"due_at": json.loads(first["input"])["due_at"], "tenant_id": tenant.id,
-                                              "member_id": member, "enrolment_id": enrolment_id, "seq": 1}]
-    history = [e["type"] for e in sfn.get_execution_history(executionArn=first["executionArn"])["events"]]
-    assert "WaitStateEntered" in history and "TaskSucceeded" in history
+    names = [e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]]
+    assert names == [f"j-{enrolment_id}-2"]
 
     # the step scheduled the next timer as an execution waiting an hour
     second_arn = execution_arn(machine, f"j-{enrolment_id}-2")
@@ -122,8 +118,19 @@ def test_state_machine_waits_runs_the_step_and_is_stopped_by_a_goal(http, tenant
     wait_until = datetime.fromisoformat(enrolments(http, tenant, member)[0]["wait_until"].replace("Z", "+00:00"))
     assert json.loads(second["input"])["due_at"] == due_timestamp(Timer("x", tenant.id, wait_until))
 
-    # a retried start of either timer is a no-op (same name: same or finished execution)
+    # a timer due now (the fallback of a failed in-line run): the Wait passes, the Task runs the step
     service = timers()
+    stale = {"tenant_id": tenant.id, "member_id": member, "enrolment_id": enrolment_id, "seq": 1}
+    service.start(Timer(name=f"j-{enrolment_id}-1", tenant_id=tenant.id, due_at=datetime.now(timezone.utc),
+                        payload=stale))
+    first = _wait_for(sfn, execution_arn(machine, f"j-{enrolment_id}-1"), "SUCCEEDED")
+    assert first["status"] == "SUCCEEDED", first
+    assert json.loads(first["output"]) == {"result": "stale"}  # the in-line run did it: nothing twice
+    assert step_functions["invocations"] == [{"due_at": json.loads(first["input"])["due_at"], **stale}]
+    history = [e["type"] for e in sfn.get_execution_history(executionArn=first["executionArn"])["events"]]
+    assert "WaitStateEntered" in history and "TaskSucceeded" in history
+
+    # a retried start of either timer is a no-op (same name: same or finished execution)
     for seq, arn in ((1, first["executionArn"]), (2, second_arn)):
         data = json.loads(sfn.describe_execution(executionArn=arn)["input"])
         service.start(Timer(name=f"j-{enrolment_id}-{seq}", tenant_id=tenant.id,
