@@ -348,7 +348,7 @@ def get_job(ctx: TenantContext, job_id: str) -> JobOut:
     job = jobs.get_job(ctx.tenant_id, job_id) if len(job_id) <= 64 else None
     if job is None:
         raise NotFound("No such job.", code="job_not_found")
-    return JobOut(id=job.job_id, kind=job.kind, status=job.status, progress=job.progress, error=job.error,
+    return JobOut(id=job.job_id, kind=job.kind, status=job.status, progress=jobs.live_progress(job), error=job.error,
                   created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at)
 
 

@@ -11,6 +11,7 @@ went stale, including ones whose dispatch was lost.
 """
 from __future__ import annotations
 
-from .runner import Child, Handler, Step, get_job, inputs, register, run, stage, start, sweep
+from .runner import Child, Handler, Step, get_job, inputs, live_progress, register, run, stage, start, sweep
 
-__all__ = ["Child", "Handler", "Step", "get_job", "inputs", "register", "run", "stage", "start", "sweep"]
+__all__ = ["Child", "Handler", "Step", "get_job", "inputs", "live_progress", "register", "run", "stage", "start",
+           "sweep"]

@@ -120,6 +120,17 @@ def get_job(tenant_id: str | None, job_id: str) -> store.JobItem | None:
     return store.get(tenant_id, job_id)
 
 
+def live_progress(job: store.JobItem) -> dict[str, Any]:
+    """The job's progress, with what its children did so far while it waits on a fan-out
+    (on resuming, the runner adds the children's final counts to the job's own)."""
+    progress = dict(job.progress)
+    if job.children:
+        for child in store.get_many([(t, j) for t, j, _, _ in job.children]):
+            for name in ("processed", "changed"):
+                progress[name] = progress.get(name, 0) + child.progress.get(name, 0)
+    return progress
+
+
 def inputs(tenant_id: str | None, job_id: str, offset: int, limit: int) -> list[Any]:
     """Items ``offset`` .. ``offset + limit`` of the inputs the job was started with."""
     first, last = offset // INPUT_CHUNK, (offset + limit - 1) // INPUT_CHUNK

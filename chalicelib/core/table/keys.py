@@ -392,6 +392,11 @@ def import_errors_sk(offset: int) -> str:
     return f"ERR#{offset:015d}"
 
 
+def import_range_sk(range_no: int) -> str:
+    """Counts of one byte range of an import (its child job writes them after every page)."""
+    return f"RANGE#{range_no:05d}"
+
+
 # --- S3 object keys: every object of a tenant under ``tenants/<tenant_id>/`` ---------------
 def object_key(tenant_id: str, *parts: str) -> str:
     return "/".join(("tenants", tenant_id, *parts))

@@ -1,120 +1,113 @@
-"""The import job: one step reads the next page of the file with a ranged GET (never the
-whole object), applies its rows concurrently, keeps the page's per-row errors, and moves
-the checkpoint (byte offset, row number, counts) past it. The last step writes the errors
-file to S3 and the result on the import.
+"""The import job. Its first step cuts the file into byte ranges at record starts
+(``splitting.py``; ~``range_bytes`` each, at most ``max_ranges``). One range is applied by
+the job itself, page after page (``pages.py``); several fan out (``jobs.Step.fan_out``,
+ADR 0011) as child jobs, one per range, each with its own checkpoint: in AWS each runs on
+its own Lambda, locally on the dispatcher's threads. The job waits for them, holding no
+runner, then its last step writes the errors file (every range's errors in file order, row
+numbers made global by adding the records of the ranges before) and the import's result.
 
-Resumable: a stopped job continues from its checkpoint. A page that ran but whose
-checkpoint was not saved runs again: its rows are idempotent (``rows.py``) and its errors
-item is overwritten, so nothing is applied or reported twice.
+Resumable: a stopped job or child continues from its checkpoint; a page run twice applies
+nothing twice (``pages.py``). A child that failed fails the import (its error is the
+import's failure), as a failed page of a single-range import does.
 """
 from __future__ import annotations
 
 import csv
 import io
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 from ...core import jobs
 from ...core.objects import objects
 from ...core.table import keys
-from ...core.tenancy import TenantContext
-from . import parsing, store
-from .rows import apply_member, apply_order
-from .service import IMPORT_JOB, settings
-
-#: first read of a page; doubled while no whole record fits, up to MAX_READ
-FIRST_READ, MAX_READ = 256 * 1024, 16 * 1024 * 1024
-ERRORS_TTL_SECONDS = 30 * 24 * 3600
-
-Apply = Callable[[TenantContext, dict[str, Any]], bool]
-_APPLY: dict[str, Apply] = {"members": apply_member, "orders": apply_order}
+from . import pages, splitting, store
+from .service import IMPORT_JOB, IMPORT_RANGE_JOB, settings
 
 
-def _page(key: str, offset: int, size: int, page_rows: int, fmt: parsing.Format) -> tuple[list[bytes], int]:
-    length = FIRST_READ
-    while True:
-        data = objects().read(key, offset, min(length, size - offset))
-        at_eof = offset + len(data) >= size
-        records, used = parsing.split_records(data, at_eof, page_rows, fmt)
-        if records or at_eof:
-            return records, used
-        if length >= MAX_READ:
-            raise ValueError(f"a record at byte {offset} is longer than {MAX_READ} bytes")
-        length *= 2
+def _item(tenant_id: str, params: dict[str, Any]) -> store.ImportItem:
+    item = store.get(tenant_id, params["import_id"])
+    if item is None:
+        raise RuntimeError("the import is gone")
+    return item
 
 
-def _row(item: store.ImportItem, fields: list[str] | None, record: bytes) -> dict[str, Any]:
-    if item.format == "csv":
-        assert fields is not None
-        return parsing.csv_row(record, fields)
-    return parsing.jsonl_row(item.kind, record, item.mapping or {})  # type: ignore[arg-type]
+def _plan(item: store.ImportItem, params: dict[str, Any]) -> list[tuple[int, int]]:
+    cfg = settings()
+    size, begin = int(params["size"]), int(params.get("data_offset", 0))
+    count = splitting.range_count(size - begin, cfg.range_bytes, cfg.max_ranges)
+    if count == 1 or size <= begin:
+        return [(begin, size)]
+    return splitting.spans(lambda at, n: objects().read(item.object_key, at, n), begin, size, count,
+                           item.format)  # type: ignore[arg-type]
 
 
 def step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
     assert tenant_id is not None
-    item = store.get(tenant_id, params["import_id"])
-    if item is None:
-        raise RuntimeError("the import is gone")
-    cfg = settings()
-    cp = dict(checkpoint or {"offset": params.get("data_offset", 0), "row": 0,
-                             "rows_done": 0, "rows_applied": 0, "rows_failed": 0})
-    size = int(params["size"])
-    records, used = _page(item.object_key, cp["offset"], size, cfg.page_rows, item.format)  # type: ignore[arg-type]
-    ctx = TenantContext(tenant_id=tenant_id, principal_type="job", principal_id=params.get("actor", "import"),
-                        permissions=frozenset({"read", "write"}))
-    apply = _APPLY[item.kind]
-
-    def one(numbered: tuple[int, bytes]) -> tuple[int, bool | None, list[Any] | None]:
-        number, record = numbered
-        try:
-            return number, apply(ctx, _row(item, params.get("fields"), record)), None
-        except parsing.RowError as exc:
-            return number, None, [number, exc.field, exc.message]
-        except UnicodeDecodeError:
-            return number, None, [number, "", "not UTF-8 text"]
-
-    numbered = [(cp["row"] + i + 1, r) for i, r in enumerate(records)]
-    rows = [(n, r) for n, r in numbered if r.strip()]  # blank lines are skipped, not counted
-    with ThreadPoolExecutor(max_workers=min(cfg.workers, max(1, len(rows)))) as pool:
-        results = list(pool.map(one, rows))
-    errors = [e for _, _, e in results if e is not None]
-    applied = sum(1 for _, ok, _ in results if ok)
-    if errors:
-        store.put_errors(tenant_id, item.import_id, cp["offset"], errors, int(time.time()) + ERRORS_TTL_SECONDS)
-    cp.update(offset=cp["offset"] + used, row=cp["row"] + len(records), rows_done=cp["rows_done"] + len(rows),
-              rows_applied=cp["rows_applied"] + applied, rows_failed=cp["rows_failed"] + len(errors))
-    if cp["offset"] < size:
-        return jobs.Step(checkpoint=cp, processed=len(rows), changed=applied)
-    _finish(tenant_id, item, cp)
-    return jobs.Step(checkpoint=None, processed=len(rows), changed=applied, total=cp["rows_done"])
+    item = _item(tenant_id, params)
+    if checkpoint is None:
+        spans = _plan(item, params)
+        if len(spans) == 1:
+            return jobs.Step(checkpoint=pages.first_checkpoint(0, *spans[0]))
+        children = [jobs.Child(IMPORT_RANGE_JOB, tenant_id, {
+            "import_id": item.import_id, "fields": params.get("fields"), "actor": params.get("actor", "import"),
+            "range": n, "start": start, "end": end}) for n, (start, end) in enumerate(spans)]
+        return jobs.Step(checkpoint={"ranges": len(spans)}, fan_out=children)
+    if "ranges" in checkpoint:  # every child has finished
+        rows_done = _finish(tenant_id, item, int(checkpoint["ranges"]))
+        return jobs.Step(checkpoint=None, total=rows_done)
+    cp, done, processed, applied = pages.apply_page(tenant_id, item, params, checkpoint)
+    if not done:
+        return jobs.Step(checkpoint=cp, processed=processed, changed=applied)
+    rows_done = _finish(tenant_id, item, 1)
+    return jobs.Step(checkpoint=None, processed=processed, changed=applied, total=rows_done)
 
 
-def _finish(tenant_id: str, item: store.ImportItem, cp: dict[str, Any]) -> None:
-    """Write the errors file (every page's errors, in file order) and the result."""
-    result = {k: cp[k] for k in ("rows_done", "rows_applied", "rows_failed")}
+def range_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
+    """One page of one range (a child job of a fanned-out import)."""
+    assert tenant_id is not None
+    item = _item(tenant_id, params)
+    cp = checkpoint or pages.first_checkpoint(int(params["range"]), int(params["start"]), int(params["end"]))
+    cp, done, processed, applied = pages.apply_page(tenant_id, item, params, cp)
+    return jobs.Step(checkpoint=None if done else cp, processed=processed, changed=applied)
+
+
+def _finish(tenant_id: str, item: store.ImportItem, count: int) -> int:
+    """Write the errors file (global row numbers, in file order) and the result; rows done."""
+    ranges = store.ranges(tenant_id, item.import_id)
+    unfinished = sorted(set(range(count)) - {int(r.range_no) for r in ranges if r.done})
+    if unfinished:
+        raise RuntimeError(f"range {unfinished[0]} of {count} did not finish (its job failed)")
+    before: dict[int, int] = {}
+    total = 0
+    for r in sorted(ranges, key=lambda r: int(r.range_no)):
+        before[int(r.range_no)] = total
+        total += int(r.row)
+    result: dict[str, Any] = {k: sum(int(getattr(r, k)) for r in ranges)
+                              for k in ("rows_done", "rows_applied", "rows_failed")}
     result["errors_count"] = 0
-    if cp["rows_failed"]:
+    if result["rows_failed"]:
         key = keys.object_key(tenant_id, "imports", item.import_id, "errors.csv")
-        count = [0]
+        written = [0]
 
         def lines() -> Iterator[bytes]:
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(["row", "field", "message"])
-            for page in store.errors(tenant_id, item.import_id):
-                for row in page.rows:
-                    writer.writerow(row)
-                    count[0] += 1
+            for page in store.errors(tenant_id, item.import_id):  # by byte offset: file order
+                shift = before.get(int(page.range_no or 0), 0)
+                for row, field, message in page.rows:
+                    writer.writerow([shift + int(row), field, message])
+                    written[0] += 1
                 yield out.getvalue().encode()
                 out.seek(0)
                 out.truncate()
             yield out.getvalue().encode()
 
         objects().write(key, lines(), "text/csv", "import-errors")
-        result.update(errors_key=key, errors_count=count[0])
+        result.update(errors_key=key, errors_count=written[0])
     store.record_result(tenant_id, item.import_id, result)
+    return int(result["rows_done"])
 
 
 jobs.register(IMPORT_JOB, step)
+jobs.register(IMPORT_RANGE_JOB, range_step)
