@@ -25,11 +25,18 @@ from .report import median
 
 #: the target of issue 14: each function's whole-process cold start vs ``import boto3``
 TARGET = 1.5
-#: a cold API process answering its first request (a members route, 401 before any table
-#: read): app.py's route stubs import the members blueprint then (ADR 0020)
-FIRST_REQUEST = ("from chalice.test import Client\nfrom app import app\n"
-                 "with Client(app) as c:\n    assert c.http.get('/v1/members').status_code == 401")
-
+#: a cold API process answering its first request as the Lambda runtime hands it over (an
+#: API Gateway proxy event for GET /v1/members without a credential: 401 before any table
+#: read); app.py's route stub imports the members blueprint then (ADR 0020)
+FIRST_REQUEST = (
+    "from app import app\n"
+    "event = {'resource': '/v1/members', 'path': '/v1/members', 'httpMethod': 'GET', 'headers': {},\n"
+    "         'multiValueHeaders': {}, 'queryStringParameters': None, 'multiValueQueryStringParameters': None,\n"
+    "         'pathParameters': None, 'stageVariables': None, 'body': None, 'isBase64Encoded': False,\n"
+    "         'requestContext': {'resourcePath': '/v1/members', 'httpMethod': 'GET', 'path': '/v1/members',\n"
+    "                            'requestId': 'bench', 'stage': 'api'}}\n"
+    "assert app(event, None)['statusCode'] == 401"
+)
 #: what every cold start imported before ADR 0020: every blueprint and every wired module
 EVERYTHING = "import app\nfrom chalicelib.core import lazyroutes\nlazyroutes.import_all()"
 

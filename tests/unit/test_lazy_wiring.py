@@ -64,6 +64,20 @@ def test_given_every_name_app_py_wires_then_each_resolves() -> None:
         assert wiring.load(name) is not None, name
 
 
+def test_given_every_connected_signal_then_it_is_named_by_the_module_that_declares_it() -> None:
+    """A signal pulls its receivers when its module is imported; a re-exported name (the
+    module that declares it imported, the one named not) would leave it without them."""
+    import app  # noqa: F401
+    from chalicelib.core import wiring
+
+    sources = {name for name in wiring.targets() if name.rpartition(":")[2].isupper()}
+    assert len(sources) >= 10
+    for source in sorted(sources):
+        module, _, attr = source.partition(":")
+        text = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        assert f"\n{attr} = Signal(" in text or f"\n{attr} = Join(" in text, source
+
+
 def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when_first_used() -> None:
     code = (
         "import json, sys, app\n"
