@@ -304,6 +304,31 @@ def member_count(tenant_id: str) -> int:
     return store.member_count(tenant_id)
 
 
+#: a whole-member walk of a tenant with fewer members runs as one range over every shard:
+#: 32 child jobs cost more than they save for a small tenant
+FAN_OUT_MIN = 2000
+
+
+def member_ranges(tenant_id: str) -> list[list[int]]:
+    """The independent ranges (lists of member list shards) a walk of every member of the
+    tenant fans out over: one per shard, or a single one for a small tenant."""
+    n = 1 if store.member_count(tenant_id) < FAN_OUT_MIN else MEMBER_LIST_SHARDS
+    return [list(range(k, MEMBER_LIST_SHARDS, n)) for k in range(n)]
+
+
+def range_page(tenant_id: str, shards: list[int], checkpoint: dict[str, Any] | None, limit: int
+               ) -> tuple[list[str], dict[str, Any] | None]:
+    """One page of member ids of a range (its shards one after the other): (ids, the next
+    checkpoint, None at the range's end)."""
+    cp = checkpoint or {}
+    i, after = int(cp.get("i", 0)), cp.get("after")
+    page = store.member_ids_page(tenant_id, None, shards[i], after, limit)
+    ids = [m for _, m in page]
+    if len(page) >= limit:
+        return ids, {"i": i, "after": page[-1][0]}
+    return ids, ({"i": i + 1, "after": None} if i + 1 < len(shards) else None)
+
+
 #: Participants add to a new member's creating transaction (data: ``source``, ``created_at``):
 #: a sign-up through a guide's code is bound to that guide in the same commit.
 MEMBER_CREATING = Join("members.creating")
@@ -354,28 +379,26 @@ def birthday_member_ids(tenant_id: str, day: date, checkpoint: dict[str, Any] | 
 
 def _birthday_index_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None
                          ) -> jobs.Step:
-    """The backfill fans out, one range per member list shard; once every range is done the
+    """The backfill fans out over the member list's ranges; once every range is done the
     index is complete. (A checkpoint of the earlier sequential walk restarts as a fan-out:
     adding an entry is conditional, so members already done are not added twice.)"""
     assert tenant_id is not None
     if not (checkpoint or {}).get("ranges"):
-        return jobs.Step(checkpoint={"ranges": MEMBER_LIST_SHARDS}, fan_out=[
-            jobs.Child(BIRTHDAY_RANGE_JOB, tenant_id, {"shard": shard}) for shard in range(MEMBER_LIST_SHARDS)])
+        ranges = member_ranges(tenant_id)
+        return jobs.Step(checkpoint={"ranges": len(ranges)}, fan_out=[
+            jobs.Child(BIRTHDAY_RANGE_JOB, tenant_id, {"shards": shards}) for shards in ranges])
     store.mark_birthday_index_complete(tenant_id, clock.iso(clock.now()))
     return jobs.Step(checkpoint=None)
 
 
 def _birthday_range_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None
                          ) -> jobs.Step:
-    """One page of one shard of the member list: each member with a birthday and no entry gets one."""
+    """One page of one range of the member list: each member with a birthday and no entry gets one."""
     assert tenant_id is not None
-    page = store.member_ids_page(tenant_id, None, int(params["shard"]), (checkpoint or {}).get("after"),
-                                 BIRTHDAY_PAGE)
+    ids, nxt = range_page(tenant_id, params["shards"], checkpoint, BIRTHDAY_PAGE)
     added = sum(store.add_to_birthday_index(tenant_id, member_id, item.birthday)
-                for member_id, item in store.get_members(tenant_id, [m for _, m in page]).items()
-                if not item.erased_at)
-    nxt = {"after": page[-1][0]} if len(page) >= BIRTHDAY_PAGE else None
-    return jobs.Step(checkpoint=nxt, processed=len(page), changed=added)
+                for member_id, item in store.get_members(tenant_id, ids).items() if not item.erased_at)
+    return jobs.Step(checkpoint=nxt, processed=len(ids), changed=added)
 
 
 jobs.register(BIRTHDAY_INDEX_JOB, _birthday_index_step)

@@ -15,7 +15,6 @@ from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
 from ..core.table import generations
-from ..core.table.definition import MEMBER_LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..core.tenancy import TenantContext
 from ..loyalty.points import service as points
@@ -618,25 +617,24 @@ def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occ
 
 
 def _backfill_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, Any] | None) -> jobs.Step:
-    """Apply one rule to one page of one range (``params["shard"]``) of existing members
+    """Apply one rule to one page of one range (``params["shards"]``) of existing members
     (member conditions on their snapshot, event triggers on their timeline)."""
     assert tenant_id is not None
     rule = store.get_rule(tenant_id, params["rule_id"])
     if rule is None or not rule.enabled:
         return jobs.Step(checkpoint=None)
-    if "shard" not in params:  # the job fans out, one range per member list shard, done when they all are
+    if "shards" not in params:  # the job fans out over the member list's ranges, done when they all are
         if (checkpoint or {}).get("ranges"):
             return jobs.Step(checkpoint=None)
-        return jobs.Step(checkpoint={"ranges": MEMBER_LIST_SHARDS}, fan_out=[
-            jobs.Child(BACKFILL_JOB, tenant_id, {"rule_id": params["rule_id"], "shard": shard})
-            for shard in range(MEMBER_LIST_SHARDS)])
-    cp = checkpoint or {"after": None}
-    page = members.member_ids_page(tenant_id, None, int(params["shard"]), cp["after"], PAGE)
+        ranges = members.member_ranges(tenant_id)
+        return jobs.Step(checkpoint={"ranges": len(ranges)}, fan_out=[
+            jobs.Child(BACKFILL_JOB, tenant_id, {"rule_id": params["rule_id"], "shards": shards})
+            for shards in ranges])
+    ids, nxt = members.range_page(tenant_id, params["shards"], checkpoint, PAGE)
     tags = _rule_tags(tenant_id, [rule])
     changed = 0
     if rule.tag_id in tags:
         tag, selection = tags[rule.tag_id]
-        ids = [member_id for _, member_id in page]
         now = clock.now()
         if "member" in rule.when:
             for member_id, snap in snapshots(tenant_id, ids).items():
@@ -654,8 +652,7 @@ def _backfill_step(tenant_id: str | None, params: dict[str, Any], checkpoint: di
                         changed += apply_tag(tenant_id, member_id, tag, selection, "rule", rule.rule_id,
                                              _expiry(rule, occurred))  # type: ignore[arg-type]
                         break  # the newest matching event gives the latest expiry
-    nxt = {"after": page[-1][0]} if len(page) >= PAGE else None
-    return jobs.Step(checkpoint=nxt, processed=len(page), changed=changed)
+    return jobs.Step(checkpoint=nxt, processed=len(ids), changed=changed)
 
 
 # --- bulk ----------------------------------------------------------------------------------------------------------
