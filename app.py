@@ -36,6 +36,8 @@ from chalicelib.loyalty.points import earning as points_earning
 from chalicelib.loyalty.points import expiry as points_expiry_pass
 from chalicelib.loyalty.points import routes as points
 from chalicelib.loyalty.points import service as points_service
+from chalicelib.loyalty.referrals import routes as referrals
+from chalicelib.loyalty.referrals import service as referrals_service
 from chalicelib.members import routes as members
 from chalicelib.members import service as members_service
 from chalicelib.segments import routes as segments
@@ -85,6 +87,10 @@ for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UP
 # guides: sign-ups through a guide's code bind in the member's own transaction; orders count
 # for the member's guide and close their open tasks; journeys' create_task steps make tasks
 members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
+members_service.MEMBER_CREATING.connect(referrals_service.on_member_creating)  # referral code: first touch
+members_service.MEMBER_MATCHED.connect(referrals_service.on_member_matched)  # an existing member's code
+activity_service.EVENT_RECORDED.connect(referrals_service.on_event)  # conversion and clawback
+referrals_service.REFERRAL_SETTLE.connect(referrals_service.settle)  # rewards granted / taken back once
 activity_service.EVENT_RECORDED.connect(guides_board.on_event)
 journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
 
@@ -105,6 +111,7 @@ app.register_blueprint(points.bp, url_prefix="/v1")
 app.register_blueprint(webhooks.bp, url_prefix="/v1")
 app.register_blueprint(transfers.bp, url_prefix="/v1")
 app.register_blueprint(guides.bp, url_prefix="/v1")
+app.register_blueprint(referrals.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
