@@ -32,7 +32,8 @@ def report(ctx: TenantContext, query: AnalyticsQuery) -> ReferralAnalytics:
 
 
 def tree(ctx: TenantContext, query: TreeQuery) -> ReferralTree:
-    """Whom the member brought, and whom those brought, to ``depth`` levels (3 at most)."""
+    """Whom the member brought, and whom those brought, to ``depth`` levels (3 at most);
+    rejected referrals are left out (they brought nobody)."""
     members.get_member(ctx, query.member)  # 404 / 410 like every member route
     if query.program:
         programs.load_item(ctx.tenant_id, query.program, field="program")
@@ -46,7 +47,7 @@ def tree(ctx: TenantContext, query: TreeQuery) -> ReferralTree:
             return out
         found = store.by_referrer(ctx.tenant_id, member_id, NODE_LIMIT + 1)
         found = [r for r in found if (query.program is None or r.program_id == query.program)
-                 and r.referee_id != member_id]
+                 and r.status != "rejected"]  # a rejected referral brought nobody (self, not new, ...)
         out.truncated = len(found) > NODE_LIMIT
         for child in found[:NODE_LIMIT]:
             size += 1
