@@ -28,6 +28,16 @@ def load_item(tenant_id: str, program_id: str, field: str | None = None) -> stor
     return item
 
 
+def newest_active(tenant_id: str) -> store.ProgramItem:
+    """The program a request names none of: the newest active one (422 ``program_required`` if none)."""
+    items, _ = store.list_programs(tenant_id, None, 20)
+    found = next((i for i in items if i.status == "active"), None)
+    if found is None:
+        raise Unprocessable("Name the referral program (?program=): none is active.", field="program",
+                            code="program_required")
+    return found
+
+
 def as_rules(item: store.ProgramItem) -> rules.Program:
     return rules.Program(program_id=item.program_id, status=item.status, body=dict(item.body))
 

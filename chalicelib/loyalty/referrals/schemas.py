@@ -130,7 +130,7 @@ class ProgramQuery(Input):
 
 
 class MemberReferralQuery(Input):
-    program: str = Field(pattern=ULID)
+    program: str | None = Field(default=None, pattern=ULID, description="default: the newest active program")
 
 
 class MemberReferralOut(Output):

@@ -47,7 +47,8 @@ def member_referral(ctx: TenantContext, member_id: str, query: MemberReferralQue
     """The member's code of the program; 422 ``program_not_active`` / ``referrer_not_eligible``
     when none may be made now (a code made before is always returned)."""
     members.get_member(ctx, member_id)  # 404 / 410 like every member route
-    program = programs.load_item(ctx.tenant_id, query.program, field="program")
+    program = (programs.load_item(ctx.tenant_id, query.program, field="program") if query.program
+               else programs.newest_active(ctx.tenant_id))
     found = store.get_member_code(ctx.tenant_id, member_id, program.program_id)
     if found is not None:
         return _out(program, member_id, found.code, found.created_at)
