@@ -147,7 +147,8 @@ def test_analytics_equal_a_recount_of_a_generated_referral_tree(http, shop):
     level2 = bring(level1[0], 2) + bring(level1[1], 1)
     level3 = bring(level2[0], 2)
     existing = member(http, shop)
-    http.post("/v1/members", shop.key, {"phone": existing["phone"], "referral_code": code_of(http, shop, root, pid)["code"]})
+    root_code = code_of(http, shop, root, pid)["code"]
+    http.post("/v1/members", shop.key, {"phone": existing["phone"], "referral_code": root_code})
     converted = [level1[0], level1[2], level2[0], level3[1]]
     for n, m in enumerate(converted):
         paid(http, shop, m, f"tree-{n}", 10_00)

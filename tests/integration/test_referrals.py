@@ -56,9 +56,8 @@ def test_double_sided_reward_only_when_the_first_qualifying_order_lands(http, sh
     for who in (referrer, referee["id"]):
         assert referral_events(http, shop, who) == ["referral.converted", "referral.rewarded", "referral.signed_up"]
     # and a later code never re-attributes the member (first touch)
-    other = member(http, shop)["id"]
-    again = http.post("/v1/members", shop.key, {"phone": referee["phone"],
-                                                "referral_code": code_of(http, shop, other, double_sided["id"])["code"]})
+    other = code_of(http, shop, member(http, shop)["id"], double_sided["id"])["code"]
+    again = http.post("/v1/members", shop.key, {"phone": referee["phone"], "referral_code": other})
     assert again.status == 200 and again.json["source"]["referrer_member_id"] == referrer
     assert referral_of(http, shop, referee["id"])["referrer_member_id"] == referrer
 
@@ -104,3 +103,15 @@ def test_signup_conversion_rewards_at_once_and_an_unknown_or_foreign_code_writes
         r = http.post("/v1/members", shop.key, {"phone": "13900149999", "referral_code": typed})
         assert r.status == 422 and r.json["code"] in ("unknown_referral_code", "validation_failed"), r
     assert tenant_items(shop) == before
+
+
+def test_an_erased_referrer_s_code_stops_working_and_their_device_is_forgotten(http, shop, double_sided):
+    referrer = member(http, shop, device_id="erased-device")["id"]
+    code = code_of(http, shop, referrer, double_sided["id"])["code"]
+    assert http.delete(f"/v1/members/{referrer}", shop.key).status == 204
+    r = http.post("/v1/members", shop.key, {"phone": "13900147777", "referral_code": code})
+    assert (r.status, r.json["code"]) == (422, "unknown_referral_code"), r
+    from tests.fixtures import table_items
+
+    assert not list(table_items(f"T#{shop.id}#RDEV#"))
+    assert not list(table_items(f"T#{shop.id}#RCODE#{code}"))

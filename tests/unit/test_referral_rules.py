@@ -12,9 +12,9 @@ NOW = datetime(2026, 12, 3, 10, 30, tzinfo=timezone.utc)
 
 
 def facts(**kw) -> rules.SignupFacts:
-    base = dict(referrer_id="R", referee_id="E", referrer_identities={"phone": "+8613800138000"},
-                referee_identities={"phone": "+8613900139000"}, device_owner=None, existing_member=False,
-                in_window=True, velocity=0)
+    base = {"referrer_id": "R", "referee_id": "E", "referrer_identities": {"phone": "+8613800138000"},
+                "referee_identities": {"phone": "+8613900139000"}, "device_owner": None, "existing_member": False,
+                "in_window": True, "velocity": 0}
     return rules.SignupFacts(**{**base, **kw})
 
 

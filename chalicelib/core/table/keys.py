@@ -511,7 +511,7 @@ def referral_velocity_sk(hour: str) -> str:
 
 def member_referral_code_sk(program_id: str) -> str:
     """In the referrer's collection: their one code of a program (conditional put)."""
-    return f"RCODEOF#{program_id}"
+    return f"{REFERRAL_CODE_OF_PREFIX}{program_id}"
 
 
 def referral(tenant_id: str, referral_id: str) -> str:
@@ -549,6 +549,9 @@ def referral_device(tenant_id: str, device_hash: str) -> str:
 
 
 REFERRAL_DEVICE_SK = "RDEV"
+#: in the member's collection: a device recorded as theirs (erasure deletes the device item)
+REFERRAL_DEVICE_OF_PREFIX = "RDEVOF#"
+REFERRAL_CODE_OF_PREFIX = "RCODEOF#"
 
 
 def referral_counter(tenant_id: str, program_id: str, metric: str) -> str:

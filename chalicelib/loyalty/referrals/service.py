@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+from ...core.signals import Delivery
 from ...core.table import cursor
 from ...core.tenancy import TenantContext
 from . import analytics, attribution, lifecycle, moves, programs, sharing, store
@@ -53,3 +54,10 @@ def approve(ctx: TenantContext, referral_id: str) -> ReferralOut:
 
 def reject(ctx: TenantContext, referral_id: str) -> ReferralOut:
     return _out(lifecycle.reject(ctx, referral_id))
+
+
+def forget_member(delivery: Delivery) -> None:
+    """Erasure hook (``members.MEMBER_ERASING``): the member's codes stop working and their
+    devices are forgotten."""
+    assert delivery.member_id is not None
+    store.forget_member(delivery.tenant_id, delivery.member_id)

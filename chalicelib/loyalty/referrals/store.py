@@ -263,6 +263,29 @@ def device_owner(tenant_id: str, device_hash: str) -> str | None:
 
 
 def stage_device(tx: Transaction, tenant_id: str, device_hash: str, member_id: str) -> None:
-    """The first member seen on the device keeps it (label ``referral:device``)."""
+    """The first member seen on the device keeps it (label ``referral:device``), with a pointer
+    in the member's collection so erasure finds it."""
     tx.save("referral:device", DeviceItem(keys.referral_device(tenant_id, device_hash), keys.REFERRAL_DEVICE_SK,
                                           member_id=member_id), condition=DeviceItem.pk.does_not_exist())
+    tx.save("referral:device_of", DeviceOfItem(keys.member(tenant_id, member_id),
+                                               f"{keys.REFERRAL_DEVICE_OF_PREFIX}{device_hash}"))
+
+
+class DeviceOfItem(TableItem, discriminator="referral_device_of"):
+    pass
+
+
+def forget_member(tenant_id: str, member_id: str) -> int:
+    """Erasure: the member's code items and device items (their pointers go with the member's
+    collection). Referral items keep only member ids, no personal value. Idempotent."""
+    gone = 0
+    for prefix in (keys.REFERRAL_CODE_OF_PREFIX, keys.REFERRAL_DEVICE_OF_PREFIX):
+        for item in TableItem.query(keys.member(tenant_id, member_id), TableItem.sk.startswith(prefix),
+                                    consistent_read=True):
+            if isinstance(item, MemberCodeItem):
+                CodeItem(keys.referral_code(tenant_id, item.code), keys.REFERRAL_CODE_SK).delete()
+            elif isinstance(item, DeviceOfItem):
+                device = DeviceItem(keys.referral_device(tenant_id, item.sk[len(prefix):]), keys.REFERRAL_DEVICE_SK)
+                device.delete()  # the pointer was written with it: the device is this member's
+            gone += 1
+    return gone
