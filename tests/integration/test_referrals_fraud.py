@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.fixtures import make_tenant
-from tests.integration.referral_support import code_of, member, phone, points, program, referral_of
+from tests.integration.referral_support import code_of, member, paid, phone, points, program, referral_of
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +72,12 @@ def test_a_shared_device_is_a_self_referral_and_an_existing_member_is_not_new(ht
     assert points(http, shop, referrer) == 100  # only the genuine referee rewarded its referrer
 
 
-def test_twenty_signups_in_a_minute_hold_the_ones_over_the_hourly_cap_until_an_admin_decides(
-        http, shop, signup_program, clock):
+def test_twenty_signups_in_a_minute_hold_the_ones_over_the_hourly_cap_until_an_admin_decides(http, shop, clock):
     clock.now = clock.now.replace(minute=0, second=0)
+    first_order = program(http, shop, conversion={"type": "first_order", "min_amount": 0},
+                          fraud={"velocity_per_hour": 10})
     referrer = member(http, shop)["id"]
-    code = code_of(http, shop, referrer, signup_program["id"])["code"]
+    code = code_of(http, shop, referrer, first_order["id"])["code"]
     referees = []
     for _ in range(20):
         clock.advance(seconds=3)
@@ -85,10 +86,9 @@ def test_twenty_signups_in_a_minute_hold_the_ones_over_the_hourly_cap_until_an_a
     tree = http.get(f"/v1/analytics/referrals/tree?member={referrer}&depth=1", shop.key).json["root"]["children"]
     by_referee = {node["member_id"]: node for node in tree}
     statuses = [http.get(f"/v1/referrals/{by_referee[m]['referral_id']}", shop.key).json for m in referees[9:12]]
-    assert [by_referee[m]["status"] for m in referees] == ["rewarded"] * 10 + ["held"] * 10
+    assert [by_referee[m]["status"] for m in referees] == ["pending"] * 10 + ["held"] * 10
     assert [s["reasons"] for s in statuses] == [[], ["velocity"], ["velocity"]]
     statuses = [None] * 9 + statuses  # indexed like referees below
-    assert points(http, shop, referrer) == 10 * 100
     # the review queue lists exactly the held ones, page by page
     listed, cursor = [], None
     while True:
@@ -99,19 +99,23 @@ def test_twenty_signups_in_a_minute_hold_the_ones_over_the_hourly_cap_until_an_a
         if not cursor:
             break
     assert set(listed) >= {by_referee[m]["referral_id"] for m in referees[10:]}
-    # an admin approves one (it converts and is rewarded) and rejects another; analysts may not
+    # an admin approves one (its first order then rewards it like any other) and rejects another;
+    # analysts may not; a held referral's order converts nothing
+    paid(http, shop, referees[10], "held-order-1", 10_00)
+    assert http.get(f"/v1/referrals/{statuses[10]['id']}", shop.key).json["status"] == "held"
     analyst = shop.user_token(role="analyst")
     assert http.post(f"/v1/referrals/{statuses[10]['id']}/approve", analyst).status == 403
     approved = http.post(f"/v1/referrals/{statuses[10]['id']}/approve", shop.key)
-    assert approved.status == 200, approved
+    assert (approved.status, approved.json["status"]) == (200, "pending"), approved
+    paid(http, shop, referees[10], "held-order-2", 10_00)
     assert http.get(f"/v1/referrals/{statuses[10]['id']}", shop.key).json["status"] == "rewarded"
     rejected = http.post(f"/v1/referrals/{statuses[11]['id']}/reject", shop.key)
     assert (rejected.status, rejected.json["status"]) == (200, "rejected")
     assert http.post(f"/v1/referrals/{statuses[11]['id']}/approve", shop.key).json["code"] == "referral_not_held"
-    assert points(http, shop, referrer) == 11 * 100
+    assert points(http, shop, referrer) == 100
     # the next hour starts afresh
     clock.advance(hours=1)
-    assert referral_of(http, shop, member(http, shop, referral_code=code)["id"])["status"] == "rewarded"
+    assert referral_of(http, shop, member(http, shop, referral_code=code)["id"])["status"] == "pending"
 
 
 def test_a_code_used_outside_its_program_window_is_rejected(http, shop, clock):
