@@ -88,12 +88,20 @@ def test_a_refund_inside_the_clawback_window_reverses_both_rewards_and_a_later_o
 
 
 def test_signup_conversion_rewards_at_once_and_an_unknown_or_foreign_code_writes_nothing(http, shop, admin_token):
+    from tests.integration.journey_support import create_journey
+
+    thanks = create_journey(http, shop, {"trigger": {"type": "event", "event": {"type": "referral.rewarded"}},
+                                         "start": "w", "steps": [{"id": "w", "type": "wait", "duration": "P1D"}]})
     signup = program(http, shop, conversion={"type": "signup"}, referee_reward={"type": "points", "points": 30})
     referrer = member(http, shop)["id"]
     code = code_of(http, shop, referrer, signup["id"])["code"]
     referee = member(http, shop, referral_code=code)["id"]
     assert referral_of(http, shop, referee)["status"] == "rewarded"
     assert (points(http, shop, referrer), points(http, shop, referee)) == (100, 30)
+    for who in (referrer, referee):  # referral.rewarded is a journey trigger on both sides
+        enrolled = http.get(f"/v1/members/{who}/enrolments", shop.key).json["data"]
+        assert [e["journey_id"] for e in enrolled] == [thanks["id"]]
+    http.post(f"/v1/journeys/{thanks['id']}/pause", shop.key)
     # a code of another tenant is simply unknown here, and nothing is written
     other = make_tenant(http, admin_token, name="Other Referral Shop")
     foreign_program = program(http, other)
