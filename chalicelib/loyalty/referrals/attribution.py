@@ -34,7 +34,7 @@ def _code(tenant_id: str, typed: str) -> tuple[store.CodeItem, store.ProgramItem
     a code that is not this tenant's (codes never cross tenants) or whose referrer is gone."""
     normalized = codes.normalize(typed)
     item = store.get_code(tenant_id, normalized) if normalized else None
-    program = store.get_program(tenant_id, item.program_id) if item else None
+    program = programs.cached(tenant_id, item.program_id) if item else None
     referrer = members.profiles(tenant_id, [item.member_id]).get(item.member_id) if item else None
     if item is None or program is None or referrer is None:
         raise _unknown()

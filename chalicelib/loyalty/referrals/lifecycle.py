@@ -32,7 +32,7 @@ def _retrying(attempt: Any) -> Any:
 
 
 def _program(tenant_id: str, program_id: str) -> rules.Program | None:
-    item = store.get_program(tenant_id, program_id)
+    item = programs.cached(tenant_id, program_id)
     return programs.as_rules(item) if item else None
 
 

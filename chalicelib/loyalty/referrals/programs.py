@@ -8,12 +8,32 @@ from typing import Any
 from ...core import clock
 from ...core.errors import Conflict, NotFound, Unprocessable
 from ...core.ids import is_id, new_id
-from ...core.table import cursor
+from ...core.table import cursor, generations
 from ...core.table.transactions import Transaction, TransactionCancelled
 from ...core.tenancy import TenantContext
 from ..coupons import service as coupons
 from . import rules, store
 from .schemas import ProgramCreate, ProgramList, ProgramOut, ProgramQuery, ProgramUpdate
+
+
+#: moved by every program write, in its transaction: sign-ups and referred orders read programs
+#: from the process cache below (one generation read per request), not the program item (a hot key)
+PROGRAM_GENERATION = "referral_programs"
+_cache: dict[tuple[str, str], tuple[int, store.ProgramItem | None]] = {}
+_CACHE_MAX = 20_000
+
+
+def cached(tenant_id: str, program_id: str) -> store.ProgramItem | None:
+    """The program as last saved (read-only use: a write loads its own copy)."""
+    generation = generations.current(tenant_id, PROGRAM_GENERATION)
+    hit = _cache.get((tenant_id, program_id))
+    if hit is not None and hit[0] == generation:
+        return hit[1]
+    item = store.get_program(tenant_id, program_id)
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[(tenant_id, program_id)] = (generation, item)
+    return item
 
 
 def program_out(item: store.ProgramItem) -> ProgramOut:
@@ -67,7 +87,10 @@ def _checked_body(ctx: TenantContext, body: ProgramCreate | ProgramUpdate) -> di
 def create(ctx: TenantContext, body: ProgramCreate) -> ProgramOut:
     data = _checked_body(ctx, body)
     item = store.new_program(ctx.tenant_id, new_id(), body.status, data, clock.iso(clock.now()))
-    item.save(condition=store.ProgramItem.pk.does_not_exist())
+    tx = Transaction()
+    tx.save("program", item, condition=store.ProgramItem.pk.does_not_exist())
+    generations.bump(tx, ctx.tenant_id, PROGRAM_GENERATION)
+    tx.commit()
     return program_out(item)
 
 
@@ -83,9 +106,10 @@ def list_programs(ctx: TenantContext, query: ProgramQuery) -> ProgramList:
                        next_cursor=cursor.encode(ctx.tenant_id, scope, last) if last else None)
 
 
-def _save(item: store.ProgramItem) -> None:
+def _save(tenant_id: str, item: store.ProgramItem) -> None:
     tx = Transaction()
     tx.save("program", item)  # version-checked
+    generations.bump(tx, tenant_id, PROGRAM_GENERATION)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -102,7 +126,7 @@ def replace(ctx: TenantContext, program_id: str, body: ProgramUpdate) -> Program
         raise Conflict(f"The referral program is at version {int(item.version or 0)}.", field="version",
                        code="version_conflict", current_version=int(item.version or 0))
     item.body, item.status, item.updated_at = _checked_body(ctx, body), body.status, clock.iso(clock.now())
-    _save(item)
+    _save(ctx.tenant_id, item)
     return program_out(item)
 
 
@@ -111,5 +135,5 @@ def archive(ctx: TenantContext, program_id: str) -> ProgramOut:
     item = load_item(ctx.tenant_id, program_id)
     if item.status != "archived":
         item.status, item.updated_at = "archived", clock.iso(clock.now())
-        _save(item)
+        _save(ctx.tenant_id, item)
     return program_out(item)
