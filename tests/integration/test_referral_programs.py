@@ -176,3 +176,23 @@ def test_analytics_equal_a_recount_of_a_generated_referral_tree(http, shop):
         return {k: expected(k) for p, k in edges if p == parent}
 
     assert shape(tree["root"]) == expected(root) and tree["size"] == len(edges)
+
+
+def test_sign_ups_racing_for_the_hours_last_velocity_slot_leave_one_pending_and_hold_the_rest(http, shop):
+    from chalicelib.core.tenancy import WRITE, TenantContext
+    from chalicelib.members import service as members
+    from chalicelib.members.schemas import MemberCreate
+
+    capped = program(http, shop, fraud={"velocity_per_hour": 2})
+    code = code_of(http, shop, member(http, shop)["id"], capped["id"])["code"]
+    member(http, shop, referral_code=code)  # the hour's first slot
+    ctx = TenantContext(tenant_id=shop.id, principal_type="api_key", principal_id="t", permissions=frozenset({WRITE}))
+    gate, made = threading.Barrier(3), []
+
+    def sign_up(n: int) -> None:
+        gate.wait()
+        made.append(members.upsert_member(ctx, MemberCreate(phone=f"1390015{n:04d}", referral_code=code))[0].id)
+
+    _run([lambda n=n: sign_up(n) for n in range(3)])
+    assert len(made) == 3
+    assert sorted(referral_of(http, shop, m)["status"] for m in made) == ["held", "held", "pending"]
