@@ -34,6 +34,7 @@ wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.points.service:forget_member")
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.integrations.webhooks.events:forget_member")
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.guides.ownership:forget_member")
+wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.referrals.service:forget_member")
 # what follows a committed write, delivered at least once through the outbox (core.signals)
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.tags.service:on_event")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.journeys.triggers:on_event")
@@ -59,6 +60,12 @@ for _only_outbound in ("chalicelib.members.service:MEMBER_CREATED", "chalicelib.
 # guides: sign-ups through a guide's code bind in the member's own transaction; orders count
 # for the member's guide and close their open tasks; journeys' create_task steps make tasks
 wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.guides.ownership:on_member_creating")
+# referrals: a code at sign-up is the first touch; an existing member's code is recorded, never re-attributes;
+# the referee's orders convert (and refunds claw back); rewards are granted / taken back once
+wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.loyalty.referrals.service:on_member_creating")
+wiring.connect("chalicelib.members.service:MEMBER_MATCHED", "chalicelib.loyalty.referrals.service:on_member_matched")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.referrals.service:on_event")
+wiring.connect("chalicelib.loyalty.referrals.service:REFERRAL_SETTLE", "chalicelib.loyalty.referrals.service:settle")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event")
 wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.tasks:on_task_requested")
 
@@ -79,6 +86,7 @@ lazyroutes.register_blueprint(app, "chalicelib.loyalty.points.routes", url_prefi
 lazyroutes.register_blueprint(app, "chalicelib.integrations.webhooks.routes", url_prefix="/v1")
 lazyroutes.register_blueprint(app, "chalicelib.integrations.transfers.routes", url_prefix="/v1")
 lazyroutes.register_blueprint(app, "chalicelib.guides.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.loyalty.referrals.routes", url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:

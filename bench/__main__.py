@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, guides, imports, journeys, points, saleday, segments, tagwrites, transfers, webhooks
+from . import (coupons, events, guides, imports, journeys, points, referrals, saleday, segments, tagwrites, transfers,
+               webhooks)
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -280,7 +281,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
             "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m",
-            "guides": "n"}
+            "guides": "n", "referrals": "o"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -315,6 +316,7 @@ class Results:
     webhooks: webhooks.WebhookFigures | None = None
     transfers: transfers.TransferFigures | None = None
     guides: guides.GuideFigures | None = None
+    referrals: referrals.ReferralFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -353,6 +355,8 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
         if "guides" in sections:
             out.guides = guides.run_guides(chalice_client, admin_token, app_ddb,
                                            Writer(stack.seeding_client, stack.table_name), stack.issuer)
+        if "referrals" in sections:
+            out.referrals = referrals.run_referrals(chalice_client, admin_token, app_ddb)
         # (f) and (g) last: their tenants are large, and (f) leaves count jobs queued (never run)
         if "segments" in sections:
             out.segments = segments.run_segments(chalice_client, admin_token, app_ddb, bare_ddb, stack.table_name,
@@ -419,6 +423,8 @@ def main() -> int:
         transfers.print_transfers(results.transfers)
     if results.guides:
         guides.print_guides(results.guides)
+    if results.referrals:
+        referrals.print_referrals(results.referrals)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

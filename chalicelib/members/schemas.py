@@ -101,6 +101,10 @@ class MemberCreate(_MemberFields):
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
     consents: dict[ConsentChannel, ConsentIn] = Field(default_factory=dict)
     source: Source | None = None
+    #: a referral code the new member signed up with (first touch: an existing member's is recorded, not applied)
+    referral_code: str | None = Field(default=None, min_length=4, max_length=64)
+    #: the brand's id of the sign-up device: kept hashed, only for referral fraud rules
+    device_id: str | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _has_identity(self) -> MemberCreate:

@@ -185,7 +185,10 @@ def upsert_member(ctx: TenantContext, body: MemberCreate) -> tuple[MemberOut, bo
         try:
             if not owners:
                 return to_out(_create(ctx, body, identities)), True
+            presented = _presenting(ctx, owners[0], body, identities)
             member = _merge_into(ctx, owners[0], body, identities, found)
+            if member is not None:
+                presented.commit()
         except TransactionCancelled as exc:
             _raise_for(exc, ctx.tenant_id)
             raise  # lost a race for an identity or the profile version: look again
@@ -207,13 +210,33 @@ def _create(ctx: TenantContext, body: MemberCreate, identities: dict[str, str]) 
         source=_source(body.source), created_at=now, updated_at=now,
     )
     _list_keys(item)
-    data = {"source": dict(item.source or {}), "created_at": now}
+    source: dict[str, Any] = dict(item.source or {})
+    data = {"source": source, "created_at": now, "identities": dict(identities),
+            "referral_code": body.referral_code, "device_id": body.device_id}
+    after = _audited(item)
+
+    def contribute(tx: Transaction) -> None:
+        MEMBER_CREATING.stage(tx, ctx.tenant_id, member_id, data)
+        if source != dict(item.source or {}):  # a participant completed it (a referral's referrer)
+            item.source = after["source"] = dict(source) or None
+
     store.create_member(item, now, audit.Entry(ctx.tenant_id, "member.created", audit.MEMBER, member_id,
-                                               None, _audited(item)),
-                        _staging(MEMBER_CREATED, item),
-                        lambda tx: MEMBER_CREATING.stage(tx, ctx.tenant_id, member_id, data))
+                                               None, after),
+                        _staging(MEMBER_CREATED, item), contribute)
     obs.count("MemberCreated", ctx.tenant_id)
     return item
+
+
+def _presenting(ctx: TenantContext, member_id: str, body: MemberCreate, identities: dict[str, str]) -> Transaction:
+    """What an existing member's request with a referral code records (the referral capability
+    notes it, e.g. rejected as ``not_new``; it never re-attributes): staged before the merge, so
+    an unknown code refuses the request before anything is written."""
+    tx = Transaction()
+    if body.referral_code:
+        MEMBER_MATCHED.stage(tx, ctx.tenant_id, member_id, {"identities": dict(identities),
+                                                            "referral_code": body.referral_code,
+                                                            "device_id": body.device_id})
+    return tx
 
 
 def _merge_into(ctx: TenantContext, member_id: str, body: MemberCreate, identities: dict[str, str],
@@ -329,9 +352,14 @@ def range_page(tenant_id: str, shards: list[int], checkpoint: dict[str, Any] | N
     return ids, ({"i": i + 1, "after": None} if i + 1 < len(shards) else None)
 
 
-#: Participants add to a new member's creating transaction (data: ``source``, ``created_at``):
-#: a sign-up through a guide's code is bound to that guide in the same commit.
+#: Participants add to a new member's creating transaction (data: ``source``, ``created_at``,
+#: ``identities`` (normalized), ``referral_code``, ``device_id``): a sign-up through a guide's code
+#: is bound to that guide in the same commit. A participant may add ``referrer_member_id`` to
+#: ``data["source"]`` (referrals do): the member is saved with it.
 MEMBER_CREATING = Join("members.creating")
+#: Participants add to a transaction of their own when an EXISTING member is upserted with a
+#: ``referral_code`` (data: ``identities``, ``referral_code``, ``device_id``); a Problem refuses the request.
+MEMBER_MATCHED = Join("members.matched")
 
 
 #: Sent, synchronously, before a member's collection is deleted: every capability forgets

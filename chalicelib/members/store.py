@@ -275,6 +275,8 @@ def create_member(member: MemberItem, now: str, audit: Entry | None = None,
     """
     tenant_id, member_id = member.tenant_id, member.member_id
     tx = Transaction()
+    if contribute is not None:  # first: a participant may complete the source (a referral's referrer)
+        contribute(tx)
     tx.save("profile", member, condition=MemberItem.pk.does_not_exist())
     counters.add(tx, keys.member_count(tenant_id), member_id, +1)
     _stage_birthday(tx, tenant_id, member_id, None, member.birthday)
@@ -292,8 +294,6 @@ def create_member(member: MemberItem, now: str, audit: Entry | None = None,
         audit.stage(tx)
     if signal is not None:
         signal(tx)
-    if contribute is not None:
-        contribute(tx)
     tx.commit()
 
 

@@ -274,6 +274,14 @@ def get_segment(ctx: TenantContext, segment_id: str) -> SegmentOut:
     return _out(_load(ctx, segment_id), ctx.tenant_id)
 
 
+def member_in_segment(ctx: TenantContext, segment_id: str, member_id: str) -> bool:
+    """Whether the member matches the segment's filter now (404 for an unknown segment);
+    for a single-member check such as a referral program's "who may refer"."""
+    condition = _load(ctx, segment_id).filter
+    snap = tags.snapshots(ctx.tenant_id, [member_id]).get(member_id)
+    return snap is not None and filters.matches(condition, snap, clock.now())
+
+
 def list_segments(ctx: TenantContext) -> SegmentList:
     return SegmentList(data=[_out(i, ctx.tenant_id) for i in store.list_all(ctx.tenant_id)])
 

@@ -120,6 +120,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     guide = http.post("/v1/guides", tenant.key, {"display_name": "g", "store_id": where["id"]}).json
     task = http.post("/v1/tasks", tenant.key, {"member_id": member["id"], "kind": "call", "title": "t",
                                                "due_date": "2026-12-10"}).json
+    program = http.post("/v1/referral-programs", tenant.key, {  # referrals: a program, a held referral of A's
+        "name": "p", "conversion": {"type": "signup"}, "fraud": {"velocity_per_hour": 1}}).json
+    referral_code = http.get(f"/v1/members/{member['id']}/referral?program={program['id']}", tenant.key).json["code"]
+    for phone in ("13900139001", "13900139002"):
+        http.post("/v1/members", tenant.key, {"phone": phone, "referral_code": referral_code})
+    [held] = http.get("/v1/referrals?status=held", tenant.key).json["data"]
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -174,6 +180,8 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("PUT", "/v1/members/{member_id}/guide"): {"guide_id": guide["id"], "reason": "hijack"},
         ("POST", "/v1/tasks/{task_id}/complete"): {"outcome": "reached"},
     })
+    ids.update({"program_id": program["id"], "referral_id": held["id"]})
+    bodies.update({("PUT", "/v1/referral-programs/{program_id}"): {"name": "hijack", "version": 1}})
     exercised = set()
     for spec in _tenant_routes():
         names = spec.path_params

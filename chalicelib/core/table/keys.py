@@ -489,3 +489,82 @@ def tasks_expiring(tenant_id: str, shard: int) -> str:
 
 def tasks_expiring_shards(tenant_id: str) -> list[str]:
     return [tasks_expiring(tenant_id, n) for n in range(LIST_SHARDS)]
+
+
+# --- loyalty: referrals ------------------------------------------------------------------------
+REFERRAL_PROGRAM_SK = "RPROGRAM"
+REFERRAL_CODE_SK = "RCODE"
+REFERRAL_SK = "REFERRAL"
+#: in the referee's collection: the one referral that attributed the member (first touch)
+REFERRED_SK = "REFERRED"
+#: top-referrer index shards (GSI2 of the per-referrer stat items)
+REFERRER_RANK_SHARDS = 8
+
+
+def referral_program(tenant_id: str, program_id: str) -> str:
+    return f"T#{tenant_id}#RPRG#{program_id}"
+
+
+def referral_programs_list(tenant_id: str) -> str:
+    """GSI1: the tenant's referral programs (written only when a program is saved)."""
+    return f"T#{tenant_id}#RPRGS"
+
+
+def referral_code(tenant_id: str, code: str) -> str:
+    """One item per code: its unique claim (conditional put), naming program and referrer."""
+    return f"T#{tenant_id}#RCODE#{code}"
+
+
+def referral_velocity_sk(hour: str) -> str:
+    """Beside the code: sign-ups under it within one UTC hour (conditional counter)."""
+    return f"VEL#{hour}"
+
+
+def member_referral_code_sk(program_id: str) -> str:
+    """In the referrer's collection: their one code of a program (conditional put)."""
+    return f"{REFERRAL_CODE_OF_PREFIX}{program_id}"
+
+
+def referral(tenant_id: str, referral_id: str) -> str:
+    return f"T#{tenant_id}#REF#{referral_id}"
+
+
+def referrals_by_referrer(tenant_id: str, member_id: str) -> str:
+    """GSI1: a referrer's referrals by time (one partition per referrer): the invite tree."""
+    return f"T#{tenant_id}#REFBY#{member_id}"
+
+
+def held_referrals(tenant_id: str) -> str:
+    """GSI2, sparse: referrals held for review (only while held; fraud bursts, never every event)."""
+    return f"T#{tenant_id}#REFHELD"
+
+
+def referrer_limit_sk(program_id: str, period: str) -> str:
+    """In the referrer's collection: rewarded referrals in a period (``total`` or ``D#<local day>``)."""
+    return f"RLIM#{program_id}#{period}"
+
+
+def referrer_stat_sk(program_id: str) -> str:
+    """In the referrer's collection: their sign-ups and conversions in a program."""
+    return f"RSTAT#{program_id}"
+
+
+def referrer_rank(tenant_id: str, program_id: str, shard: int) -> str:
+    """GSI2 of the stat items, sharded: a program's referrers by conversions (top referrers)."""
+    return f"T#{tenant_id}#RRANK#{program_id}#{shard}"
+
+
+def referral_device(tenant_id: str, device_hash: str) -> str:
+    """The first member seen on a device id the brand sent (a hash; fraud rules only)."""
+    return f"T#{tenant_id}#RDEV#{device_hash}"
+
+
+REFERRAL_DEVICE_SK = "RDEV"
+#: in the member's collection: a device recorded as theirs (erasure deletes the device item)
+REFERRAL_DEVICE_OF_PREFIX = "RDEVOF#"
+REFERRAL_CODE_OF_PREFIX = "RCODEOF#"
+
+
+def referral_counter(tenant_id: str, program_id: str, metric: str) -> str:
+    """A program's sharded analytics counter (codes, signups, conversions, rewarded ...)."""
+    return counter(tenant_id, "referral", f"{program_id}:{metric}")

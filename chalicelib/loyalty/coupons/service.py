@@ -328,3 +328,35 @@ def analytics(ctx: TenantContext, query: AnalyticsQuery) -> CouponAnalytics:
                            redeemed_within_rate=round(within / issued, 4) if issued else 0.0,
                            revenue=totals[name("revenue")], discount_given=totals[name("discount")])
 
+
+
+# --- coupons for another capability's cause (referral rewards) -----------------------------------------
+def issue_for_cause(tenant_id: str, member_id: str, template_id: str, cause: str) -> str:
+    """The code of the one coupon ``cause`` issues to the member (issued now or before).
+    Problems as :func:`issuing.issue` (404 template, 422 archived / expired / spent / limit)."""
+    coupon, _ = issuing.issue(tenant_id, member_id, template_id, source=cause)
+    return coupon.code
+
+
+def void_for_cause(tenant_id: str, member_id: str, cause: str) -> bool:
+    """Void the coupon ``cause`` issued if it is still unused (it expires now: the member
+    can no longer redeem it). A used coupon stays used. True if voided now."""
+    claim = store.get_source(tenant_id, member_id, cause)
+    if claim is None:
+        return False
+
+    def attempt(_: int) -> bool:
+        coupon = store.get_coupon(tenant_id, claim.code)
+        now = clock.now()
+        if coupon is None or coupon.redemption is not None:
+            return False
+        expires = rules.parse_time(coupon.expires_at)
+        if expires is not None and expires <= now:
+            return False
+        coupon.expires_at = clock.iso(now)
+        tx = Transaction()
+        store.stage_coupon_update(tx, coupon)  # version-checked: a redemption racing this wins or loses whole
+        tx.commit()
+        return True
+
+    return retrying(attempt, attempts=8, conflict="The coupon kept changing while it was voided.")

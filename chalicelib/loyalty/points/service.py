@@ -246,3 +246,58 @@ def analytics(ctx: TenantContext, query: PointsAnalyticsQuery) -> PointsAnalytic
 def require_member(ctx: TenantContext, member_id: str) -> None:
     members.get_member(ctx, member_id)
 
+
+
+# --- grants for another capability's cause (referral rewards) ------------------------------------------
+def grant(tenant_id: str, member_id: str, points: int, cause: str, reason: str) -> bool:
+    """Give ``points`` for ``cause`` (e.g. ``referral:<id>:referrer``), once however often it
+    is asked, and never after :func:`take_back` of the same cause. True if given now."""
+    loaded = load(tenant_id)
+
+    def write(_: int) -> bool:
+        p = Posting.open(tenant_id, member_id, loaded.program, loaded.timezone)
+        p.claim(f"grant:{cause}")
+        store.stage_unclaimed(p.tx, tenant_id, member_id, f"revoke:{cause}")
+        ledger.add_lot(p.balance, Lot(id=f"g-{cause}", points=points, earned=points, earned_at=p.now_iso,
+                                      expires_at=p.expires_at(p.now), order_id=f"grant:{cause}"))
+        p.entry("earn", points, {"cause": cause, "reason": reason})
+        p.domain_event("points.earned", f"points.earned:grant:{cause}", {"points": points, "cause": cause,
+                                                                         "pending": False})
+        try:
+            p.commit()
+        except TransactionCancelled as exc:
+            if exc.failed & {"claim", "unclaimed"}:
+                return False
+            raise
+        return True
+
+    given = bool(_retrying(write))
+    if given:
+        obs.count("PointsGranted", tenant_id)
+    return given
+
+
+def take_back(tenant_id: str, member_id: str, points: int, cause: str, reason: str) -> bool:
+    """Reverse what :func:`grant` gave for ``cause`` (from its lot first; the rest as the
+    program's refund policy says), once. Taken back before it was granted, the grant never
+    lands. True if reversed now."""
+    loaded = load(tenant_id)
+
+    def write(_: int) -> bool:
+        granted = store.claimed(tenant_id, member_id, f"grant:{cause}")
+        p = Posting.open(tenant_id, member_id, loaded.program, loaded.timezone)
+        p.claim(f"revoke:{cause}")
+        if granted:
+            result = ledger.reverse(p.balance, f"grant:{cause}", points, loaded.program.allow_negative)
+            p.entry("reverse", -result.reversed, {"cause": cause, "reason": reason}, shortfall=result.shortfall)
+        else:  # a grant committing meanwhile cancels this and the retry reverses it
+            store.stage_unclaimed(p.tx, tenant_id, member_id, f"grant:{cause}")
+        try:
+            p.commit()
+        except TransactionCancelled as exc:
+            if "claim" in exc.failed:
+                return False
+            raise
+        return granted
+
+    return bool(_retrying(write))

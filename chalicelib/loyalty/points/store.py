@@ -256,3 +256,18 @@ def reward_count_sk(reward_id: str) -> str:
 def iter_ledger(tenant_id: str, member_id: str) -> Iterator[LedgerItem]:
     return LedgerItem.query(keys.member(tenant_id, member_id), LedgerItem.sk.startswith(keys.POINTS_LEDGER_PREFIX),
                             consistent_read=True)
+
+
+def claimed(tenant_id: str, member_id: str, event_id: str) -> bool:
+    """Whether a claim of ``event_id`` exists (a grant's give-back asks whether it was granted)."""
+    try:
+        ClaimItem.get(keys.member(tenant_id, member_id), keys.points_event_claim_sk(event_id), consistent_read=True)
+        return True
+    except DoesNotExist:
+        return False
+
+
+def stage_unclaimed(tx: Transaction, tenant_id: str, member_id: str, event_id: str) -> None:
+    """Fails as ``unclaimed`` when ``event_id`` was claimed (a grant given back before it landed)."""
+    tx.check("unclaimed", ClaimItem, keys.member(tenant_id, member_id), keys.points_event_claim_sk(event_id),
+             ClaimItem.pk.does_not_exist())
