@@ -65,7 +65,7 @@ wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.guides.
 wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.loyalty.referrals.service:on_member_creating")
 wiring.connect("chalicelib.members.service:MEMBER_MATCHED", "chalicelib.loyalty.referrals.service:on_member_matched")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.referrals.service:on_event")
-wiring.connect("chalicelib.loyalty.referrals.service:REFERRAL_SETTLE", "chalicelib.loyalty.referrals.service:settle")
+wiring.connect("chalicelib.loyalty.referrals.moves:REFERRAL_SETTLE", "chalicelib.loyalty.referrals.service:settle")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event")
 wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.tasks:on_task_requested")
 

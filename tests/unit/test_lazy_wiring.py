@@ -92,7 +92,8 @@ def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when
     assert before is False  # nothing imported a receiver before the signal was used
     assert got == ["chalicelib.tags.service.on_event", "chalicelib.journeys.triggers.on_event",
                    "chalicelib.loyalty.points.earning.on_event", "chalicelib.loyalty.coupons.redeeming.on_event",
-                   "chalicelib.integrations.webhooks.events.on_signal", "chalicelib.guides.board.on_event"]
+                   "chalicelib.integrations.webhooks.events.on_signal",
+                   "chalicelib.loyalty.referrals.lifecycle.on_event", "chalicelib.guides.board.on_event"]
 
 
 def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> None:
