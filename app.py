@@ -30,6 +30,9 @@ from chalicelib.journeys import routes as journeys
 from chalicelib.journeys import runner as journeys_runner
 from chalicelib.journeys import triggers as journeys_triggers
 from chalicelib.journeys.timers import timers as journey_timer_service
+from chalicelib.journeys.timers import Timer as JourneyTimer
+from chalicelib.loyalty.groupbuys import routes as groupbuys
+from chalicelib.loyalty.groupbuys import service as groupbuys_service
 from chalicelib.loyalty.coupons import routes as coupons
 from chalicelib.loyalty.coupons import service as coupons_service
 from chalicelib.loyalty.points import earning as points_earning
@@ -87,6 +90,13 @@ for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UP
 members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
 activity_service.EVENT_RECORDED.connect(guides_board.on_event)
 journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
+# group-buys: order.paid with a group_code pays a seat in the order's own transaction; a group's
+# deadline is a journeys timer (started from the outbox); its outcome rewards or notifies members
+activity_service.ORDER_PAID.connect(groupbuys_service.in_order)
+groupbuys_service.use_timers(journey_timer_service, JourneyTimer)
+groupbuys_service.GROUP_OPENED.connect(groupbuys_service.on_group_opened)
+groupbuys_service.GROUP_COMPLETED.connect(groupbuys_service.on_completed)
+groupbuys_service.GROUP_FAILED.connect(groupbuys_service.on_failed)
 
 app.register_blueprint(apidocs.bp)
 app.register_blueprint(tenants.bp, url_prefix="/v1")
@@ -105,6 +115,7 @@ app.register_blueprint(points.bp, url_prefix="/v1")
 app.register_blueprint(webhooks.bp, url_prefix="/v1")
 app.register_blueprint(transfers.bp, url_prefix="/v1")
 app.register_blueprint(guides.bp, url_prefix="/v1")
+app.register_blueprint(groupbuys.bp, url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -165,14 +176,21 @@ def stripe_reconciliation(event: Any) -> dict[str, Any]:
 def journey_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Runs an enrolment's next steps when its timer fires (the Step Functions task; the
     local timers call the same code)."""
-    return journeys_runner.on_timer(event)
+    return on_timer(event)
+
+
+def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
+    """A durable timer fired: by ``kind`` (absent: a journey step, as every timer before kinds)."""
+    if payload.get("kind") == groupbuys_service.TIMER_KIND:
+        return groupbuys_service.on_timer(payload)
+    return journeys_runner.on_timer(payload)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_timers")
 def journey_timers(event: Any) -> dict[str, Any]:
     """Fires due journey timers kept in DynamoDB (ENCLAVE_TIMERS=local; a no-op with Step
     Functions, which fires its own)."""
-    return {"fired": journey_timer_service().fire_due(journeys_runner.on_timer)}
+    return {"fired": journey_timer_service().fire_due(on_timer)}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_sweeper")
