@@ -117,6 +117,9 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     guide = http.post("/v1/guides", tenant.key, {"display_name": "g", "store_id": where["id"]}).json
     task = http.post("/v1/tasks", tenant.key, {"member_id": member["id"], "kind": "call", "title": "t",
                                                "due_date": "2026-12-10"}).json
+    offer = http.post("/v1/group-offers", tenant.key, {  # group-buys: an offer and a group led by A's member
+        "name": "o", "sku": "s", "group_price": 1, "currency": "CNY", "group_size": 2, "time_limit_minutes": 5}).json
+    group_buy = http.post(f"/v1/group-offers/{offer['id']}/groups", tenant.key, {"leader_id": member["id"]}).json
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -170,6 +173,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
         ("POST", "/v1/guides/{guide_id}/leave"): {"spread_over_store": where["id"]},
         ("PUT", "/v1/members/{member_id}/guide"): {"guide_id": guide["id"], "reason": "hijack"},
         ("POST", "/v1/tasks/{task_id}/complete"): {"outcome": "reached"},
+    })
+    ids.update({"offer_id": offer["id"], "group_code": group_buy["code"]})
+    bodies.update({
+        ("PATCH", "/v1/group-offers/{offer_id}"): {"name": "hijack"},
+        ("POST", "/v1/group-offers/{offer_id}/groups"): {"leader_id": member["id"]},
+        ("POST", "/v1/groups/{group_code}/members"): {"member_id": member["id"]},
     })
     exercised = set()
     for spec in _tenant_routes():

@@ -58,20 +58,20 @@ def open_group(ctx: TenantContext, offer_id: str, body: OpenGroupIn) -> GroupOut
     return service.open_group(ctx, offer_id, body)
 
 
-@api.route("/groups/{code}/members", "POST", permission=WRITE, body=JoinIn, response=GroupOut,
+@api.route("/groups/{group_code}/members", "POST", permission=WRITE, body=JoinIn, response=GroupOut,
            errors=(401, 403, 404, 409, 410, 422))
-def join_group(ctx: TenantContext, code: str, body: JoinIn) -> GroupOut:
+def join_group(ctx: TenantContext, group_code: str, body: JoinIn) -> GroupOut:
     """Join a group by its code (case and dashes ignored)
 
     409 ``group_full`` (exactly k members, however many try at once), ``already_joined``,
     ``group_closed``, ``group_expired``, ``per_member_limit``."""
-    return service.join_group(ctx, code, body)
+    return service.join_group(ctx, group_code, body)
 
 
-@api.route("/groups/{code}", "GET", permission=READ, response=GroupOut, errors=(401, 403, 404))
-def get_group(ctx: TenantContext, code: str) -> GroupOut:
+@api.route("/groups/{group_code}", "GET", permission=READ, response=GroupOut, errors=(401, 403, 404))
+def get_group(ctx: TenantContext, group_code: str) -> GroupOut:
     """A group: members, who paid, status, deadline and, once completed, each member's reward"""
-    return service.get_group(ctx, code)
+    return service.get_group(ctx, group_code)
 
 
 @api.route("/analytics/group-offers/{offer_id}", "GET", permission=READ, response=OfferAnalytics,
