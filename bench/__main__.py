@@ -9,7 +9,7 @@ succeeded), so a figure never describes an error path.
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
 journeys (h), saleday (i), coupons (j), points (k), webhooks (l), transfers (m: imports on S3,
-BENCH_TRANSFERS_ROWS), guides (n).
+BENCH_TRANSFERS_ROWS), guides (n), groupbuys (p).
 By default, all of them.
 """
 from __future__ import annotations
@@ -24,7 +24,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import coupons, events, guides, imports, journeys, points, saleday, segments, tagwrites, transfers, webhooks
+from . import (
+    coupons,
+    events,
+    groupbuys,
+    guides,
+    imports,
+    journeys,
+    points,
+    saleday,
+    segments,
+    tagwrites,
+    transfers,
+    webhooks,
+)
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -273,7 +286,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
             "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m",
-            "guides": "n"}
+            "guides": "n", "groupbuys": "p"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -308,6 +321,7 @@ class Results:
     webhooks: webhooks.WebhookFigures | None = None
     transfers: transfers.TransferFigures | None = None
     guides: guides.GuideFigures | None = None
+    groupbuys: groupbuys.GroupFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -355,6 +369,8 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                                                 Writer(stack.seeding_client, stack.table_name))
         if "coupons" in sections:
             out.coupons = coupons.run_coupons(chalice_client, admin_token, app_ddb, bare_ddb)
+        if "groupbuys" in sections:
+            out.groupbuys = groupbuys.run_groupbuys(chalice_client, admin_token, app_ddb, bare_ddb)
         if "transfers" in sections:  # (j) starts its own gofakes3 (S3) and drains its import jobs
             out.transfers = transfers.run_transfers(chalice_client, admin_token, stack.work)
     return out
@@ -412,6 +428,8 @@ def main() -> int:
         transfers.print_transfers(results.transfers)
     if results.guides:
         guides.print_guides(results.guides)
+    if results.groupbuys:
+        groupbuys.print_groupbuys(results.groupbuys)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 
