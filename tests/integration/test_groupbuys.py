@@ -77,6 +77,15 @@ def test_offer_crud_and_each_bad_input_is_a_4xx_that_writes_nothing(http, shop):
     assert len(before_orders) > len(before)  # only the stranger was written in between
 
 
+def redeliver(signal: str, tenant, code: str) -> None:
+    """Deliver an outcome's signal once more, as the outbox may after a crash."""
+    from chalicelib.core.signals import Delivery
+    from chalicelib.loyalty.groupbuys import service
+
+    receiver = service.on_completed if signal.endswith("completed") else service.on_failed
+    receiver(Delivery(id="redelivered.0", signal=signal, tenant_id=tenant.id, member_id=None, data={"code": code}))
+
+
 def test_thirty_concurrent_joins_of_a_group_of_three_leave_exactly_three(http, shop):
     offer = create_offer(http, shop, group_size=3)
     leader = new_member(http, shop)
@@ -132,6 +141,7 @@ def test_completed_group_rewards_each_member_once_even_on_redelivery(http, shop,
     clock.advance(minutes=40)
     fire_timers(http)
     fire_timers(http)
+    redeliver("groupbuys.group_completed", shop, code)  # the outbox delivers at least once: twice here
     after = group(http, shop, code)
     assert (after["status"], after["paid"]) == ("completed", 2)
     for member in (leader, friend):
@@ -155,6 +165,7 @@ def test_group_that_misses_its_deadline_fails_once_and_rewards_nobody(http, shop
     assert (r.status, r.json["code"]) == (409, "group_expired"), r  # the deadline passed, the timer not yet
     fire_timers(http)
     fire_timers(http)
+    redeliver("groupbuys.group_failed", shop, code)
     failed = group(http, shop, code)
     assert failed["status"] == "failed" and failed["closed_at"]
     assert all(m["reward"] is None for m in failed["members"])
@@ -210,10 +221,43 @@ def test_another_tenants_codes_and_ids_are_404_and_change_nothing(http, shop, ad
     assert tenant_items(shop) == before
 
 
-def test_only_members_with_an_order_may_lead_a_members_offer(http, shop):
+def test_who_may_lead_members_with_an_order_or_a_segment(http, shop):
     offer = create_offer(http, shop, leaders="members")
     prospect = new_member(http, shop)
     r = http.post(f"/v1/group-offers/{offer['id']}/groups", shop.key, {"leader_id": prospect})
     assert (r.status, r.json["code"]) == (422, "not_eligible_to_lead"), r
     pay(http, shop, prospect, None)
     assert open_group(http, shop, offer["id"], prospect)["members"][0]["leader"] is True
+    # a segment of big spenders: a 99.00 order does not qualify, a 600.00 one does
+    segment = http.post("/v1/segments", shop.key, {"name": "big spenders", "filter": {
+        "metric": "lifetime_spend", "op": "gte", "value": 500_00}}).json
+    by_segment = create_offer(http, shop, leaders="segment", leader_segment_id=segment["id"])
+    big = new_member(http, shop)
+    pay(http, shop, big, None, amount=600_00)
+    r = http.post(f"/v1/group-offers/{by_segment['id']}/groups", shop.key, {"leader_id": prospect})
+    assert (r.status, r.json["code"]) == (422, "not_eligible_to_lead"), r
+    assert open_group(http, shop, by_segment["id"], big)["status"] == "open"
+
+
+def test_a_lost_timer_start_is_repaired_by_the_outbox(http, shop, clock):
+    """The group commits with its GROUP_OPENED signal; a timer service that is down right
+    after the commit leaves the signal in the outbox, and the sweeper starts the timer."""
+    from chalicelib.journeys.timers import Timer, timers
+    from chalicelib.loyalty.groupbuys import service
+    from chalicelib.loyalty.groupbuys.deadlines import timer_name
+
+    class Down:
+        def start(self, timer: Timer) -> None:
+            raise ConnectionError("the timer service is unreachable")
+
+    offer = create_offer(http, shop, time_limit_minutes=60)
+    leader = new_member(http, shop)
+    service.use_timers(Down, Timer)
+    try:
+        code = open_group(http, shop, offer["id"], leader)["code"]
+    finally:
+        service.use_timers(timers, Timer)
+    assert not timers().pending(shop.id, timer_name(shop.id, code))
+    clock.advance(minutes=2)  # past the outbox item's lease and first backoff
+    http.schedule("outbox_sweeper")
+    assert timers().pending(shop.id, timer_name(shop.id, code))
