@@ -90,7 +90,7 @@ def test_thirty_concurrent_joins_of_a_group_of_three_leave_exactly_three(http, s
     offer = create_offer(http, shop, group_size=3)
     leader = new_member(http, shop)
     code = open_group(http, shop, offer["id"], leader)["code"]
-    racers = together([lambda: new_member(http, shop) for _ in range(30)])
+    racers = [m for _ in range(5) for m in together([lambda: new_member(http, shop) for _ in range(6)])]
     results = together([lambda m=m: http.post(f"/v1/groups/{code}/members", shop.key, {"member_id": m})
                         for m in racers])
     won = [m for m, r in zip(racers, results, strict=True) if r.status == 200]
@@ -102,6 +102,14 @@ def test_thirty_concurrent_joins_of_a_group_of_three_leave_exactly_three(http, s
     assert sorted(m["member_id"] for m in seen["members"]) == sorted([leader, *won])
     figures = http.get(f"/v1/analytics/group-offers/{offer['id']}", shop.key).json
     assert (figures["groups_opened"], figures["members_joined"], figures["new_members"]) == (1, 3, 2)
+    # all three pay: the group completes and each member's order is recorded as group-priced
+    for member in (leader, *won):
+        pay(http, shop, member, code, event_id=f"sku-{code}-{member}")
+    done = group(http, shop, code)
+    assert done["status"] == "completed"
+    assert {m["member_id"]: m["reward"] for m in done["members"]} == {
+        m: {"sku": "serum-30ml", "group_price": 99_00, "currency": "CNY", "order_id": f"o-sku-{code}-{m}"}
+        for m in (leader, *won)}
 
 
 def test_stock_of_groups_holds_under_concurrent_opens_and_per_member_limit(http, shop):
