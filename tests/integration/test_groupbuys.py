@@ -77,6 +77,13 @@ def test_offer_crud_and_each_bad_input_is_a_4xx_that_writes_nothing(http, shop):
     assert len(before_orders) > len(before)  # only the stranger was written in between
 
 
+def deadline_pending(tenant, code: str) -> bool:
+    from chalicelib.journeys.timers import timers
+    from chalicelib.loyalty.groupbuys.deadlines import timer_name
+
+    return timers().pending(tenant.id, timer_name(tenant.id, code))
+
+
 def redeliver(signal: str, tenant, code: str) -> None:
     """Deliver an outcome's signal once more, as the outbox may after a crash."""
     from chalicelib.core.signals import Delivery
@@ -136,6 +143,7 @@ def group_code_of(results, leaders, member) -> str:
 def test_completed_group_rewards_each_member_once_even_on_redelivery(http, shop, coupon_offer, clock):
     leader, friend = new_member(http, shop), new_member(http, shop)
     code = open_group(http, shop, coupon_offer["id"], leader)["code"]
+    assert deadline_pending(shop, code)  # opening started the deadline timer (from the outbox)
     join(http, shop, code, friend)
     first = pay(http, shop, leader, code, event_id="gb-done-1")
     assert first["status"] == "accepted" and group(http, shop, code)["status"] == "open"
@@ -143,6 +151,7 @@ def test_completed_group_rewards_each_member_once_even_on_redelivery(http, shop,
     assert pay(http, shop, friend, code.lower(), event_id="gb-done-2")["status"] == "accepted"
     done = group(http, shop, code)
     assert (done["status"], done["paid"]) == ("completed", 2)
+    assert not deadline_pending(shop, code)  # completion cancelled the deadline timer
     # redelivered event, a second order for the group, the deadline firing later: nothing doubles
     assert pay(http, shop, friend, code, event_id="gb-done-2")["status"] == "duplicate"
     assert pay(http, shop, friend, code, event_id="gb-done-3")["status"] == "accepted"
