@@ -109,11 +109,12 @@ def test_thirty_concurrent_joins_of_a_group_of_three_leave_exactly_three(http, s
     assert sorted(m["member_id"] for m in seen["members"]) == sorted([leader, *won])
     figures = http.get(f"/v1/analytics/group-offers/{offer['id']}", shop.key).json
     assert (figures["groups_opened"], figures["members_joined"], figures["new_members"]) == (1, 3, 2)
-    # all three pay: the group completes and each member's order is recorded as group-priced
-    for member in (leader, *won):
-        pay(http, shop, member, code, event_id=f"sku-{code}-{member}")
+    # all three pay at once: the group completes once and each member's order is recorded as group-priced
+    results = together([lambda m=m: pay(http, shop, m, code, event_id=f"sku-{code}-{m}") for m in (leader, *won)])
+    assert [r["status"] for r in results] == ["accepted"] * 3
     done = group(http, shop, code)
-    assert done["status"] == "completed"
+    assert (done["status"], done["paid"]) == ("completed", 3)
+    assert http.get(f"/v1/analytics/group-offers/{offer['id']}", shop.key).json["groups_completed"] == 1
     assert {m["member_id"]: m["reward"] for m in done["members"]} == {
         m: {"sku": "serum-30ml", "group_price": 99_00, "currency": "CNY", "order_id": f"o-sku-{code}-{m}"}
         for m in (leader, *won)}
@@ -134,6 +135,17 @@ def test_stock_of_groups_holds_under_concurrent_opens_and_per_member_limit(http,
     other = next(c for c in codes if c != group_code_of(results, leaders, opener))
     r = http.post(f"/v1/groups/{other.lower()}/members", shop.key, {"member_id": opener})
     assert (r.status, r.json["code"]) == (409, "per_member_limit"), r
+
+
+def test_per_member_limit_holds_when_one_member_joins_many_groups_at_once(http, shop):
+    offer = create_offer(http, shop, per_member_limit=2)
+    codes = [open_group(http, shop, offer["id"], new_member(http, shop))["code"] for _ in range(5)]
+    member = new_member(http, shop)
+    results = together([lambda c=c: http.post(f"/v1/groups/{c}/members", shop.key, {"member_id": member})
+                        for c in codes])
+    assert sorted(r.status for r in results) == [200] * 2 + [409] * 3
+    assert {r.json["code"] for r in results if r.status == 409} == {"per_member_limit"}
+    assert sum(group(http, shop, c)["joined"] for c in codes) == 5 + 2  # the refused seats were not taken
 
 
 def group_code_of(results, leaders, member) -> str:
