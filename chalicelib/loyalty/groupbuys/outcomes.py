@@ -60,7 +60,8 @@ def in_order(tx: Transaction, tenant_id: str, member_id: str, order: dict[str, A
         seconds = max(0, int((now - clock.parse(group.opened_at)).total_seconds()))
         counters.add(tx, keys.group_counter(tenant_id, group.offer_id, "completed"), code, 1)
         counters.add(tx, keys.group_counter(tenant_id, group.offer_id, "completion_seconds"), code, seconds)
-        GROUP_COMPLETED.stage(tx, tenant_id, None, {"code": code, "offer_id": group.offer_id})
+        # staged about the payer: the outbox item stays in a member's collection (a tenant-wide one is a hot key)
+        GROUP_COMPLETED.stage(tx, tenant_id, member_id, {"code": code, "offer_id": group.offer_id})
 
 
 def fail(tenant_id: str, code: str) -> bool:
@@ -73,7 +74,7 @@ def fail(tenant_id: str, code: str) -> bool:
         tx = Transaction()
         store.stage_fail(tx, group, clock.iso(clock.now()))
         counters.add(tx, keys.group_counter(tenant_id, group.offer_id, "failed"), code, 1)
-        GROUP_FAILED.stage(tx, tenant_id, None, {"code": code, "offer_id": group.offer_id})
+        GROUP_FAILED.stage(tx, tenant_id, group.leader_id, {"code": code, "offer_id": group.offer_id})
         try:
             tx.commit()
         except TransactionCancelled as exc:

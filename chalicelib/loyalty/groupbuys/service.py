@@ -182,7 +182,7 @@ def open_group(ctx: TenantContext, offer_id: str, body: OpenGroupIn) -> GroupOut
         store.stage_joins(tx, ctx.tenant_id, body.leader_id, offer_id, int(fresh.per_member_limit))
         for metric in ("opened", "joined"):
             counters.add(tx, keys.group_counter(ctx.tenant_id, offer_id, metric), code, 1)
-        deadlines.GROUP_OPENED.stage(tx, ctx.tenant_id, None, {"code": code, "deadline": deadline})
+        deadlines.GROUP_OPENED.stage(tx, ctx.tenant_id, body.leader_id, {"code": code, "deadline": deadline})
         try:
             tx.commit()
         except TransactionCancelled as exc:
