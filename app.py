@@ -68,6 +68,14 @@ wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty
 wiring.connect("chalicelib.loyalty.referrals.moves:REFERRAL_SETTLE", "chalicelib.loyalty.referrals.service:settle")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event")
 wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.tasks:on_task_requested")
+# group-buys: order.paid with a group_code pays a seat in the order's own transaction; a group's
+# deadline is a journeys timer (started from the outbox); its outcome rewards or notifies members
+wiring.connect("chalicelib.activity.service:ORDER_PAID", "chalicelib.loyalty.groupbuys.service:in_order")
+wiring.provide("groupbuys.timer_service", "chalicelib.journeys.timers:timers")
+wiring.provide("groupbuys.timer", "chalicelib.journeys.timers:Timer")
+wiring.connect("chalicelib.loyalty.groupbuys.deadlines:GROUP_OPENED", "chalicelib.loyalty.groupbuys.service:on_group_opened")
+wiring.connect("chalicelib.loyalty.groupbuys.outcomes:GROUP_COMPLETED", "chalicelib.loyalty.groupbuys.service:on_completed")
+wiring.connect("chalicelib.loyalty.groupbuys.outcomes:GROUP_FAILED", "chalicelib.loyalty.groupbuys.service:on_failed")
 
 lazyroutes.register_blueprint(app, "chalicelib.apidocs.routes")
 lazyroutes.register_blueprint(app, "chalicelib.tenants.routes", url_prefix="/v1")
@@ -87,6 +95,7 @@ lazyroutes.register_blueprint(app, "chalicelib.integrations.webhooks.routes", ur
 lazyroutes.register_blueprint(app, "chalicelib.integrations.transfers.routes", url_prefix="/v1")
 lazyroutes.register_blueprint(app, "chalicelib.guides.routes", url_prefix="/v1")
 lazyroutes.register_blueprint(app, "chalicelib.loyalty.referrals.routes", url_prefix="/v1")
+lazyroutes.register_blueprint(app, "chalicelib.loyalty.groupbuys.routes", url_prefix="/v1")
 
 
 def _time_left(context: Any) -> float:
@@ -155,17 +164,24 @@ def stripe_reconciliation(event: Any) -> dict[str, Any]:
 def journey_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Runs an enrolment's next steps when its timer fires (the Step Functions task; the
     local timers call the same code)."""
+    return on_timer(event)
+
+
+def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
+    """A durable timer fired: by ``kind`` (absent: a journey step, as every timer before kinds)."""
+    if payload.get("kind") == "group_deadline":
+        from chalicelib.loyalty.groupbuys import service as groupbuys_service
+        return groupbuys_service.on_timer(payload)
     from chalicelib.journeys import runner as journeys_runner
-    return journeys_runner.on_timer(event)
+    return journeys_runner.on_timer(payload)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_timers")
 def journey_timers(event: Any) -> dict[str, Any]:
     """Fires due journey timers kept in DynamoDB (ENCLAVE_TIMERS=local; a no-op with Step
     Functions, which fires its own)."""
-    from chalicelib.journeys import runner as journeys_runner
     from chalicelib.journeys.timers import timers as journey_timer_service
-    return {"fired": journey_timer_service().fire_due(journeys_runner.on_timer)}
+    return {"fired": journey_timer_service().fire_due(on_timer)}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="journey_sweeper")

@@ -9,7 +9,7 @@ succeeded), so a figure never describes an error path.
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
 journeys (h), saleday (i), coupons (j), points (k), webhooks (l), transfers (m: imports on S3,
-BENCH_TRANSFERS_ROWS), guides (n).
+BENCH_TRANSFERS_ROWS), guides (n), referrals (o), groupbuys (p).
 By default, all of them.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import (coupons, events, guides, imports, journeys, points, referrals, saleday, segments, tagwrites, transfers,
-               webhooks)
+from . import (coupons, events, groupbuys, guides, imports, journeys, points, referrals, saleday, segments,
+               tagwrites, transfers, webhooks)
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
 from .shapes import describe, unit_rows
@@ -281,7 +281,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
             "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m",
-            "guides": "n", "referrals": "o"}
+            "guides": "n", "referrals": "o", "groupbuys": "p"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -317,6 +317,7 @@ class Results:
     transfers: transfers.TransferFigures | None = None
     guides: guides.GuideFigures | None = None
     referrals: referrals.ReferralFigures | None = None
+    groupbuys: groupbuys.GroupFigures | None = None
 
 
 def run_all(stack: LocalStack, sections: list[str]) -> Results:
@@ -366,6 +367,8 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                                                 Writer(stack.seeding_client, stack.table_name))
         if "coupons" in sections:
             out.coupons = coupons.run_coupons(chalice_client, admin_token, app_ddb, bare_ddb)
+        if "groupbuys" in sections:
+            out.groupbuys = groupbuys.run_groupbuys(chalice_client, admin_token, app_ddb, bare_ddb)
         if "transfers" in sections:  # (j) starts its own gofakes3 (S3) and drains its import jobs
             out.transfers = transfers.run_transfers(chalice_client, admin_token, stack.work)
     return out
@@ -425,6 +428,8 @@ def main() -> int:
         guides.print_guides(results.guides)
     if results.referrals:
         referrals.print_referrals(results.referrals)
+    if results.groupbuys:
+        groupbuys.print_groupbuys(results.groupbuys)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

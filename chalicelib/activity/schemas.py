@@ -73,6 +73,8 @@ class OrderPaid(_Event):
     channel: str | None = Field(default=None, max_length=64, description="where it was sold")
     #: coupons redeemed by this order, in the order's own transaction (a failed condition rejects the event)
     coupon_codes: list[CouponCode] = Field(default_factory=list, max_length=5)
+    #: the group-buy this order pays for (its join code): the group completes when every member paid
+    group_code: CouponCode | None = None
 
 
 class OrderRefunded(_Event):

@@ -63,7 +63,7 @@ class _Duplicate(Exception):
 EVENT_RECORDED = Signal("activity.event_recorded")
 #: Staged in the transaction of every ``order.paid``: participants (coupon redemption) write in
 #: it or refuse the order with a Problem. Data: order_id, amount, currency, items, coupon_codes,
-#: event_id, occurred_at.
+#: group_code, event_id, occurred_at.
 ORDER_PAID = Join("activity.order_paid")
 
 
@@ -133,7 +133,9 @@ def _apply(ctx: TenantContext, event: AnyEvent) -> EventResult:
 
 def _unused(event: AnyEvent) -> set[str]:
     """Fields left out of what is stored when absent (an order without coupons looks as before)."""
-    return {"coupon_codes"} if isinstance(event, OrderPaid) and not event.coupon_codes else set()
+    if not isinstance(event, OrderPaid):
+        return set()
+    return ({"coupon_codes"} if not event.coupon_codes else set()) | ({"group_code"} if not event.group_code else set())
 
 
 def _payload(event: AnyEvent, occurred: datetime) -> dict[str, Any]:
@@ -161,7 +163,7 @@ def _commit(tenant_id: str, member_id: str, event: AnyEvent,
         ORDER_PAID.stage(tx, tenant_id, member_id, {
             "order_id": event.order_id, "amount": event.amount, "currency": event.currency,
             "items": [i.model_dump(mode="json") for i in event.items], "coupon_codes": list(event.coupon_codes),
-            "event_id": event.event_id, "occurred_at": occurred_iso})
+            "group_code": event.group_code, "event_id": event.event_id, "occurred_at": occurred_iso})
     elif isinstance(event, OrderRefunded):
         order = store.get_order(tenant_id, member_id, event.order_id)
         if order is None:

@@ -255,6 +255,19 @@ def _load(ctx: TenantContext, segment_id: str) -> store.SegmentItem:
     return item
 
 
+def contains(ctx: TenantContext, segment_id: str, member_id: str) -> bool:
+    """Whether one member matches a saved segment now (who may lead a group-buy): the
+    member's snapshot against the filter, without walking the segment. 404 for a missing
+    or another tenant's segment."""
+    tree = _load(ctx, segment_id).filter
+    snaps = tags.snapshots(ctx.tenant_id, [member_id], with_points=filters.uses_term(tree, "points_available"))
+    if member_id in snaps and filters.uses_term(tree, "plan"):
+        for found, plan_ids in billing.active_plan_ids(ctx.tenant_id, [member_id]).items():
+            snaps[found].plans = plan_ids
+    snap = snaps.get(member_id)
+    return snap is not None and filters.matches(tree, snap, clock.now())
+
+
 def _audited(item: store.SegmentItem) -> dict[str, Any]:
     return json.loads(json.dumps({"name": item.name, "description": item.description, "filter": item.filter}))
 

@@ -126,6 +126,9 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     for phone in ("13900139001", "13900139002"):
         http.post("/v1/members", tenant.key, {"phone": phone, "referral_code": referral_code})
     [held] = http.get("/v1/referrals?status=held", tenant.key).json["data"]
+    offer = http.post("/v1/group-offers", tenant.key, {  # group-buys: an offer and a group led by A's member
+        "name": "o", "sku": "s", "group_price": 1, "currency": "CNY", "group_size": 2, "time_limit_minutes": 5}).json
+    group_buy = http.post(f"/v1/group-offers/{offer['id']}/groups", tenant.key, {"leader_id": member["id"]}).json
     before = table_items(f"T#{tenant.id}")
     ids = {"member_id": member["id"], "code": "mine", "key_id": key["id"], "job_id": job["id"],
            "group_id": group["id"], "tag_id": tag["id"], "rule_id": rule["id"], "segment_id": segment["id"]}
@@ -182,6 +185,12 @@ def test_another_tenants_ids_are_404_on_every_route_and_change_nothing(http, ten
     })
     ids.update({"program_id": program["id"], "referral_id": held["id"]})
     bodies.update({("PUT", "/v1/referral-programs/{program_id}"): {"name": "hijack", "version": 1}})
+    ids.update({"offer_id": offer["id"], "group_code": group_buy["code"]})
+    bodies.update({
+        ("PATCH", "/v1/group-offers/{offer_id}"): {"name": "hijack"},
+        ("POST", "/v1/group-offers/{offer_id}/groups"): {"leader_id": member["id"]},
+        ("POST", "/v1/groups/{group_code}/members"): {"member_id": member["id"]},
+    })
     exercised = set()
     for spec in _tenant_routes():
         names = spec.path_params

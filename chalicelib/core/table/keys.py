@@ -259,6 +259,43 @@ def coupon_counter(tenant_id: str, template_id: str, metric: str) -> str:
     return counter(tenant_id, "coupon", f"{template_id}:{metric}")
 
 
+# --- loyalty: group-buys -------------------------------------------------------------
+GROUP_OFFER_SK = "OFFER"
+#: beside the offer: how many groups it opened (conditioned on the offer's stock of groups)
+GROUP_STOCK_SK = "STOCK"
+GROUP_SK = "GROUP"
+GROUP_MEMBER_PREFIX = "GMEMBER#"
+
+
+def group_offer(tenant_id: str, offer_id: str) -> str:
+    return f"T#{tenant_id}#GOFFER#{offer_id}"
+
+
+def group_offers_list(tenant_id: str) -> str:
+    """GSI1: the tenant's group offers, newest first (written when an offer is saved, rarely)."""
+    return f"T#{tenant_id}#GOFFERS"
+
+
+def group(tenant_id: str, code: str) -> str:
+    """One partition per group, addressed by its join code: the group item (the code's unique
+    claim, its counts and status) and one item per member (``group_member_sk``)."""
+    return f"T#{tenant_id}#GROUP#{code}"
+
+
+def group_member_sk(member_id: str) -> str:
+    return f"{GROUP_MEMBER_PREFIX}{member_id}"
+
+
+def group_joins_sk(offer_id: str) -> str:
+    """In the member's collection: how many groups of an offer the member opened or joined."""
+    return f"GBJOINS#{offer_id}"
+
+
+def group_counter(tenant_id: str, offer_id: str, metric: str) -> str:
+    """An offer's sharded analytics counter (opened, completed, failed, completion_seconds, ...)."""
+    return counter(tenant_id, "groupbuy", f"{offer_id}:{metric}")
+
+
 # --- loyalty: points (in the member's collection, plus tenant-level program and rewards) ---
 POINTS_PROGRAM_SK = "POINTS_PROGRAM"
 POINTS_BALANCE_SK = "POINTS#BALANCE"

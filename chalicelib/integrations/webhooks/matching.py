@@ -32,6 +32,8 @@ EVENT_TYPES: dict[str, str] = {
     "points.earned": "a member earned points (an order, an interaction rule)",
     "points.expiring": "a lot of a member's points expires soon (once per lot)",
     "points.redeemed": "a member spent points (a redemption or a reward)",
+    "group.completed": "a member's group-buy completed (every member paid): its reward was given",
+    "group.failed": "a member's group-buy missed its deadline: nobody is rewarded (refund those who paid)",
     "journey.message_sent": "a journey's message was sent (its channel accepted it)",
     "journey.message_failed": "a journey's message failed for good",
     "journey.message_blocked": "a journey's SMS was blocked by the tenant's daily cap",

@@ -203,6 +203,13 @@ def issue_from_journey(tenant_id: str, member_id: str, template_id: str, enrolme
     return coupon_out(coupon)
 
 
+def issue_for_cause(tenant_id: str, member_id: str, template_id: str, source: str) -> tuple[CouponOut, bool]:
+    """One coupon per (member, ``source``) however often it is asked (a completed group-buy:
+    ``group:<code>``); (the coupon, True if issued now). Problems as :func:`issuing.issue`."""
+    coupon, new = issuing.issue(tenant_id, member_id, template_id, source=source)
+    return coupon_out(coupon), new
+
+
 def template_exists(tenant_id: str, template_id: str) -> bool:
     return store.get_template(tenant_id, template_id) is not None
 
