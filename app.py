@@ -73,8 +73,10 @@ wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.
 wiring.connect("chalicelib.activity.service:ORDER_PAID", "chalicelib.loyalty.groupbuys.service:in_order")
 wiring.provide("groupbuys.timer_service", "chalicelib.journeys.timers:timers")
 wiring.provide("groupbuys.timer", "chalicelib.journeys.timers:Timer")
-wiring.connect("chalicelib.loyalty.groupbuys.deadlines:GROUP_OPENED", "chalicelib.loyalty.groupbuys.service:on_group_opened")
-wiring.connect("chalicelib.loyalty.groupbuys.outcomes:GROUP_COMPLETED", "chalicelib.loyalty.groupbuys.service:on_completed")
+wiring.connect("chalicelib.loyalty.groupbuys.deadlines:GROUP_OPENED",
+               "chalicelib.loyalty.groupbuys.service:on_group_opened")
+wiring.connect("chalicelib.loyalty.groupbuys.outcomes:GROUP_COMPLETED",
+               "chalicelib.loyalty.groupbuys.service:on_completed")
 wiring.connect("chalicelib.loyalty.groupbuys.outcomes:GROUP_FAILED", "chalicelib.loyalty.groupbuys.service:on_failed")
 
 lazyroutes.register_blueprint(app, "chalicelib.apidocs.routes")

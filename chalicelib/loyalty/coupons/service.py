@@ -205,7 +205,8 @@ def issue_from_journey(tenant_id: str, member_id: str, template_id: str, enrolme
 
 def issue_for_cause(tenant_id: str, member_id: str, template_id: str, source: str) -> tuple[CouponOut, bool]:
     """One coupon per (member, ``source``) however often it is asked (a completed group-buy:
-    ``group:<code>``); (the coupon, True if issued now). Problems as :func:`issuing.issue`."""
+    ``group:<code>``, a referral's reward: ``referral:<id>:<side>``); (the coupon, True if issued
+    now). Problems as :func:`issuing.issue`."""
     coupon, new = issuing.issue(tenant_id, member_id, template_id, source=source)
     return coupon_out(coupon), new
 
@@ -337,14 +338,7 @@ def analytics(ctx: TenantContext, query: AnalyticsQuery) -> CouponAnalytics:
 
 
 
-# --- coupons for another capability's cause (referral rewards) -----------------------------------------
-def issue_for_cause(tenant_id: str, member_id: str, template_id: str, cause: str) -> str:
-    """The code of the one coupon ``cause`` issues to the member (issued now or before).
-    Problems as :func:`issuing.issue` (404 template, 422 archived / expired / spent / limit)."""
-    coupon, _ = issuing.issue(tenant_id, member_id, template_id, source=cause)
-    return coupon.code
-
-
+# --- coupons for another capability's cause (referral rewards, group-buys: issue_for_cause above) -----
 def void_for_cause(tenant_id: str, member_id: str, cause: str) -> bool:
     """Void the coupon ``cause`` issued if it is still unused (it expires now: the member
     can no longer redeem it). A used coupon stays used. True if voided now."""
