@@ -104,4 +104,4 @@ def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> Non
         "handler = runner.handler_of('segment_count')\n"
         "print(json.dumps([before, handler.__module__, 'chalicelib.journeys.runner' in sys.modules]))"
     )
-    assert _run(code) == [False, "chalicelib.segments.service", False]  # its own capability, not every one
+    assert _run(code) == [False, "chalicelib.segments.passes", False]  # its own capability, not every one
