@@ -65,18 +65,20 @@ members_service.MEMBER_ERASING.connect(points_service.forget_member)
 members_service.MEMBER_ERASING.connect(webhook_events.forget_member)
 members_service.MEMBER_ERASING.connect(guides_ownership.forget_member)
 # what follows a committed write, delivered at least once through the outbox (core.signals)
-activity_service.EVENT_RECORDED.connect(tags_service.on_event)
-activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event)
-activity_service.EVENT_RECORDED.connect(points_earning.on_event)
+activity_service.EVENT_RECORDED.connect(tags_service.on_event, wants=tags_service.wants_event)
+activity_service.EVENT_RECORDED.connect(journeys_triggers.on_event, wants=journeys_triggers.wants_event)
+activity_service.EVENT_RECORDED.connect(points_earning.on_event, wants=points_earning.wants_event)
 tiers_service.STANDING_CHANGED.connect(journeys_triggers.on_standing_change)
 tags_service.TAG_CHANGED.connect(journeys_triggers.on_tag_change)
-activity_service.EVENT_RECORDED.connect(coupons_service.on_event)  # a full refund gives coupons back
+activity_service.EVENT_RECORDED.connect(coupons_service.on_event,  # a full refund gives coupons back
+                                        wants=coupons_service.wants_event)
 points_service.REWARD_REDEEMED.connect(coupons_service.on_reward_redeemed)  # a reward may issue a coupon
 # work that commits or fails WITH another capability's write (core.participants)
 activity_service.ORDER_PAID.connect(coupons_service.redeem_in_order)  # order.paid coupon_codes
 billing_apply.ENTITLEMENT_CHANGED.connect(billing_apply.on_entitlement_changed)
 # outbound event subscriptions: every domain event becomes an event object and deliveries
-activity_service.EVENT_RECORDED.connect(webhook_events.on_signal)
+activity_service.EVENT_RECORDED.connect(webhook_events.on_signal,
+                                        wants=webhook_events.wants(activity_service.EVENT_RECORDED.name))
 tiers_service.STANDING_CHANGED.connect(webhook_events.on_signal)
 tags_service.TAG_CHANGED.connect(webhook_events.on_signal)
 for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UPDATED,
@@ -85,7 +87,7 @@ for _only_outbound in (members_service.MEMBER_CREATED, members_service.MEMBER_UP
 # guides: sign-ups through a guide's code bind in the member's own transaction; orders count
 # for the member's guide and close their open tasks; journeys' create_task steps make tasks
 members_service.MEMBER_CREATING.connect(guides_ownership.on_member_creating)
-activity_service.EVENT_RECORDED.connect(guides_board.on_event)
+activity_service.EVENT_RECORDED.connect(guides_board.on_event, wants=guides_board.wants_event)
 journeys_actions.TASK_REQUESTED.connect(guides_tasks.on_task_requested)
 
 app.register_blueprint(apidocs.bp)

@@ -594,6 +594,11 @@ def _load_event_rules(tenant_id: str) -> tuple[list[store.TagRuleItem], dict[str
 _event_rules = generations.TenantCache(store.DEFINITIONS_GENERATION, _load_event_rules)
 
 
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001 - the Signal.connect shape
+    """``wants`` of :func:`on_event`: only a tenant with enabled rules (cached, see above)."""
+    return bool(_event_rules.get(tenant_id)[0])
+
+
 def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
     rules, tags = _event_rules.get(tenant_id)
     if not rules:
