@@ -21,6 +21,7 @@ every read goes to DynamoDB.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -89,6 +90,34 @@ def current(tenant_id: str, name: str) -> int:
         if memo is not None:
             memo[tenant_id] = values
     return values.get(name, 0)
+
+
+@contextmanager
+def read_ahead(tenant_id: str) -> Iterator[None]:
+    """Read the tenant's generations in the background while the block waits on something
+    else (the Stripe webhook's re-read), so the request's later :func:`current` calls cost
+    no round trip of their own. Only inside a request scope; a failed read is simply read
+    again when needed."""
+    memo = _memo.get()
+    if memo is None or tenant_id in memo:
+        yield
+        return
+    box: dict[str, dict[str, int]] = {}
+
+    def read() -> None:
+        try:
+            box["values"] = _read(tenant_id)
+        except Exception:  # noqa: BLE001, S110 - current() reads it again
+            pass
+
+    worker = threading.Thread(target=read, name="generations-read-ahead", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+        if "values" in box:
+            memo.setdefault(tenant_id, box["values"])
 
 
 @contextmanager
