@@ -249,7 +249,10 @@ def enrol_members(ctx: TenantContext, journey_id: str, body: EnrolIn) -> tuple[E
     if item.status != "active":
         raise Conflict("Only an active journey enrols members.", code="journey_not_active", status_now=item.status)
     if len(body.member_ids) > INLINE_ENROL_MAX:
-        job = jobs.start(triggers.LIST_JOB, ctx.tenant_id, {"journey_id": journey_id}, inputs=body.member_ids)
+        job_id = new_id()
+        job = jobs.start(triggers.LIST_JOB, ctx.tenant_id, {"journey_id": journey_id}, job_id=job_id,
+                         inputs=body.member_ids, audited=_entry(ctx, "journey.enrolment_job_started", journey_id, None,
+                                                                {"job_id": job_id, "members": len(body.member_ids)}))
         return EnrolOut(job_id=job.job_id), False
     journey = ActiveJourney(item.journey_id, item.name, int(item.definition_version), dict(item.definition))
     live = members.profiles(ctx.tenant_id, body.member_ids)

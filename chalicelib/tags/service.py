@@ -671,10 +671,14 @@ def start_bulk(ctx: TenantContext, tag_id: str, body: BulkTagIn) -> BulkJobOut:
         segments.get_segment(ctx, body.segment_id)  # 404 for another tenant's or a missing one
     items: list[dict[str, Any]] = [{"id": m} for m in body.member_ids]
     items += [i.model_dump(exclude_none=True) for i in body.identities]
-    job = jobs.start(BULK_JOB, ctx.tenant_id, {
-        "tag_id": tag.tag_id, "action": body.action, "segment_id": body.segment_id,
-        "expires_at": clock.iso(body.expires_at) if body.expires_at else None, "actor": ctx.actor,
-    }, inputs=items)
+    job_id = new_id()
+    params = {"tag_id": tag.tag_id, "action": body.action, "segment_id": body.segment_id,
+              "expires_at": clock.iso(body.expires_at) if body.expires_at else None}
+    # audited with its parameters (the member list as a count), committed with the job
+    entry = audit.Entry(ctx.tenant_id, "tag.bulk_job_started", "tag", tag.tag_id, None,
+                        {**params, "job_id": job_id, "members": len(items)})
+    job = jobs.start(BULK_JOB, ctx.tenant_id, {**params, "actor": ctx.actor}, job_id=job_id, inputs=items,
+                     audited=entry)
     return BulkJobOut(job_id=job.job_id, status=job.status)
 
 
