@@ -422,7 +422,8 @@ def register_sender_domain(ctx: TenantContext, body: SenderDomainIn) -> SenderDo
         item = store.SenderDomainItem(store.settings_pk(ctx.tenant_id), store.sender_domain_sk(domain),
                                       domain=domain, created_at=clock.iso(clock.now()))
         try:
-            store.add_sender_domain(ctx.tenant_id, item)
+            store.add_sender_domain(ctx.tenant_id, item, audit.Entry(
+                ctx.tenant_id, "sender_domain.registered", "sender_domain", domain, None, {"domain": domain}))
         except store.DomainTaken as exc:
             raise Conflict(f"{domain} is registered by another account", field="domain",
                            code="sender_domain_taken") from exc
