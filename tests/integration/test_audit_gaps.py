@@ -161,3 +161,46 @@ def test_platform_tenant_creation_is_recorded_in_the_new_tenants_log(http, admin
     # a refused creation (bad input) creates no tenant and so no record
     bad = http.post("/v1/admin/tenants", admin_token, {"name": "", "timezone": "Nowhere/Else"})
     assert bad.status == 422
+
+
+def test_our_cancel_and_stripes_event_for_it_meeting_record_the_cancel_once(http, tenant, world, clock):
+    """The API's apply of Stripe's answer and Stripe's webhook for the same change race (two
+    threads, DynamoDB Local): whichever writes the membership, the request's record is
+    written exactly once, with the membership or alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.billing import apply, state, store
+    from chalicelib.core import audit as core_audit
+
+    plan, member = world.plan(), world.member()
+    t0 = clock.now
+    h = world.lifecycle(member, plan, t0)
+    world.remember(h, upto=4)
+    for evt in h.events[:4]:
+        world.deliver(evt)
+    rounds = 4
+    for n in range(rounds):
+        at = t0 + timedelta(minutes=n + 1)
+        cancel = n % 2 == 0
+        answer = world.sub(member, plan, status="active", start=t0, end=t0 + timedelta(days=365), created=t0,
+                           sub_id=h.sub_id, cancel_at_period_end=cancel, canceled_at=epoch(at) if cancel else None)
+        item = store.get_membership(tenant.id, member, h.sub_id)
+        observed_at, revision = state.after_write(answer, state.Snapshot.from_dict(item.state))
+        entry = core_audit.Entry(tenant.id, f"membership.race_{n}", "membership", h.sub_id, {"round": None},
+                                 {"round": n})
+        evt = world.event("customer.subscription.updated", answer, at)
+
+        with ThreadPoolExecutor(1 if n == 0 else 2) as pool:  # round 0: Stripe's event surely first
+            stripes = pool.submit(apply.apply_subscription, tenant.id, answer, evt["created"],
+                                  apply.Claim(evt["id"], evt["type"]))
+            if n == 0:
+                assert stripes.result().outcome == "applied"
+            ours = pool.submit(apply.apply_subscription, tenant.id, answer, observed_at, revision=revision,
+                               audited=entry)
+            outcomes = [ours.result().outcome, stripes.result().outcome]
+        assert "applied" in outcomes, outcomes
+        assert world.memberships(member)[0]["cancel_at_period_end"] is cancel
+    recorded = [e["action"] for e in audit(http, tenant, target_type="membership", target=h.sub_id,
+                                           limit=50)["data"]]
+    assert sorted(a for a in recorded if a.startswith("membership.race_")) == [
+        f"membership.race_{n}" for n in range(rounds)]
