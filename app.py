@@ -36,13 +36,17 @@ wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.integrat
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.guides.ownership:forget_member")
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.referrals.service:forget_member")
 # what follows a committed write, delivered at least once through the outbox (core.signals)
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.tags.service:on_event")
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.journeys.triggers:on_event")
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.points.earning:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.tags.service:on_event",
+               accepts="chalicelib.tags.service:wants_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.journeys.triggers:on_event",
+               accepts="chalicelib.journeys.triggers:wants_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.points.earning:on_event",
+               accepts="chalicelib.loyalty.points.earning:wants_event")
 wiring.connect("chalicelib.tiers.service:STANDING_CHANGED", "chalicelib.journeys.triggers:on_standing_change")
 wiring.connect("chalicelib.tags.service:TAG_CHANGED", "chalicelib.journeys.triggers:on_tag_change")
 # a full refund gives coupons back; a reward may issue a coupon
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.coupons.service:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.coupons.service:on_event",
+               accepts="chalicelib.loyalty.coupons.service:wants_event")
 wiring.connect("chalicelib.loyalty.points.service:REWARD_REDEEMED",
                "chalicelib.loyalty.coupons.service:on_reward_redeemed")
 # work that commits or fails WITH another capability's write (core.participants)
@@ -50,7 +54,8 @@ wiring.connect("chalicelib.loyalty.points.service:REWARD_REDEEMED",
 wiring.connect("chalicelib.activity.service:ORDER_PAID", "chalicelib.loyalty.coupons.service:redeem_in_order")
 wiring.connect("chalicelib.billing.apply:ENTITLEMENT_CHANGED", "chalicelib.billing.apply:on_entitlement_changed")
 # outbound event subscriptions: every domain event becomes an event object and deliveries
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.integrations.webhooks.events:on_signal")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.integrations.webhooks.events:on_signal",
+               wants="chalicelib.integrations.webhooks.events:wants")
 wiring.connect("chalicelib.tiers.service:STANDING_CHANGED", "chalicelib.integrations.webhooks.events:on_signal")
 wiring.connect("chalicelib.tags.service:TAG_CHANGED", "chalicelib.integrations.webhooks.events:on_signal")
 for _only_outbound in ("chalicelib.members.service:MEMBER_CREATED", "chalicelib.members.service:MEMBER_UPDATED",
@@ -64,9 +69,11 @@ wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.guides.
 # the referee's orders convert (and refunds claw back); rewards are granted / taken back once
 wiring.connect("chalicelib.members.service:MEMBER_CREATING", "chalicelib.loyalty.referrals.service:on_member_creating")
 wiring.connect("chalicelib.members.service:MEMBER_MATCHED", "chalicelib.loyalty.referrals.service:on_member_matched")
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.referrals.service:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.referrals.service:on_event",
+               accepts="chalicelib.loyalty.referrals.service:wants_event")
 wiring.connect("chalicelib.loyalty.referrals.moves:REFERRAL_SETTLE", "chalicelib.loyalty.referrals.service:settle")
-wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event")
+wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.guides.board:on_event",
+               accepts="chalicelib.guides.board:wants_event")
 wiring.connect("chalicelib.journeys.actions:TASK_REQUESTED", "chalicelib.guides.tasks:on_task_requested")
 # group-buys: order.paid with a group_code pays a seat in the order's own transaction; a group's
 # deadline is a journeys timer (started from the outbox); its outcome rewards or notifies members

@@ -9,7 +9,8 @@ succeeded), so a figure never describes an error path.
 ``BENCH_ONLY=segments,tags make bench`` runs only some sections (names or letters, comma
 separated): members (a, c), imports (b), events (d), nightly (e), segments (f), tags (g),
 journeys (h), saleday (i), coupons (j), points (k), webhooks (l), transfers (m: imports on S3,
-BENCH_TRANSFERS_ROWS), guides (n), referrals (o), groupbuys (p).
+BENCH_TRANSFERS_ROWS), guides (n), referrals (o), groupbuys (p), billing (q: Stripe
+webhooks via stripe-mock).
 By default, all of them.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import (coupons, events, groupbuys, guides, imports, journeys, points, referrals, saleday, segments,
+from . import (billing, coupons, events, groupbuys, guides, imports, journeys, points, referrals, saleday, segments,
                tagwrites, transfers, webhooks)
 from .api import App, member_body
 from .report import fmt, heading, median, p90, progress, ratio, table
@@ -281,7 +282,7 @@ def print_capacity(ops: list[OpFigures]) -> None:
 #: section name -> the letters of the report it prints
 SECTIONS = {"members": "ac", "imports": "b", "events": "d", "nightly": "e", "segments": "f", "tags": "g",
             "journeys": "h", "saleday": "i", "coupons": "j", "points": "k", "webhooks": "l", "transfers": "m",
-            "guides": "n", "referrals": "o", "groupbuys": "p"}
+            "guides": "n", "referrals": "o", "groupbuys": "p", "billing": "q"}
 
 
 def selected_sections(raw: str | None) -> list[str]:
@@ -318,9 +319,10 @@ class Results:
     guides: guides.GuideFigures | None = None
     referrals: referrals.ReferralFigures | None = None
     groupbuys: groupbuys.GroupFigures | None = None
+    billing: billing.BillingFigures | None = None
 
 
-def run_all(stack: LocalStack, sections: list[str]) -> Results:
+def run_all(stack: LocalStack, sections: list[str], stripe_secret: str | None = None) -> Results:
     from chalice.test import Client
 
     from app import app
@@ -342,6 +344,9 @@ def run_all(stack: LocalStack, sections: list[str]) -> Results:
                 out.event = events.run_event(api, app_ddb, bare_ddb, stack.table_name)
         if "webhooks" in sections:
             out.webhooks = webhooks.run_webhooks(chalice_client, admin_token, app_ddb)
+        # (q) on the real clock (Stripe signatures are checked against it): before sections that move it
+        if "billing" in sections and stripe_secret is not None:
+            out.billing = billing.run_billing(chalice_client, admin_token, stripe_secret, bare_ddb)
         if "nightly" in sections:
             out.nightly = events.run_nightly_bench(chalice_client, admin_token, app_ddb)
         # (h) before (f) and (g): it moves the clock (restored after) and drains no jobs
@@ -388,8 +393,10 @@ def main() -> int:
         # Powertools prints EMF metric lines on stdout (locally too, every 100 metrics);
         # keep them out of the report
         emf = io.StringIO()
-        with contextlib.redirect_stdout(emf):
-            results = run_all(stack, sections)
+        with contextlib.ExitStack() as stripe:
+            secret = stripe.enter_context(billing.stripe_environment(stack.work)) if "billing" in sections else None
+            with contextlib.redirect_stdout(emf):
+                results = run_all(stack, sections, secret)
 
     print(f"Enclave bench, {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
           "(figures of one run; not a timed test)")
@@ -430,6 +437,8 @@ def main() -> int:
         referrals.print_referrals(results.referrals)
     if results.groupbuys:
         groupbuys.print_groupbuys(results.groupbuys)
+    if results.billing:
+        billing.print_billing(results.billing)
     print(f"\nTotal bench time {time.perf_counter() - started:.0f} s.")
     return 0
 

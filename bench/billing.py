@@ -1,68 +1,97 @@
-"""Billing figures, measured in one run (``python -m bench.billing``):
+"""(q) Billing figures, measured in one run (``python -m bench.billing``, or section ``q`` /
+``billing`` of ``python -m bench``):
 
 * requests Enclave makes to Stripe for one purchase (checkout link, then the purchase's
   webhooks: customer.subscription.created/updated, invoice.paid, checkout.session.completed);
 * one Stripe webhook that changes a membership (``customer.subscription.updated``
   toggling cancel_at_period_end, so each one is applied: claim, membership, counters, a
-  domain event, the outbox) through the app, vs the bare DynamoDB calls such a handler
-  needs at the least, replayed with a plain boto3 client: the account lookup, the claim
-  check, the membership read, and the one TransactWriteItems (claim + membership +
-  counter moves + the membership event's claim, timeline entry and outbox item) exactly
-  as the app sent it (new event ids per iteration; the membership written under a
-  bench-only member, its version condition replaced by a does-not-exist condition of the
-  same cost).
+  domain event, the outbox when a receiver wants the event) through the app, vs the bare
+  DynamoDB calls such a handler needs at the least, replayed with a plain boto3 client: the
+  account lookup, the claim check, the membership read, and the one TransactWriteItems
+  (claim + membership + counter moves + the membership event's claim and timeline entry,
+  and the outbox item if one was staged) exactly as the app sent it (new event ids per
+  iteration; the membership written under a bench-only member, its version condition
+  replaced by a does-not-exist condition of the same cost).
 
 The app side includes the re-read from Stripe (stripe-mock on 127.0.0.1: a floor for the
 real network round trip, typically 100-300 ms to api.stripe.com) and the domain event.
+App requests, bare replays and bare Stripe re-reads are interleaved (one of each per
+iteration), so the machine's load at any moment weighs on all three alike.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import secrets
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .api import TENANT
+from .report import fmt, heading, median, p90, progress, ratio, table
 from .stack import ROOT, LocalStack
 
 WARMUP = 20
 ITERATIONS = 150
 
 
+@dataclass
+class BillingFigures:
+    on_request: Counter[str]
+    on_webhooks: Counter[str]
+    outcomes: list[str]
+    app_ms: list[float] = field(default_factory=list)
+    bare_ms: list[float] = field(default_factory=list)
+    stripe_ms: list[float] = field(default_factory=list)
+    essential: list[str] = field(default_factory=list)
+    ops: Counter[str] = field(default_factory=Counter)
+
+
+@contextlib.contextmanager
+def stripe_environment(work: Any) -> Iterator[str]:
+    """stripe-mock on 127.0.0.1 and the app's Stripe settings (set before the app reads its
+    settings); yields the webhook signing secret."""
+    from devstack import stripe_mock
+
+    stripe_mock.install()
+    proc, base = stripe_mock.start(work / "stripe-mock.log")
+    try:
+        secret = "whsec_bench_" + secrets.token_hex(8)
+        os.environ.update({"ENCLAVE_STRIPE_API_BASE": base, "ENCLAVE_STRIPE_SECRET_KEY": "sk_test_BenchOnly123",
+                           "ENCLAVE_STRIPE_WEBHOOK_SECRET": secret, "ENCLAVE_STRIPE_STATELESS_MOCK": "1"})
+        import sys
+
+        config = sys.modules.get("chalicelib.core.config")
+        if config is not None:  # read before: read again with the Stripe settings
+            config.get_settings.cache_clear()
+        yield secret
+    finally:
+        stripe_mock.stop(proc)
+
+
 def main() -> int:
-    from .report import fmt, heading, median, p90, progress, ratio, table
-
-    with LocalStack() as stack:
-        from devstack import stripe_mock
-
-        stripe_mock.install()
-        proc, base = stripe_mock.start(stack.work / "stripe-mock.log")
-        try:
-            import os
-
-            secret = "whsec_bench_" + secrets.token_hex(8)
-            os.environ.update({"ENCLAVE_STRIPE_API_BASE": base, "ENCLAVE_STRIPE_SECRET_KEY": "sk_test_BenchOnly123",
-                               "ENCLAVE_STRIPE_WEBHOOK_SECRET": secret, "ENCLAVE_STRIPE_STATELESS_MOCK": "1"})
-            progress("starting DynamoDB Local")
-            stack.start_dynamodb()
-            return _run(stack, secret, fmt, heading, median, p90, progress, ratio, table)
-        finally:
-            stripe_mock.stop(proc)
-
-
-def _run(stack: LocalStack, secret: str, fmt: Any, heading: Any, median: Any, p90: Any, progress: Any,
-         ratio: Any, table: Any) -> int:
     from chalice.test import Client
 
-    from app import app
+    with LocalStack() as stack, stripe_environment(stack.work) as secret:
+        progress("starting DynamoDB Local")
+        stack.start_dynamodb()
+        from app import app
+
+        figures = run_billing(Client(app, project_dir=str(ROOT)), stack.issuer.admin_token(), secret,
+                              stack.client())
+    print_billing(figures)
+    return 0
+
+
+def run_billing(client: Any, admin_token: str, secret: str, bare_client: Any) -> BillingFigures:
     from bench.dynamo import captured
     from chalicelib.billing.gateway import gateway
     from chalicelib.core.table.model import boto_client
     from devstack import stripe_events as se
-
-    client = Client(app, project_dir=str(ROOT))
 
     def call(method: str, path: str, token: str | None = None, body: Any = None,
              headers: dict[str, str] | None = None, raw: bytes | None = None) -> Any:
@@ -73,13 +102,13 @@ def _run(stack: LocalStack, secret: str, fmt: Any, heading: Any, median: Any, p9
         assert r.status_code < 300, (path, r.status_code, r.body[:300])
         return json.loads(r.body) if r.body else None
 
-    tenant = call("POST", "/v1/admin/tenants", stack.issuer.admin_token(), TENANT)
+    tenant = call("POST", "/v1/admin/tenants", admin_token, {**TENANT, "name": "Billing bench"})
     key, tenant_id = tenant["api_key"]["secret"], tenant["tenant"]["id"]
     account = call("POST", "/v1/billing/stripe/connect", key, {"return_url": "https://b.example/done",
                                                                 "refresh_url": "https://b.example/again"})
     account_id = account["stripe"]["account_id"]
     plan = call("POST", "/v1/plans", key, {"name": "Black", "amount": 99900, "currency": "CNY", "interval": "year"})
-    gw = gateway()
+    gw: Any = gateway()  # the stateless mock wrapper (its .inner counts the calls)
 
     def deliver(evt: dict[str, Any]) -> str:
         body = se.encode(evt)
@@ -109,10 +138,9 @@ def _run(stack: LocalStack, secret: str, fmt: Any, heading: Any, median: Any, p9
                          account_id=account_id, created=now + 2)]
     mid = Counter(gw.inner.calls)
     outcomes = [deliver(e) for e in purchase]
-    on_webhooks = Counter(gw.inner.calls) - mid
+    figures = BillingFigures(on_request, Counter(gw.inner.calls) - mid, outcomes)
 
     # --- one applied webhook: app vs bare ----------------------------------------------------
-    progress(f"{WARMUP + ITERATIONS} webhooks through the app")
     created = now + 10
     flag = False
 
@@ -123,60 +151,57 @@ def _run(stack: LocalStack, secret: str, fmt: Any, heading: Any, median: Any, p9
         return se.event("customer.subscription.updated", sub(member, sub_id, "active", now, cancel=flag),
                         account_id=account_id, created=created)
 
-    for _ in range(WARMUP):
+    for _ in range(3):
         assert deliver(next_event()) == "applied"
-    app_ms: list[float] = []
-    for _ in range(ITERATIONS):
-        evt = next_event()
-        body = se.encode(evt)
-        header = se.sign(body, secret)
-        t0 = time.perf_counter()
-        r = client.http.request("POST", "/webhooks/stripe", body=body,
-                                headers={"Stripe-Signature": header, "Content-Type": "application/json"})
-        app_ms.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200 and json.loads(r.body)["outcome"] == "applied", r.body
-    stripe_ms: list[float] = []
-    for _ in range(50):
-        t0 = time.perf_counter()
-        gw.inner.retrieve_subscription(account_id, sub_id)
-        stripe_ms.append((time.perf_counter() - t0) * 1000)
-
     ddb = boto_client()
     with captured(ddb) as calls:
         assert deliver(next_event()) == "applied"
-    ops = Counter(op for op, _ in calls)
+    figures.ops = Counter(op for op, _ in calls)
     essential = _essential(calls, tenant_id)
+    figures.essential = [op for op, _ in essential]
 
-    progress(f"{ITERATIONS} bare replays")
-    bare_client = stack.client()
-    bare_ms: list[float] = []
+    progress(f"{WARMUP + ITERATIONS} webhooks through the app, bare replays and Stripe re-reads, interleaved")
     for i in range(WARMUP + ITERATIONS):
+        evt = next_event()
+        body = se.encode(evt)
+        header = se.sign(body, secret)
         requests = _replay(essential, member, f"evt_bench{i:08d}")
         t0 = time.perf_counter()
+        r = client.http.request("POST", "/webhooks/stripe", body=body,
+                                headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+        t1 = time.perf_counter()
+        assert r.status_code == 200 and json.loads(r.body)["outcome"] == "applied", r.body
         for op, params in requests:
             getattr(bare_client, op)(**params)
+        t2 = time.perf_counter()
+        gw.inner.retrieve_subscription(account_id, sub_id)
+        t3 = time.perf_counter()
         if i >= WARMUP:
-            bare_ms.append((time.perf_counter() - t0) * 1000)
+            figures.app_ms.append((t1 - t0) * 1000)
+            figures.bare_ms.append((t2 - t1) * 1000)
+            figures.stripe_ms.append((t3 - t2) * 1000)
+    return figures
 
-    print(heading("Billing (Stripe via stripe-mock on 127.0.0.1, DynamoDB Local in memory)"))
+
+def print_billing(f: BillingFigures) -> None:
+    print(heading("(q) Billing (Stripe via stripe-mock on 127.0.0.1, DynamoDB Local in memory)"))
     print(table(["requests to Stripe", "count"], [
-        ["checkout link (first purchase of a member)", str(sum(on_request.values()))],
-        ["  " + ", ".join(f"{k} {v}" for k, v in sorted(on_request.items())), ""],
-        [f"purchase webhooks ({len(purchase)} events: {', '.join(outcomes)})", str(sum(on_webhooks.values()))],
-        ["  " + ", ".join(f"{k} {v}" for k, v in sorted(on_webhooks.items())), ""],
-        ["total per purchase", str(sum(on_request.values()) + sum(on_webhooks.values()))],
+        ["checkout link (first purchase of a member)", str(sum(f.on_request.values()))],
+        ["  " + ", ".join(f"{k} {v}" for k, v in sorted(f.on_request.items())), ""],
+        [f"purchase webhooks ({len(f.outcomes)} events: {', '.join(f.outcomes)})", str(sum(f.on_webhooks.values()))],
+        ["  " + ", ".join(f"{k} {v}" for k, v in sorted(f.on_webhooks.items())), ""],
+        ["total per purchase", str(sum(f.on_request.values()) + sum(f.on_webhooks.values()))],
     ]))
     print()
     print(table(["one applied webhook", "median ms", "p90 ms"], [
-        ["through the app (verify, re-read, apply, domain event)", fmt(median(app_ms)), fmt(p90(app_ms))],
-        ["bare DynamoDB calls it needs (" + ", ".join(op for op, _ in essential) + ")", fmt(median(bare_ms)),
-         fmt(p90(bare_ms))],
-        ["of which the Stripe re-read alone (stripe-mock)", fmt(median(stripe_ms)), fmt(p90(stripe_ms))],
+        ["through the app (verify, re-read, apply, domain event)", fmt(median(f.app_ms)), fmt(p90(f.app_ms))],
+        ["bare DynamoDB calls it needs (" + ", ".join(f.essential) + ")", fmt(median(f.bare_ms)),
+         fmt(p90(f.bare_ms))],
+        ["of which the Stripe re-read alone (stripe-mock)", fmt(median(f.stripe_ms)), fmt(p90(f.stripe_ms))],
     ]))
-    print(f"\n  app / bare: {ratio(median(app_ms), median(bare_ms))}"
-          f"   (app minus the re-read) / bare: {ratio(median(app_ms) - median(stripe_ms), median(bare_ms))}")
-    print("  the app's DynamoDB calls per applied webhook: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
-    return 0
+    print(f"\n  app / bare: {ratio(median(f.app_ms), median(f.bare_ms))}"
+          f"   (app minus the re-read) / bare: {ratio(median(f.app_ms) - median(f.stripe_ms), median(f.bare_ms))}")
+    print("  the app's DynamoDB calls per applied webhook: " + ", ".join(f"{k} {v}" for k, v in sorted(f.ops.items())))
 
 
 def _essential(calls: list[tuple[str, dict[str, Any]]], tenant_id: str) -> list[tuple[str, dict[str, Any]]]:

@@ -43,10 +43,10 @@ POOL = 10
 #: an order count reaches, and 5 + ~26 orders of 19.99 stay below the first tier
 PRIME_ORDERS = 5
 AMOUNT = 1999
-#: API key, event claim, profile, tier config (one Query), standing, the transaction (with its
-#: outbox item), the tag-rules Query of the tagging receiver, the points receiver's program
-#: read (this tenant has no points program: nothing more), then the outbox item's delete
-EVENT_CALLS = ["GetItem"] * 3 + ["Query", "GetItem", "TransactWriteItems", "Query", "GetItem", "DeleteItem"]
+#: API key, event claim, profile, the tenant's generations (one item: every cached configuration's,
+#: read once per request), standing, the transaction (with its outbox item: an order is wanted
+#: by the guides' receiver), the guides receiver's Query of the member, then the outbox item's delete
+EVENT_CALLS = ["GetItem"] * 5 + ["TransactWriteItems", "Query", "DeleteItem"]
 
 NIGHTLY_MEMBERS = 2000
 BATCH = 100

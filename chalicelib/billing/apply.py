@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from ..activity import service as activity
-from ..core import clock, observability as obs
+from ..core import audit, clock, observability as obs
 from ..core.errors import Problem
 from ..core.ids import is_id
 from ..core.signals import Delivery, Signal
@@ -120,11 +120,17 @@ def _same_state(a: Snapshot, b: Snapshot | None) -> bool:
     return left == right
 
 
-def _claim_only(tenant_id: str, claim: Claim | None, outcome: str, item: store.MembershipItem | None) -> Applied:
-    if claim is None:
+def _claim_only(tenant_id: str, claim: Claim | None, outcome: str, item: store.MembershipItem | None,
+                audited: audit.Entry | None = None) -> Applied:
+    """Nothing to apply: record the claim (a webhook's) and the audit record (an API change
+    whose answer was applied already, e.g. by Stripe's own event for it)."""
+    if claim is None and audited is None:
         return Applied(outcome, item)
     tx = Transaction()
-    _stage_claim(tx, tenant_id, claim, outcome, item)
+    if claim is not None:
+        _stage_claim(tx, tenant_id, claim, outcome, item)
+    if audited is not None:
+        audited.stage(tx)
     try:
         tx.commit()
     except TransactionCancelled as exc:
@@ -144,9 +150,11 @@ def _stage_claim(tx: Transaction, tenant_id: str, claim: Claim, outcome: str,
 
 
 def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim | None = None,
-                       revision: int = 0) -> Applied:
+                       revision: int = 0, audited: audit.Entry | None = None) -> Applied:
     """Apply one observation of a Stripe subscription (``obj``) seen at ``observed_at``
-    (Stripe's time; ``revision`` orders our own writes' answers within it, see ``state``)."""
+    (Stripe's time; ``revision`` orders our own writes' answers within it, see ``state``).
+    ``audited``: the record of the API change this answers (cancel, resume), committed with
+    the membership, or alone when there is nothing left to apply."""
     owner = state.enclave_owner(obj)
     if owner is None or owner[0] != tenant_id:
         return Applied("ignored", reason="not_an_enclave_subscription")
@@ -163,7 +171,8 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
             return Applied("ignored", reason="unknown_member")
         before = Snapshot.from_dict(item.state) if item is not None and item.state else None
         if not state.newer(snap, before):
-            return _claim_only(tenant_id, claim, "unchanged" if _same_state(snap, before) else "stale", item)
+            return _claim_only(tenant_id, claim, "unchanged" if _same_state(snap, before) else "stale", item,
+                               audited)
         # the same state seen later is still written: its newer moment must outrank older events
         outcome = "unchanged" if _same_state(snap, before) else "applied"
         now = clock.iso(clock.now())
@@ -187,6 +196,8 @@ def apply_subscription(tenant_id: str, obj: dict, observed_at: int, claim: Claim
         store.stage_membership(tx, target)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, outcome, target)
+        if audited is not None:
+            audited.stage(tx)
         tx.commit()  # another handler may change the membership first: retrying() compares again
         obs.count("MembershipChanged", tenant_id)
         run_effects(target)
@@ -270,6 +281,12 @@ def forget_member(delivery: Delivery) -> None:
         tx.commit()
 
 
+def audited_account(item: store.StripeAccountItem) -> dict[str, bool]:
+    """What the audit log shows of a Stripe connection (onboarding flags)."""
+    return {"charges_enabled": bool(item.charges_enabled), "details_submitted": bool(item.details_submitted),
+            "payouts_enabled": bool(item.payouts_enabled)}
+
+
 def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, claim: Claim | None) -> str:
     """``account.updated``: keep the connection's status current (newer observations only)."""
     def attempt(_: int) -> str:
@@ -278,6 +295,7 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
             return "ignored"
         if observed_at < int(item.observed_at or 0):
             return _claim_only(tenant_id, claim, "stale", None).outcome
+        before = audited_account(item)
         item.charges_enabled = bool(obj.get("charges_enabled"))
         item.details_submitted = bool(obj.get("details_submitted"))
         item.payouts_enabled = bool(obj.get("payouts_enabled"))
@@ -286,6 +304,10 @@ def apply_account(tenant_id: str, account_id: str, obj: dict, observed_at: int, 
         tx.save("account", item)
         if claim is not None:
             _stage_claim(tx, tenant_id, claim, "applied", None)
+        # onboarding progress (Stripe's word, by its webhook): nothing when no flag moved
+        with audit.acting_as_system("stripe"):
+            audit.stage(tx, tenant_id, "stripe_account.updated", "stripe_account", account_id, before,
+                        audited_account(item))
         tx.commit()
         return "applied"
 

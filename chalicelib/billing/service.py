@@ -92,7 +92,9 @@ def connect(ctx: TenantContext, body: ConnectIn) -> ConnectOut:
             charges_enabled=bool(account.get("charges_enabled")),
             details_submitted=bool(account.get("details_submitted")),
             payouts_enabled=bool(account.get("payouts_enabled")), observed_at=0, connected_at=now, updated_at=now)
-        if not store.create_account(item):  # a concurrent connect won; same idempotency key, same account
+        entry = audit.Entry(ctx.tenant_id, "stripe_account.connected", "stripe_account", item.account_id, None,
+                            apply.audited_account(item))
+        if not store.create_account(item, entry):  # a concurrent connect won; same idempotency key, same account
             item = store.get_account(ctx.tenant_id)
             assert item is not None
         obs.count("StripeConnected", ctx.tenant_id)
@@ -326,7 +328,8 @@ def cancel(ctx: TenantContext, member_id: str, membership_id: str, body: CancelI
     else:
         answer = stripe_call(gw.cancel_subscription_now, account, membership_id,
                              idempotency_key=_key(ctx, membership_id, "cancel_now", f"v{item.version}"))
-    return _after_change(ctx, item, answer)
+    return _after_change(ctx, item, answer, "membership.cancel_requested" if body.at_period_end
+                         else "membership.canceled_now")
 
 
 def resume(ctx: TenantContext, member_id: str, membership_id: str) -> MembershipOut:
@@ -339,16 +342,27 @@ def resume(ctx: TenantContext, member_id: str, membership_id: str) -> Membership
         raise Conflict("The membership is not set to end.", code="not_canceling")
     answer = stripe_call(gateway(ctx.livemode).set_cancel_at_period_end, _account(ctx), membership_id, False,
                          idempotency_key=_key(ctx, membership_id, "resume", f"v{item.version}"))
-    return _after_change(ctx, item, answer)
+    return _after_change(ctx, item, answer, "membership.resumed")
 
 
-def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject) -> MembershipOut:
+def _audited_membership(snap: Snapshot) -> dict[str, Any]:
+    return {"status": snap.status, "cancel_at_period_end": snap.cancel_at_period_end, "cancel_at": snap.cancel_at,
+            "ended_at": snap.ended_at}
+
+
+def _after_change(ctx: TenantContext, item: store.MembershipItem, answer: StripeObject, action: str) -> MembershipOut:
     """Apply Stripe's answer (the subscription after the change) as newer than the state
     the change was made against, in Stripe's time (``state.after_write``): Stripe's own
-    event for the change, or a later one, still applies; an older one does not."""
+    event for the change, or a later one, still applies; an older one does not. The audit
+    record (what we had, what Stripe answered) commits with that write."""
     if answer.get("id") == item.membership_id:
-        observed_at, revision = state.after_write(answer, Snapshot.from_dict(item.state))
-        apply.apply_subscription(ctx.tenant_id, answer, observed_at, revision=revision)
+        before = Snapshot.from_dict(item.state)
+        observed_at, revision = state.after_write(answer, before)
+        entry = audit.Entry(ctx.tenant_id, action, "membership", item.membership_id,
+                            {"member_id": item.member_id, **_audited_membership(before)},
+                            {"member_id": item.member_id,
+                             **_audited_membership(state.snapshot(answer, observed_at, revision))})
+        apply.apply_subscription(ctx.tenant_id, answer, observed_at, revision=revision, audited=entry)
     fresh = store.get_membership(ctx.tenant_id, item.member_id, item.membership_id) or item
     return membership_out(fresh, state.epoch(clock.now()))
 

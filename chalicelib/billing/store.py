@@ -152,14 +152,16 @@ def tenant_for_account(account_id: str) -> str | None:
         return None
 
 
-def create_account(item: StripeAccountItem) -> bool:
-    """The connection and its lookup together; False if the tenant is connected already."""
+def create_account(item: StripeAccountItem, audit: Entry | None = None) -> bool:
+    """The connection and its lookup (and its audit record) together; False if the tenant
+    is connected already."""
     tx = Transaction()
     tx.save("account", item, condition=StripeAccountItem.pk.does_not_exist())
     tx.save("lookup", StripeAccountLookup(keys.stripe_account_lookup(item.account_id), LOOKUP_SK,
                                           tenant_id=item.tenant_id),
             condition=StripeAccountLookup.pk.does_not_exist())
-
+    if audit is not None:
+        audit.stage(tx)
     try:
         tx.commit()
     except TransactionCancelled as exc:

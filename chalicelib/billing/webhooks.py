@@ -19,6 +19,7 @@ from typing import Any
 
 from ..core import observability as obs
 from ..core.errors import BadRequest, PayloadTooLarge, Problem
+from ..core.table import generations
 from . import apply, store
 from .gateway import GatewayError, SignatureInvalid, gateway
 from .schemas import WebhookOut
@@ -93,7 +94,10 @@ def handle(raw_body: bytes, signature: str | None) -> WebhookOut:
         sub_id = subscription_id(event_type, obj)
         if sub_id is None:
             return _ignored("no_subscription")
-        current = gw.retrieve_subscription(account, sub_id, as_of=created)
+        # the domain event's receivers look at the tenant's configuration: its generations are
+        # read while Stripe answers, not after
+        with generations.read_ahead(tenant_id):
+            current = gw.retrieve_subscription(account, sub_id, as_of=created)
     except GatewayError as exc:
         raise Problem("Stripe could not be read; deliver again later.", status=503,
                       code="stripe_unavailable", title="Service unavailable") from exc

@@ -82,6 +82,8 @@ class _Connection:
     receiver: str          # "module:attr" of the receiver / participant
     #: "module:attr" of a factory called with the signal's name, giving its ``wants``
     wants: str | None
+    #: "module:attr" of the receiver's ``wants(tenant_id, data)`` predicate itself
+    accepts: str | None = None
     done: bool = False
 
 
@@ -90,14 +92,19 @@ _CONNECTIONS: list[_Connection] = []
 generation = 0
 
 
-def connect(source: str, receiver: str, *, wants: str | None = None) -> None:
-    """Connect ``receiver`` to the Signal/Join named ``source`` when that is first used."""
+def connect(source: str, receiver: str, *, wants: str | None = None, accepts: str | None = None) -> None:
+    """Connect ``receiver`` to the Signal/Join named ``source`` when that is first used.
+
+    ``wants`` names a factory called with the signal's name that gives the receiver's
+    ``wants(tenant_id, data)``; ``accepts`` names that predicate itself."""
+    if wants and accepts:
+        raise ValueError("name either wants (a factory) or accepts (the predicate), not both")
     global generation
     load_module, _, attr = source.partition(":")
     if not load_module or not attr or ":" not in receiver:
         raise ValueError(f"name both as 'module:attr': {source!r}, {receiver!r}")
     with _lock:
-        _CONNECTIONS.append(_Connection(source, receiver, wants))
+        _CONNECTIONS.append(_Connection(source, receiver, wants, accepts))
         generation += 1
 
 
@@ -118,7 +125,8 @@ def resolve(target: Any) -> None:
 
     with _lock:
         pending = [conn for conn in _CONNECTIONS if not conn.done and names_target(conn)]
-    loaded = [(conn, load(conn.receiver), load(conn.wants)(target.name) if conn.wants else None)
+    loaded = [(conn, load(conn.receiver),
+               load(conn.wants)(target.name) if conn.wants else load(conn.accepts) if conn.accepts else None)
               for conn in pending]
     with _lock:
         for conn, receiver, wants in loaded:
@@ -150,4 +158,5 @@ def targets() -> list[str]:
     """Every name connected or referenced, for tests that check each one resolves."""
     with _lock:
         names = [conn.source for conn in _CONNECTIONS] + [conn.receiver for conn in _CONNECTIONS]
-        return names + [conn.wants for conn in _CONNECTIONS if conn.wants] + [r.target for r in _REFS]
+        return (names + [conn.wants for conn in _CONNECTIONS if conn.wants]
+                + [conn.accepts for conn in _CONNECTIONS if conn.accepts] + [r.target for r in _REFS])

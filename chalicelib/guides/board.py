@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..core import clock
 from ..core.signals import Delivery
@@ -21,6 +22,11 @@ ATTRIBUTION_DAYS = 7
 
 def _parse(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001 - the Signal.connect shape
+    """``wants`` of :func:`on_event`: orders only."""
+    return (data.get("event") or {}).get("type") == "order.paid"
 
 
 def on_event(delivery: Delivery) -> None:

@@ -249,7 +249,10 @@ def enrol_members(ctx: TenantContext, journey_id: str, body: EnrolIn) -> tuple[E
     if item.status != "active":
         raise Conflict("Only an active journey enrols members.", code="journey_not_active", status_now=item.status)
     if len(body.member_ids) > INLINE_ENROL_MAX:
-        job = jobs.start(triggers.LIST_JOB, ctx.tenant_id, {"journey_id": journey_id}, inputs=body.member_ids)
+        job_id = new_id()
+        job = jobs.start(triggers.LIST_JOB, ctx.tenant_id, {"journey_id": journey_id}, job_id=job_id,
+                         inputs=body.member_ids, audited=_entry(ctx, "journey.enrolment_job_started", journey_id, None,
+                                                                {"job_id": job_id, "members": len(body.member_ids)}))
         return EnrolOut(job_id=job.job_id), False
     journey = ActiveJourney(item.journey_id, item.name, int(item.definition_version), dict(item.definition))
     live = members.profiles(ctx.tenant_id, body.member_ids)
@@ -419,7 +422,8 @@ def register_sender_domain(ctx: TenantContext, body: SenderDomainIn) -> SenderDo
         item = store.SenderDomainItem(store.settings_pk(ctx.tenant_id), store.sender_domain_sk(domain),
                                       domain=domain, created_at=clock.iso(clock.now()))
         try:
-            store.add_sender_domain(ctx.tenant_id, item)
+            store.add_sender_domain(ctx.tenant_id, item, audit.Entry(
+                ctx.tenant_id, "sender_domain.registered", "sender_domain", domain, None, {"domain": domain}))
         except store.DomainTaken as exc:
             raise Conflict(f"{domain} is registered by another account", field="domain",
                            code="sender_domain_taken") from exc

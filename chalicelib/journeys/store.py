@@ -560,13 +560,16 @@ class DomainTaken(Exception):
     """Another tenant has registered this sender domain."""
 
 
-def add_sender_domain(tenant_id: str, item: SenderDomainItem) -> None:
-    """Claim the domain for the tenant (platform-wide, once) and keep it in its list."""
+def add_sender_domain(tenant_id: str, item: SenderDomainItem, audit: Entry | None = None) -> None:
+    """Claim the domain for the tenant (platform-wide, once) and keep it in its list (with
+    its audit record)."""
     claim = SenderDomainClaimItem(sender_domain_claim_pk(item.domain), CLAIM_SK, tenant_id=tenant_id)
     tx = Transaction()
     tx.save("claim", claim, condition=SenderDomainClaimItem.pk.does_not_exist()
             | (SenderDomainClaimItem.tenant_id == tenant_id))
     tx.save("domain", item)
+    if audit is not None:
+        audit.stage(tx)
     try:
         tx.commit()
     except TransactionCancelled as exc:

@@ -105,6 +105,12 @@ def on_event(delivery: Delivery) -> None:
                     tenant_id, member_id, j, trigger_fields(event), trigger_key=delivery.id))
 
 
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001 - the Signal.connect shape
+    """``wants`` of :func:`on_event`: only a tenant that ever had an active journey (one may
+    enrol the member, or the member may be inside one whose goal the event is)."""
+    return catalog.current(tenant_id).ever_activated
+
+
 def _end_by_event(tenant_id: str, member_id: str, event: dict[str, Any], safely: _EachJourney) -> None:
     """Goals and exit rules of the member's enrolments (one Query of the member's slots)."""
     slots = store.member_slots(tenant_id, member_id)

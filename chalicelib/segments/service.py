@@ -371,7 +371,10 @@ EXPORT_COLUMNS = ["member_id", "name", "phone", "email", "tier", "stage", "rfm",
 
 def start_export(ctx: TenantContext, segment_id: str) -> ExportOut:
     _load(ctx, segment_id)
-    job = jobs.start(EXPORT_JOB, ctx.tenant_id, {"segment_id": segment_id})
+    job_id = new_id()  # the request is audited as an action on the segment, naming its job
+    job = jobs.start(EXPORT_JOB, ctx.tenant_id, {"segment_id": segment_id}, job_id=job_id,
+                     audited=audit.Entry(ctx.tenant_id, "segment.export_requested", "segment", segment_id,
+                                         None, {"job_id": job_id}))
     return ExportOut(job_id=job.job_id, status=job.status)
 
 

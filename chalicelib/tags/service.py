@@ -593,6 +593,11 @@ def _load_event_rules(tenant_id: str) -> tuple[list[store.TagRuleItem], dict[str
 _event_rules = generations.TenantCache(store.DEFINITIONS_GENERATION, _load_event_rules)
 
 
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001 - the Signal.connect shape
+    """``wants`` of :func:`on_event`: only a tenant with enabled rules (cached, see above)."""
+    return bool(_event_rules.get(tenant_id)[0])
+
+
 def apply_event_rules(tenant_id: str, member_id: str, event: dict[str, Any], occurred_at: datetime) -> int:
     rules, tags = _event_rules.get(tenant_id)
     if not rules:
@@ -664,10 +669,14 @@ def start_bulk(ctx: TenantContext, tag_id: str, body: BulkTagIn) -> BulkJobOut:
         segments.get_segment(ctx, body.segment_id)  # 404 for another tenant's or a missing one
     items: list[dict[str, Any]] = [{"id": m} for m in body.member_ids]
     items += [i.model_dump(exclude_none=True) for i in body.identities]
-    job = jobs.start(BULK_JOB, ctx.tenant_id, {
-        "tag_id": tag.tag_id, "action": body.action, "segment_id": body.segment_id,
-        "expires_at": clock.iso(body.expires_at) if body.expires_at else None, "actor": ctx.actor,
-    }, inputs=items)
+    job_id = new_id()
+    params = {"tag_id": tag.tag_id, "action": body.action, "segment_id": body.segment_id,
+              "expires_at": clock.iso(body.expires_at) if body.expires_at else None}
+    # audited with its parameters (the member list as a count), committed with the job
+    entry = audit.Entry(ctx.tenant_id, "tag.bulk_job_started", "tag", tag.tag_id, None,
+                        {**params, "job_id": job_id, "members": len(items)})
+    job = jobs.start(BULK_JOB, ctx.tenant_id, {**params, "actor": ctx.actor}, job_id=job_id, inputs=items,
+                     audited=entry)
     return BulkJobOut(job_id=job.job_id, status=job.status)
 
 

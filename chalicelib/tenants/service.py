@@ -94,7 +94,11 @@ def create_tenant(spec: TenantCreate, created_by: str) -> TenantCreated:
     key, lookup, secret = _new_key(
         tenant_id, ApiKeyCreate(name="Initial key", scopes=["read", "write", "admin"]), created_by, now
     )
-    store.create_tenant(tenant, key, lookup)
+    # in the new tenant's own log: its admins see who created it (a platform admin) and how
+    store.create_tenant(tenant, key, lookup, audit.Entry(
+        tenant_id, "tenant.created", "tenant", tenant_id, None,
+        {**spec.model_dump(mode="json"),
+         "initial_api_key": {"id": key.key_id, "prefix": key.prefix, "scopes": list(key.scopes)}}))
     obs.count("TenantCreated", tenant_id)
     obs.logger.info("tenant created", extra={"new_tenant_id": tenant_id})
     tenant.version = 1

@@ -73,12 +73,14 @@ def get_tenant(tenant_id: str) -> TenantItem | None:
         return None
 
 
-def create_tenant(tenant: TenantItem, key: ApiKeyItem, lookup: ApiKeyLookupItem) -> None:
+def create_tenant(tenant: TenantItem, key: ApiKeyItem, lookup: ApiKeyLookupItem, audit: Entry | None = None) -> None:
     tx = Transaction()
     tx.save("tenant", tenant, condition=TenantItem.pk.does_not_exist())
     tx.save("registry", TenantRegistryItem(REGISTRY_PK, tenant.tenant_id, created_at=tenant.created_at))
     tx.save("key", key, condition=ApiKeyItem.pk.does_not_exist())
     tx.save("lookup", lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
+    if audit is not None:
+        audit.stage(tx)
     tx.commit()
 
 

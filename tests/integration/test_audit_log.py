@@ -159,7 +159,7 @@ def test_filters_and_paging(http, tenant, clock):
     seen, cursor = [], None
     while True:
         page = audit(http, tenant, limit=2, **({"cursor": cursor} if cursor else {}))
-        seen += page["data"]
+        seen += [e for e in page["data"] if e["action"] != "tenant.created"]  # (the tenant's own creation)
         cursor = page.get("next_cursor")
         if not cursor:
             break
@@ -268,7 +268,8 @@ def test_tag_groups_tags_and_rules_are_recorded(http, tenant):
     assert http.delete(f"/v1/tag-rules/{rid}", tenant.key).status == 204
     assert http.delete(f"/v1/tag-groups/{group['id']}/tags/{tag['id']}", tenant.key).status == 204
     assert http.delete(f"/v1/tag-groups/{group['id']}", tenant.key).status == 204
-    actions = [(e["action"], e["target"]["id"]) for e in reversed(audit(http, tenant)["data"])]
+    actions = [(e["action"], e["target"]["id"]) for e in reversed(audit(http, tenant)["data"])
+               if e["action"] != "tenant.created"]
     assert actions == [("tag_group.created", group["id"]), ("tag_group.updated", group["id"]),
                        ("tag.created", tag["id"]), ("tag.updated", tag["id"]), ("tag_rule.created", rid),
                        ("tag_rule.updated", rid), ("tag_rule.deleted", rid), ("tag.deleted", tag["id"]),
@@ -333,5 +334,6 @@ def test_concurrent_patches_record_exactly_the_changes_that_committed(pool, http
     results = pool.starmap(concurrent_clients.call_at, settings, chunksize=1)
     won = sorted(body["name"] for status, body in results if status == 200)
     assert won and all(status in (200, 409) for status, _ in results), results
-    recorded = sorted(changes(e)["name"][1] for e in audit(http, tenant, target_type="tenant")["data"])
+    recorded = sorted(changes(e)["name"][1] for e in audit(http, tenant, target_type="tenant")["data"]
+                      if e["action"] == "tenant.updated")
     assert recorded == won  # one record per committed change, none for a lost race

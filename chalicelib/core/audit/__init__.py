@@ -73,6 +73,11 @@ def current() -> Actor:
     return _current.get() or _UNATTRIBUTED
 
 
+def bound() -> Actor | None:
+    """The actor bound now, None when nobody is (what :func:`current` calls unattributed)."""
+    return _current.get()
+
+
 def stage(tx: Transaction, tenant_id: str, action: str, target_type: str, target_id: str,
           before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None) -> AuditItem | None:
     """Add the record of a change to ``tx``; nothing when before and after are equal (a
@@ -123,5 +128,5 @@ def forget_member(delivery: Delivery) -> None:
             store.erase_values(item, masking.erased(list(item.changes or [])), now)
 
 
-__all__ = ["Actor", "Entry", "MEMBER", "RETENTION", "acting_as_system", "bind", "current", "forget_member",
+__all__ = ["Actor", "Entry", "MEMBER", "RETENTION", "acting_as_system", "bind", "bound", "current", "forget_member",
            "stage", "unbind"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .. import clock, lazyroutes, observability as obs
+from .. import audit, clock, lazyroutes, observability as obs
 from ..ids import new_id
 from ..table.transactions import StaleVersion, Transaction
 from . import store
@@ -72,18 +72,24 @@ def handler_of(kind: str) -> Handler:
 
 MAX_KEPT_ERRORS = 100
 INPUT_CHUNK = 500
+#: the param holding who started the job (the request's actor): the job's own audited
+#: changes name them, not ``system:unattributed``, whichever process runs it later
+AUDIT_ACTOR = "audit_actor"
 
 
 def start(kind: str, tenant_id: str | None, params: dict[str, Any] | None = None,
-          job_id: str | None = None, inputs: list[Any] | None = None) -> store.JobItem:
+          job_id: str | None = None, inputs: list[Any] | None = None,
+          audited: audit.Entry | None = None) -> store.JobItem:
     """Create the job and dispatch it; with an explicit ``job_id`` a second start of the
     same job is a no-op returning the existing one. ``inputs`` (e.g. 10,000 member ids) are
-    stored beside the job in chunks and read back by the handler with :func:`inputs`."""
+    stored beside the job in chunks and read back by the handler with :func:`inputs`.
+    ``audited``: the audit record of the request that starts it (a bulk change, an export),
+    committed with the job; a repeated start records nothing more."""
     job_id = job_id or new_id()
     if inputs:
         store.put_inputs(tenant_id, job_id, [inputs[i:i + INPUT_CHUNK] for i in range(0, len(inputs), INPUT_CHUNK)])
     job = _new_job(kind, tenant_id, params, job_id, len(inputs) if inputs else None)
-    if not store.create(job):
+    if not store.create(job, also=audited.stage if audited is not None else None):
         existing = store.get(tenant_id, job_id)
         assert existing is not None
         return existing
@@ -107,6 +113,9 @@ def _new_job(kind: str, tenant_id: str | None, params: dict[str, Any] | None, jo
         raise KeyError(f"no job handler registered for {kind!r}")
     now = clock.iso(clock.now())
     params = {**(params or {}), "job_id": job_id}
+    actor = audit.bound()
+    if actor is not None and AUDIT_ACTOR not in params:
+        params[AUDIT_ACTOR] = {"id": actor.id, "role": actor.role, "request_id": actor.request_id}
     if input_count is not None:
         params["input_count"] = input_count
     job = store.JobItem(store.job_pk(tenant_id, job_id), store.JOB_SK, job_id=job_id, tenant_id=tenant_id,
@@ -147,6 +156,18 @@ def run(tenant_id: str | None, job_id: str, time_left: Callable[[], float] = lam
     job = store.get(tenant_id, job_id)
     if job is None or job.status in ("succeeded", "failed"):
         return job
+    started_by = (job.params or {}).get(AUDIT_ACTOR)
+    if not started_by:
+        return _run(tenant_id, job_id, job, time_left)
+    token = audit.bind(audit.Actor(started_by["id"], started_by.get("role"), started_by.get("request_id")))
+    try:
+        return _run(tenant_id, job_id, job, time_left)
+    finally:
+        audit.unbind(token)
+
+
+def _run(tenant_id: str | None, job_id: str, job: store.JobItem,
+         time_left: Callable[[], float]) -> store.JobItem | None:
     handler = handler_of(job.kind)
     if job.children is not None:  # waiting on its fan-out: resume only when all are done
         resumed = _resumable(tenant_id, job_id, job)

@@ -4,13 +4,14 @@ sharded GSI2 list so the sweeper finds them without a scan."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from ..table import keys
 from ..table.model import TableItem
-from ..table.transactions import Transaction, is_condition_failure, save_versioned
+from ..table.transactions import Transaction, TransactionCancelled, is_condition_failure, save_versioned
 
 JOB_SK = "JOB"
 OPEN_SHARDS = 4
@@ -50,8 +51,20 @@ def mark_closed(job: JobItem) -> None:
     job.gsi2pk = job.gsi2sk = None
 
 
-def create(job: JobItem) -> bool:
-    """False if a job with this id exists (a job id derived from our ids dedupes starts)."""
+def create(job: JobItem, also: Callable[[Transaction], object] | None = None) -> bool:
+    """False if a job with this id exists (a job id derived from our ids dedupes starts).
+    ``also`` stages what commits with the job (its audit record), in one transaction."""
+    if also is not None:
+        tx = Transaction()
+        stage_create(tx, job)
+        also(tx)
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            if "job" in exc.failed:
+                return False
+            raise
+        return True
     try:
         job.save(condition=JobItem.pk.does_not_exist())
     except PutError as exc:

@@ -131,9 +131,9 @@ def journey_trigger_claim_sk(journey_id: str, trigger_key: str) -> str:
 GENERATION_SK = "GEN"
 
 
-def generation(tenant_id: str, name: str, copy: int) -> str:
-    """One copy of the tenant's generation ``name`` (every copy holds the same number)."""
-    return f"T#{tenant_id}#GEN#{name}#{copy}"
+def generations(tenant_id: str, copy: int) -> str:
+    """One copy of the tenant's generations item (every copy holds the same numbers)."""
+    return f"T#{tenant_id}#GENS#{copy}"
 
 
 # --- idempotency ---------------------------------------------------------------------

@@ -80,6 +80,13 @@ def wants(signal_name: str) -> Callable[[str, dict[str, Any]], bool]:
     """For ``Signal.connect(..., wants=)`` of a signal only event subscriptions receive
     (members', journey messages'): stage it only when the tenant has an endpoint for its
     type (one generation read instead of an outbox write)."""
+    if signal_name == _SIGNAL_EVENT:
+        def recorded(tenant_id: str, data: dict[str, Any]) -> bool:
+            kind = _ACTIVITY_TYPES.get(str((data.get("event") or {}).get("type")),
+                                       str((data.get("event") or {}).get("type")))
+            return kind in matching.EVENT_TYPES and bool(catalog.current(tenant_id).subscribed(kind))
+
+        return recorded
     kinds = (_MESSAGE_TYPES if signal_name == _MESSAGE_SIGNAL else (_MEMBER_SIGNALS[signal_name],))
 
     def wanted(tenant_id: str, data: dict[str, Any]) -> bool:

@@ -154,6 +154,11 @@ def on_event(delivery: Delivery) -> None:
         _restore_retrying(tenant_id, record)
 
 
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:  # noqa: ARG001 - the Signal.connect shape
+    """``wants`` of :func:`on_event`: refunds only."""
+    return (data.get("event") or {}).get("type") == "order.refunded"
+
+
 def _restore_retrying(tenant_id: str, record: store.RedemptionItem) -> None:
     retrying(lambda _: _restore(tenant_id, record), attempts=MAX_ATTEMPTS,
              conflict="The coupon kept changing while it was given back.")

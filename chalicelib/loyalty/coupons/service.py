@@ -46,6 +46,7 @@ JOB_PAGE = 100
 #: the ``activity.ORDER_PAID`` participant and the ``activity.EVENT_RECORDED`` receiver (wired in app.py)
 redeem_in_order = redeeming.in_order
 on_event = redeeming.on_event
+wants_event = redeeming.wants_event
 
 
 # --- templates -------------------------------------------------------------------------------------

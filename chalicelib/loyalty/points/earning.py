@@ -40,6 +40,12 @@ def on_event(delivery: Delivery) -> None:
     handler(delivery.tenant_id, delivery.member_id, loaded, event, occurred)
 
 
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:
+    """``wants`` of :func:`on_event`: an event type that earns or reverses, and a program."""
+    event = data.get("event") or {}
+    return event.get("type", "") in _HANDLERS and load(tenant_id).exists
+
+
 def _run(write: Any) -> None:
     def attempt(_: int) -> None:
         try:

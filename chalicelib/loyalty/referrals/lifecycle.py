@@ -17,6 +17,7 @@ from ...core import clock, observability as obs
 from ...core.errors import Conflict, NotFound, Problem
 from ...core.ids import is_id
 from ...core.signals import Delivery
+from ...core.table import generations
 from ...core.table.transactions import Transaction, retrying
 from ...core.tenancy import TenantContext
 from ..coupons import service as coupons
@@ -37,6 +38,14 @@ def _program(tenant_id: str, program_id: str) -> rules.Program | None:
 
 
 # --- events in ---------------------------------------------------------------------------------------
+def wants_event(tenant_id: str, data: dict[str, Any]) -> bool:
+    """``wants`` of :func:`on_event`: orders and refunds, of a tenant that ever had a referral
+    program (its programs' generation moves on every program write; read with the request's
+    other generations), so an event of any other tenant stages no outbox item for referrals."""
+    kind = (data.get("event") or {}).get("type")
+    return kind in ("order.paid", "order.refunded") and generations.current(tenant_id, programs.PROGRAM_GENERATION) > 0
+
+
 def on_event(delivery: Delivery) -> None:
     """``activity.EVENT_RECORDED`` receiver: ``order.paid`` may convert, ``order.refunded`` may claw back."""
     event = delivery.data.get("event") or {}

@@ -26,6 +26,7 @@ member_referral = sharing.member_referral
 on_member_creating = attribution.on_member_creating
 on_member_matched = attribution.on_member_matched
 on_event = lifecycle.on_event
+wants_event = lifecycle.wants_event
 settle = lifecycle.settle
 report = analytics.report
 tree = analytics.tree
