@@ -92,13 +92,24 @@ def rearm_now(enrolment: store.EnrolmentItem) -> bool:
     return True
 
 
+def _journey(tenant_id: str, journey_id: str) -> tuple[str, str] | None:
+    """(name, status) of the journey: an active one from the process's catalog (a step that
+    runs inside the enrolling event must not read the tenant's journeys partition on every
+    sale-day order), any other from the table."""
+    for active in catalog.active_journeys(tenant_id):
+        if active.journey_id == journey_id:
+            return active.name, "active"
+    journey = store.get_journey(tenant_id, journey_id)
+    return (journey.name, journey.status) if journey is not None else None
+
+
 def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
     tenant_id, journey_id = enrolment.tenant_id, enrolment.journey_id
-    journey = store.get_journey(tenant_id, journey_id)
+    journey = _journey(tenant_id, journey_id)
     definition = catalog.definition(tenant_id, journey_id, int(enrolment.journey_version))
-    run = Run(enrolment, definition or {}, journey.name if journey else "", now)
+    run = Run(enrolment, definition or {}, journey[0] if journey else "", now)
     tx = Transaction()
-    if journey is None or journey.status == "archived" or definition is None:
+    if journey is None or journey[1] == "archived" or definition is None:
         return _finish(run, tx, "exited", "journey_archived", None)
     if run.member is None:
         return _finish(run, tx, "exited", "member_gone", None)
