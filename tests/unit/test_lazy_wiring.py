@@ -104,3 +104,25 @@ def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> Non
         "print(json.dumps([before, handler.__module__, 'chalicelib.journeys.runner' in sys.modules]))"
     )
     assert _run(code) == [False, "chalicelib.segments.service", False]  # its own capability, not every one
+
+
+def test_given_a_blueprint_the_manifest_does_not_match_then_it_registers_at_once_with_every_route() -> None:
+    """A stale entry (here: another url_prefix than the manifest's) costs cold-start time,
+    never a route: that blueprint is imported and registered the ordinary way."""
+    code = (
+        "import json, sys\n"
+        "from chalice import Chalice\n"
+        "from chalicelib.core import lazyroutes\n"
+        "lazy, stale = Chalice('a'), Chalice('b')\n"
+        "lazyroutes.register_blueprint(lazy, 'chalicelib.tags.routes', url_prefix='/v1')\n"
+        "imported = 'chalicelib.tags.routes' in sys.modules\n"
+        "lazyroutes.register_blueprint(stale, 'chalicelib.tags.routes', url_prefix='/v2')\n"
+        "rows = lambda app: sorted([p, m, e.view_function.__name__.startswith('lazy_')]\n"
+        "                          for p, ms in app.routes.items() for m, e in ms.items())\n"
+        "print(json.dumps([imported, rows(lazy), rows(stale)]))"
+    )
+    imported, lazy, stale = _run(code)
+    assert imported is False
+    assert len(lazy) > 10 and all(stub for _, _, stub in lazy)
+    assert [(p.replace("/v1/", "/v2/", 1), m) for p, m, _ in lazy] == [(p, m) for p, m, _ in stale]
+    assert not any(stub for _, _, stub in stale)
