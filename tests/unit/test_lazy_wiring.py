@@ -81,10 +81,10 @@ def test_given_every_connected_signal_then_it_is_named_by_the_module_that_declar
 def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when_first_used() -> None:
     code = (
         "import json, sys, app\n"
-        "from chalicelib.core import wiring\n"
         "from chalicelib.core.signals import receiver_name\n"
         "from chalicelib.activity import service\n"
         "before = 'chalicelib.tags.service' in sys.modules\n"
+        "service.EVENT_RECORDED.connect(print)  # connected directly before first use: still after app.py's\n"
         "got = [receiver_name(r) for r in service.EVENT_RECORDED.receivers]\n"
         "print(json.dumps([before, got]))"
     )
@@ -92,7 +92,8 @@ def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when
     assert before is False  # nothing imported a receiver before the signal was used
     assert got == ["chalicelib.tags.service.on_event", "chalicelib.journeys.triggers.on_event",
                    "chalicelib.loyalty.points.earning.on_event", "chalicelib.loyalty.coupons.redeeming.on_event",
-                   "chalicelib.integrations.webhooks.events.on_signal", "chalicelib.guides.board.on_event"]
+                   "chalicelib.integrations.webhooks.events.on_signal", "chalicelib.guides.board.on_event",
+                   "builtins.print"]
 
 
 def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> None:
