@@ -52,6 +52,11 @@ class Join:
 
     def connect(self, participant: Participant) -> Participant:
         """Add a participant (app.py wires them); connecting the same one twice is a no-op."""
+        _ = self.participants  # app.py's participants (core.wiring) come first
+        return self.attach(participant)
+
+    def attach(self, participant: Participant) -> Participant:
+        """:meth:`connect` without pulling app.py's connections first (core.wiring's own)."""
         if participant not in self._participants:
             self._participants.append(participant)
         return participant

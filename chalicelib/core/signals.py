@@ -91,6 +91,11 @@ class Signal:
         """Add a receiver (app.py wires them); connecting the same one twice is a no-op.
         ``wants(tenant_id, data)``, when given, lets :meth:`stage` skip the outbox item when
         no receiver wants the signal (a tenant without event subscriptions pays no write)."""
+        _ = self.receivers  # app.py's receivers (core.wiring) come first, as when it connected them at import
+        return self.attach(receiver, wants)
+
+    def attach(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None) -> Receiver:
+        """:meth:`connect` without pulling app.py's connections first (core.wiring's own)."""
         if receiver_name(receiver) not in {receiver_name(r) for r in self._receivers}:
             self._receivers.append(receiver)
         if wants is not None:

@@ -133,9 +133,9 @@ def resolve(target: Any) -> None:
             if conn.done:
                 continue  # another thread connected it meanwhile
             if wants is not None:
-                target.connect(receiver, wants=wants)
+                target.attach(receiver, wants=wants)
             else:
-                target.connect(receiver)
+                target.attach(receiver)
             conn.done = True
 
 

@@ -81,10 +81,10 @@ def test_given_every_connected_signal_then_it_is_named_by_the_module_that_declar
 def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when_first_used() -> None:
     code = (
         "import json, sys, app\n"
-        "from chalicelib.core import wiring\n"
         "from chalicelib.core.signals import receiver_name\n"
         "from chalicelib.activity import service\n"
         "before = 'chalicelib.tags.service' in sys.modules\n"
+        "service.EVENT_RECORDED.connect(print)  # connected directly before first use: still after app.py's\n"
         "got = [receiver_name(r) for r in service.EVENT_RECORDED.receivers]\n"
         "print(json.dumps([before, got]))"
     )
@@ -93,7 +93,8 @@ def test_given_a_cold_process_then_a_signal_gets_app_pys_receivers_in_order_when
     assert got == ["chalicelib.tags.service.on_event", "chalicelib.journeys.triggers.on_event",
                    "chalicelib.loyalty.points.earning.on_event", "chalicelib.loyalty.coupons.redeeming.on_event",
                    "chalicelib.integrations.webhooks.events.on_signal",
-                   "chalicelib.loyalty.referrals.lifecycle.on_event", "chalicelib.guides.board.on_event"]
+                   "chalicelib.loyalty.referrals.lifecycle.on_event", "chalicelib.guides.board.on_event",
+                   "builtins.print"]
 
 
 def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> None:
@@ -105,3 +106,25 @@ def test_given_a_cold_run_job_process_then_a_job_kind_finds_its_handler() -> Non
         "print(json.dumps([before, handler.__module__, 'chalicelib.journeys.runner' in sys.modules]))"
     )
     assert _run(code) == [False, "chalicelib.segments.passes", False]  # its own capability, not every one
+
+
+def test_given_a_blueprint_the_manifest_does_not_match_then_it_registers_at_once_with_every_route() -> None:
+    """A stale entry (here: another url_prefix than the manifest's) costs cold-start time,
+    never a route: that blueprint is imported and registered the ordinary way."""
+    code = (
+        "import json, sys\n"
+        "from chalice import Chalice\n"
+        "from chalicelib.core import lazyroutes\n"
+        "lazy, stale = Chalice('a'), Chalice('b')\n"
+        "lazyroutes.register_blueprint(lazy, 'chalicelib.tags.routes', url_prefix='/v1')\n"
+        "imported = 'chalicelib.tags.routes' in sys.modules\n"
+        "lazyroutes.register_blueprint(stale, 'chalicelib.tags.routes', url_prefix='/v2')\n"
+        "rows = lambda app: sorted([p, m, e.view_function.__name__.startswith('lazy_')]\n"
+        "                          for p, ms in app.routes.items() for m, e in ms.items())\n"
+        "print(json.dumps([imported, rows(lazy), rows(stale)]))"
+    )
+    imported, lazy, stale = _run(code)
+    assert imported is False
+    assert len(lazy) > 10 and all(stub for _, _, stub in lazy)
+    assert [(p.replace("/v1/", "/v2/", 1), m) for p, m, _ in lazy] == [(p, m) for p, m, _ in stale]
+    assert not any(stub for _, _, stub in stale)
