@@ -72,13 +72,18 @@ class Base:
     shards: int = MEMBER_LIST_SHARDS
 
     def page(self, after: str | None, limit: int, shards: Sequence[int] | None = None) -> list[tuple[str, str]]:
-        """The next ``limit`` (position, member id) across ``shards`` (all by default), in
-        position order. Each shard is read a slice at a time, only as far as the merge
-        needs: about ``limit`` items in all, not ``limit`` per shard."""
+        """The next ``limit`` (position, member id) across ``shards`` (all by default), in position order."""
+        return list(itertools.islice(self.stream(after, shards, limit), limit))
+
+    def stream(self, after: str | None, shards: Sequence[int] | None = None, first: int = BATCH
+               ) -> Iterator[tuple[str, str]]:
+        """(position, member id) after ``after`` across ``shards``, in position order, read
+        lazily: each shard a slice at a time, the first slices sized so that together they
+        hold about ``first`` twice, the next ones doubling (a short walk reads little, a long
+        one costs few calls per shard)."""
         wanted = list(range(self.shards)) if shards is None else list(shards)
-        chunk = max(8, 2 * limit // max(1, len(wanted)) + 1)
-        runs = [self._walk(shard, after, chunk) for shard in wanted]
-        return list(itertools.islice(heapq.merge(*runs), limit))
+        chunk = max(8, 2 * first // max(1, len(wanted)) + 1)
+        return heapq.merge(*(self._walk(shard, after, chunk) for shard in wanted))
 
     def _walk(self, shard: int, after: str | None, chunk: int) -> Iterator[tuple[str, str]]:
         while True:
@@ -86,7 +91,7 @@ class Base:
             yield from rows
             if len(rows) < chunk:
                 return
-            after = rows[-1][0]
+            after, chunk = rows[-1][0], min(2 * chunk, 500)
 
 
 def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]) -> Base:
@@ -131,9 +136,10 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
     examined = 0
     position = after
     now = clock.now()
+    stream = base.stream(after, shards)
     while examined < max_examined:
         want = min(BATCH, max_examined - examined)
-        batch = base.page(position, want, shards)
+        batch = list(itertools.islice(stream, want))
         snaps = tags.snapshots(tenant_id, [m for _, m in batch], with_points=with_points)
         if with_plans:
             for member_id, plan_ids in billing.active_plan_ids(tenant_id, list(snaps)).items():
