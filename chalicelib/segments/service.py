@@ -346,7 +346,22 @@ def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: i
 def walk_ranges(ctx: TenantContext, segment_id: str) -> list[dict[str, Any]]:
     """The independent ranges a job over the segment's members can fan out over (each a
     ``walk_range`` for :func:`page_ids`): one per shard of a large base, else one."""
-    return passes.ranges(ctx.tenant_id, _load(ctx, segment_id).filter)
+    return ranges(ctx.tenant_id, _load(ctx, segment_id).filter)
+
+
+#: base size from which a pass over it fans out (below it, one range: 32 child jobs and
+#: their parent's wake-ups are not worth it for a few thousand members)
+FAN_OUT_MIN = 2000
+#: ranges of a larger base: one per shard (member and tag lists have 32 each)
+RANGES = 32
+
+
+def ranges(tenant_id: str, tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """The independent ranges a pass over ``tree``'s base splits into: each names the base
+    (so a range keeps walking the base the split was made for) and its shards."""
+    base, _ = choose_base(tenant_id, tree)
+    n = 1 if base.size < FAN_OUT_MIN else max(1, min(RANGES, base.shards))
+    return [{"base": base.name, "shards": list(range(k, base.shards, n))} for k in range(n)]
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -380,5 +395,3 @@ def export_status(ctx: TenantContext, segment_id: str, job_id: str) -> SegmentEx
                             download=Download(url=link.url, expires_at=clock.iso(min(link.expires_at, expires_at))),
                             expires_at=clock.iso(expires_at))
 
-
-from . import passes  # noqa: E402,F401 - registers the count and export jobs (they use this module)

@@ -54,10 +54,10 @@ def _job(tenant, job_id: str):
 
 def _split(monkeypatch, fanned: bool, ranges: int = RANGES) -> None:
     """One range over every shard (the sequential walk), or ``ranges`` ranges."""
-    from chalicelib.segments import passes
+    from chalicelib.segments import service
 
-    monkeypatch.setattr(passes, "FAN_OUT_MIN", 0 if fanned else 10**9)
-    monkeypatch.setattr(passes, "RANGES", ranges)
+    monkeypatch.setattr(service, "FAN_OUT_MIN", 0 if fanned else 10**9)
+    monkeypatch.setattr(service, "RANGES", ranges)
 
 
 def test_a_fanned_out_count_equals_the_sequential_count(http, population, monkeypatch):
