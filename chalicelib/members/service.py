@@ -415,6 +415,9 @@ def _birthday_index_step(tenant_id: str | None, params: dict[str, Any], checkpoi
         ranges = member_ranges(tenant_id)
         return jobs.Step(checkpoint={"ranges": len(ranges)}, fan_out=[
             jobs.Child(BIRTHDAY_RANGE_JOB, tenant_id, {"shards": shards}) for shards in ranges])
+    job = jobs.get_job(tenant_id, params["job_id"])  # its ranges' progress was added to it
+    if job is not None and job.progress.get("error_count"):  # a failed range: the index is not complete
+        raise RuntimeError(f"a range of the birthday index backfill failed: {job.progress.get('errors')}"[:500])
     store.mark_birthday_index_complete(tenant_id, clock.iso(clock.now()))
     return jobs.Step(checkpoint=None)
 

@@ -10,8 +10,10 @@ ordinary checkpointed child job, and combines what they found once all have fini
   table, not as S3 multipart parts: S3 wants >= 5 MB per part but the last, which a range of
   a small segment never reaches.
 
-A base smaller than ``FAN_OUT_MIN`` is one range over all its shards (the sequential walk,
-merged in position order); a larger one is ``RANGES`` ranges (one per shard by default).
+A base smaller than ``service.FAN_OUT_MIN`` is one range over all its shards (the sequential
+walk, merged in position order); a larger one is ``service.RANGES`` ranges (one per shard).
+``routes`` imports this module (app.py, and so the job runner, import the routes), so the
+handlers are registered; ``service`` does not import it (no cycle between the two).
 """
 from __future__ import annotations
 
@@ -25,24 +27,11 @@ from ..core import clock, jobs
 from ..core.objects import objects
 from . import service, store
 
-#: base size from which a pass runs one range per shard (below it, one range: 32 job items
-#: and invokes are not worth it for a few thousand members)
-FAN_OUT_MIN = 2000
-#: ranges of a larger base: one per shard (both member and tag lists have 32), i.e. 32 workers
-RANGES = 32
 EXPORT_PAGE = 500
 
 
-def ranges(tenant_id: str, tree: dict[str, Any]) -> list[dict[str, Any]]:
-    """The independent ranges a pass over ``tree``'s base splits into: each names the base
-    (so a range keeps walking the base the split was made for) and its shards."""
-    base, _ = service.choose_base(tenant_id, tree)
-    n = 1 if base.size < FAN_OUT_MIN else max(1, min(RANGES, base.shards))
-    return [{"base": base.name, "shards": list(range(k, base.shards, n))} for k in range(n)]
-
-
 def _split(kind: str, tenant_id: str, tree: dict[str, Any], params: dict[str, Any]) -> jobs.Step:
-    found = ranges(tenant_id, tree)
+    found = service.ranges(tenant_id, tree)
     return jobs.Step(checkpoint={"ranges": len(found)}, fan_out=[
         jobs.Child(kind, tenant_id, {**params, **r, "range": n}) for n, r in enumerate(found)])
 

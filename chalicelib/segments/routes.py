@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from ..core.http import Api, Reply
 from ..core.tenancy import READ, WRITE, TenantContext
-from . import service
+from . import passes, service  # noqa: F401 - passes: the count and export jobs' handlers, registered on import
 from .schemas import (
     CountOut,
     ExportOut,

@@ -72,13 +72,18 @@ class Base:
     shards: int = MEMBER_LIST_SHARDS
 
     def page(self, after: str | None, limit: int, shards: Sequence[int] | None = None) -> list[tuple[str, str]]:
-        """The next ``limit`` (position, member id) across ``shards`` (all by default), in
-        position order. Each shard is read a slice at a time, only as far as the merge
-        needs: about ``limit`` items in all, not ``limit`` per shard."""
+        """The next ``limit`` (position, member id) across ``shards`` (all by default), in position order."""
+        return list(itertools.islice(self.stream(after, shards, limit), limit))
+
+    def stream(self, after: str | None, shards: Sequence[int] | None = None, first: int = BATCH
+               ) -> Iterator[tuple[str, str]]:
+        """(position, member id) after ``after`` across ``shards``, in position order, read
+        lazily: each shard a slice at a time, the first slices sized so that together they
+        hold about ``first`` twice, the next ones doubling (a short walk reads little, a long
+        one costs few calls per shard)."""
         wanted = list(range(self.shards)) if shards is None else list(shards)
-        chunk = max(8, 2 * limit // max(1, len(wanted)) + 1)
-        runs = [self._walk(shard, after, chunk) for shard in wanted]
-        return list(itertools.islice(heapq.merge(*runs), limit))
+        chunk = max(8, 2 * first // max(1, len(wanted)) + 1)
+        return heapq.merge(*(self._walk(shard, after, chunk) for shard in wanted))
 
     def _walk(self, shard: int, after: str | None, chunk: int) -> Iterator[tuple[str, str]]:
         while True:
@@ -86,7 +91,7 @@ class Base:
             yield from rows
             if len(rows) < chunk:
                 return
-            after = rows[-1][0]
+            after, chunk = rows[-1][0], min(2 * chunk, 500)
 
 
 def _base_for(tenant_id: str, term: filters.IndexTerm, tag_sizes: dict[str, int]) -> Base:
@@ -131,9 +136,10 @@ def evaluate_page(tenant_id: str, tree: dict[str, Any], after: str | None, limit
     examined = 0
     position = after
     now = clock.now()
+    stream = base.stream(after, shards)
     while examined < max_examined:
         want = min(BATCH, max_examined - examined)
-        batch = base.page(position, want, shards)
+        batch = list(itertools.islice(stream, want))
         snaps = tags.snapshots(tenant_id, [m for _, m in batch], with_points=with_points)
         if with_plans:
             for member_id, plan_ids in billing.active_plan_ids(tenant_id, list(snaps)).items():
@@ -361,7 +367,22 @@ def page_ids(ctx: TenantContext, segment_id: str, position: str | None, limit: i
 def walk_ranges(ctx: TenantContext, segment_id: str) -> list[dict[str, Any]]:
     """The independent ranges a job over the segment's members can fan out over (each a
     ``walk_range`` for :func:`page_ids`): one per shard of a large base, else one."""
-    return passes.ranges(ctx.tenant_id, _load(ctx, segment_id).filter)
+    return ranges(ctx.tenant_id, _load(ctx, segment_id).filter)
+
+
+#: base size from which a pass over it fans out (below it, one range: 32 child jobs and
+#: their parent's wake-ups are not worth it for a few thousand members)
+FAN_OUT_MIN = 2000
+#: ranges of a larger base: one per shard (member and tag lists have 32 each)
+RANGES = 32
+
+
+def ranges(tenant_id: str, tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """The independent ranges a pass over ``tree``'s base splits into: each names the base
+    (so a range keeps walking the base the split was made for) and its shards."""
+    base, _ = choose_base(tenant_id, tree)
+    n = 1 if base.size < FAN_OUT_MIN else max(1, min(RANGES, base.shards))
+    return [{"base": base.name, "shards": list(range(k, base.shards, n))} for k in range(n)]
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -398,5 +419,3 @@ def export_status(ctx: TenantContext, segment_id: str, job_id: str) -> SegmentEx
                             download=Download(url=link.url, expires_at=clock.iso(min(link.expires_at, expires_at))),
                             expires_at=clock.iso(expires_at))
 
-
-from . import passes  # noqa: E402,F401 - registers the count and export jobs (they use this module)

@@ -54,10 +54,10 @@ def _job(tenant, job_id: str):
 
 def _split(monkeypatch, fanned: bool, ranges: int = RANGES) -> None:
     """One range over every shard (the sequential walk), or ``ranges`` ranges."""
-    from chalicelib.segments import passes
+    from chalicelib.segments import service
 
-    monkeypatch.setattr(passes, "FAN_OUT_MIN", 0 if fanned else 10**9)
-    monkeypatch.setattr(passes, "RANGES", ranges)
+    monkeypatch.setattr(service, "FAN_OUT_MIN", 0 if fanned else 10**9)
+    monkeypatch.setattr(service, "RANGES", ranges)
 
 
 def test_a_fanned_out_count_equals_the_sequential_count(http, population, monkeypatch):
@@ -224,3 +224,22 @@ def test_members_listed_under_the_old_four_shards_are_found_and_keep_their_shard
     assert item["gsi1pk"]["S"] == keys.members_list(tenant.id, old[ids[0]])
     assert item["gsi2pk"]["S"] == keys.members_by_channel(tenant.id, "mall", old[ids[0]])
     assert [m["id"] for m in http.get("/v1/members?channel=mall", tenant.key).json["data"]] == [ids[0]]
+
+
+def test_a_failed_range_leaves_the_birthday_index_incomplete(http, admin_token, monkeypatch):
+    from chalicelib.core import jobs
+    from chalicelib.members import service as members
+
+    tenant = make_tenant(http, admin_token)
+    http.post("/v1/members", tenant.key, {"phone": "13300133000", "birthday": {"month": 2, "day": 3}})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the table is unavailable")
+
+    monkeypatch.setattr(members.store, "add_to_birthday_index", broken)
+    assert members.ensure_birthday_index(tenant.id) is False
+    _drain(2)
+    job = jobs.get_job(tenant.id, "BIRTHDAY-INDEX")
+    assert job.status == "failed" and "range" in job.error and job.progress["error_count"] == 1
+    monkeypatch.undo()
+    assert members.ensure_birthday_index(tenant.id) is False  # not marked complete: callers walk the list

@@ -73,3 +73,16 @@ def test_a_range_page_walks_its_shards_one_after_the_other(monkeypatch):
         if cp is None:
             break
     assert walked == [m for s in (4, 0, 9) for _, m in shards[s]]
+
+
+def test_a_long_walk_costs_few_calls_per_shard():
+    shards = _shards(32, 3000, seed=7)
+    calls = [0]
+
+    def fetch(shard: int, after: str | None, limit: int) -> list[tuple[str, str]]:
+        calls[0] += 1
+        return [r for r in shards[shard] if after is None or r[0] > after][:limit]
+
+    walked = list(Base("all_members", 3000, fetch, 32).stream(None))
+    assert walked == list(heapq.merge(*shards))
+    assert calls[0] <= 32 * 5  # ~94 a shard: slices of 8, 16, 32, 64 (then 128); the old walk: 30 pages x 4 shards
