@@ -55,6 +55,8 @@ def step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, An
     if "ranges" in checkpoint:  # every child has finished
         rows_done = _finish(tenant_id, item, int(checkpoint["ranges"]))
         return jobs.Step(checkpoint=None, total=rows_done)
+    if "end" not in checkpoint:  # a job started before imports were cut into ranges: the whole file is range 0
+        checkpoint = {"range": 0, "start": int(params.get("data_offset", 0)), "end": int(params["size"]), **checkpoint}
     cp, done, processed, applied = pages.apply_page(tenant_id, item, params, checkpoint)
     if not done:
         return jobs.Step(checkpoint=cp, processed=processed, changed=applied)
