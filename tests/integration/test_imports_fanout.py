@@ -18,7 +18,8 @@ from tests.fixtures import make_tenant, table_items
 from tests.integration.imports_helpers import BAD_MEMBER_ROWS, error_rows, orders_jsonl, upload
 
 MEMBERS, BAD_EVERY = 90, 15
-FANNED = {"ENCLAVE_IMPORT_RANGE_BYTES": "2048", "ENCLAVE_IMPORT_MAX_RANGES": "16", "ENCLAVE_IMPORT_PAGE_ROWS": "10"}
+FANNED = {"ENCLAVE_IMPORT_RANGE_BYTES": "2048", "ENCLAVE_IMPORT_MAX_RANGES": "16", "ENCLAVE_IMPORT_PAGE_ROWS": "10",
+          "ENCLAVE_IMPORT_WORKERS": "2"}
 SINGLE = {"ENCLAVE_IMPORT_RANGE_BYTES": str(1024**3), "ENCLAVE_IMPORT_PAGE_ROWS": "50"}
 
 
