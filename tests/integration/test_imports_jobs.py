@@ -119,3 +119,8 @@ def test_a_row_that_lost_its_races_is_tried_again_not_reported(http, tenant, mon
     assert lost == ["+8613500000003"]
     assert done["progress"] == {"rows_total": 5, "rows_done": 5, "rows_applied": 5, "rows_failed": 0}, done
     assert http.get("/v1/members/lookup?phone=%2B8613500000003", tenant.key).status == 200
+
+
+def test_a_csv_of_only_its_header_imports_nothing_and_succeeds(http, tenant):
+    done = run_import(http, tenant, "members", "csv", b"phone,name\n")
+    assert done["progress"] == {"rows_total": 0, "rows_done": 0, "rows_applied": 0, "rows_failed": 0}, done

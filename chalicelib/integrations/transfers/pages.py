@@ -75,7 +75,8 @@ def apply_page(tenant_id: str, item: store.ImportItem, params: dict[str, Any], c
     """(the next checkpoint, whether the range is done, rows read, rows applied)."""
     cfg = settings()
     cp = dict(checkpoint)
-    records, used = _read(item.object_key, cp["offset"], cp["end"], cfg.page_rows, item.format)  # type: ignore[arg-type]
+    records, used = ([], 0) if cp["offset"] >= cp["end"] else _read(  # a CSV of only its header: no rows
+        item.object_key, cp["offset"], cp["end"], cfg.page_rows, item.format)  # type: ignore[arg-type]
     ctx = TenantContext(tenant_id=tenant_id, principal_type="job", principal_id=params.get("actor", "import"),
                         permissions=frozenset({"read", "write"}))
     apply = _APPLY[item.kind]
