@@ -17,14 +17,15 @@ from chalicelib.integrations.transfers import splitting, steps, store
 from tests.fixtures import make_tenant, table_items
 from tests.integration.imports_helpers import BAD_MEMBER_ROWS, error_rows, orders_jsonl, upload
 
-MEMBERS, BAD_EVERY = 90, 15
-FANNED = {"ENCLAVE_IMPORT_RANGE_BYTES": "2048", "ENCLAVE_IMPORT_MAX_RANGES": "16", "ENCLAVE_IMPORT_PAGE_ROWS": "10"}
+MEMBERS, BAD_EVERY = 60, 15
+FANNED = {"ENCLAVE_IMPORT_RANGE_BYTES": "1024", "ENCLAVE_IMPORT_MAX_RANGES": "16", "ENCLAVE_IMPORT_PAGE_ROWS": "10",
+          "ENCLAVE_IMPORT_WORKERS": "2"}
 SINGLE = {"ENCLAVE_IMPORT_RANGE_BYTES": str(1024**3), "ENCLAVE_IMPORT_PAGE_ROWS": "50"}
 
 
 def _members_csv() -> tuple[bytes, set[int]]:
     """Every good row's name holds a quoted newline followed by what looks like another
-    member: a cut inside the quotes would import ``+8613999...`` members."""
+    member (most of the row's bytes): a cut inside the quotes would import ``+8613999...`` members."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["phone", "email", "name", "birthday"])
@@ -36,7 +37,7 @@ def _members_csv() -> tuple[bytes, set[int]]:
             bad.add(row)
         else:
             writer.writerow([f"+86132{row:08d}", f"m{row}@example.com" if row % 4 == 0 else "",
-                             f"Member {row}\n+86139990{row:05d},evil{row}@example.com,Evil", "1990-05-17"])
+                             f"Member {row}\n+86139990{row:05d},evil{row}@example.com,Evil,{'x' * 40}", "1990-05-17"])
     return out.getvalue().encode(), bad
 
 
@@ -104,7 +105,7 @@ def test_a_fanned_out_import_makes_the_same_members_and_never_cuts_inside_a_quot
     body = both["members_body"]
     # GIVEN some nominal cut whose first newline after it lies inside a quoted name
     begin = body.index(b"\n") + 1
-    count = splitting.range_count(len(body) - begin, 2048, 16)
+    count = splitting.range_count(len(body) - begin, 1024, 16)
     targets = [begin + round((len(body) - begin) / count * n) for n in range(1, count)]
     naive = {body.find(b"\n", t - 1) + 1 for t in targets}
     assert naive - {int(r.start) for r in fanned["members"]["ranges"]}
@@ -112,11 +113,11 @@ def test_a_fanned_out_import_makes_the_same_members_and_never_cuts_inside_a_quot
     single_members, fanned_members = _profiles(both["single"]["tenant"].id), _profiles(fanned["tenant"].id)
     assert fanned_members == single_members
     assert len(fanned_members) == MEMBERS - len(both["bad"]) + 20  # and the 20 members the orders named
-    for row in (1, 2, 31, 89):
+    for row in (1, 2, 31, 59):
         got = http.get(f"/v1/members/lookup?phone={quote(f'+86139990{row:05d}')}", fanned["tenant"].key)
         assert got.status == 404, got
     member = http.get(f"/v1/members/lookup?phone={quote('+8613200000031')}", fanned["tenant"].key).json
-    assert member["name"] == "Member 31\n+8613999000031,evil31@example.com,Evil"
+    assert member["name"] == "Member 31\n+8613999000031,evil31@example.com,Evil," + "x" * 40
 
 
 def test_fanned_out_orders_load_the_same_aggregates_exactly_once(http, both):
@@ -136,6 +137,7 @@ def test_a_child_stopped_mid_range_resumes_and_applies_nothing_twice(http, tenan
     for name, value in FANNED.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ENCLAVE_IMPORT_PAGE_ROWS", "5")
+    monkeypatch.setenv("ENCLAVE_IMPORT_RANGE_BYTES", "2048")  # ranges of ~16 orders: 4 pages each
     orders, spend = _orders()
     created = upload(http, tenant, "orders", "jsonl", orders_jsonl(orders))
     queue = dispatcher()._queue  # type: ignore[attr-defined]

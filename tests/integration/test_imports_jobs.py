@@ -95,3 +95,32 @@ def test_an_orders_csv_reads_amounts_as_integers_and_phone_as_the_member(http, t
     assert [(e["row"], e["field"]) for e in error_rows(done)] == [("3", "amount")]
     s = _standing(http, tenant, "+8613600000001")
     assert (s["lifetime_spend"], s["orders"]) == (13_000, 2)
+
+
+def test_a_row_that_lost_its_races_is_tried_again_not_reported(http, tenant, monkeypatch):
+    from chalicelib.integrations.transfers import pages
+    from chalicelib.integrations.transfers.rows import Busy
+
+    real = pages._APPLY["members"]
+    lost: list[str] = []
+
+    def busy_once(ctx: Any, row: dict[str, Any]) -> bool:
+        if row.get("phone") == "+8613500000003" and not lost:
+            lost.append(row["phone"])
+            raise Busy("The member is being changed concurrently; try again.")
+        return real(ctx, row)
+
+    monkeypatch.setitem(pages._APPLY, "members", busy_once)
+    monkeypatch.setattr(pages, "ROW_RETRY_PAUSES", (0.0, 0.0))
+    body = b"phone,name\n" + b"".join(f"+861350000000{n},M{n}\n".encode() for n in range(1, 6))
+    # WHEN a row loses its races once (another range, or live traffic, changing the same member)
+    done = run_import(http, tenant, "members", "csv", body)
+    # THEN it was applied on the next try, and no row is reported
+    assert lost == ["+8613500000003"]
+    assert done["progress"] == {"rows_total": 5, "rows_done": 5, "rows_applied": 5, "rows_failed": 0}, done
+    assert http.get("/v1/members/lookup?phone=%2B8613500000003", tenant.key).status == 200
+
+
+def test_a_csv_of_only_its_header_imports_nothing_and_succeeds(http, tenant):
+    done = run_import(http, tenant, "members", "csv", b"phone,name\n")
+    assert done["progress"] == {"rows_total": 0, "rows_done": 0, "rows_applied": 0, "rows_failed": 0}, done

@@ -19,16 +19,27 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+from pynamodb.exceptions import PynamoDBConnectionError
+
 from ...core.objects import objects
 from ...core.table import generations
+from ...core.table.transactions import StaleVersion, TransactionCancelled
 from ...core.tenancy import TenantContext
 from . import parsing, store
-from .rows import apply_member, apply_order
+from .rows import Busy, apply_member, apply_order
 from .service import settings
 
 #: first read of a page; doubled while no whole record fits, up to MAX_READ
 FIRST_READ, MAX_READ = 256 * 1024, 16 * 1024 * 1024
 ERRORS_TTL_SECONDS = 30 * 24 * 3600
+
+#: a row that failed for a reason not its own (a lost race, a throttled or timed-out call) is
+#: tried again after these pauses (rows are idempotent); then the page fails, and its job
+#: fails with the error (a failed range fails the import)
+ROW_RETRY_PAUSES = (0.2, 1.0, 3.0)
+TRANSIENT = (Busy, StaleVersion, TransactionCancelled, PynamoDBConnectionError, BotoConnectionError, HTTPClientError)
 
 Apply = Callable[[TenantContext, dict[str, Any]], bool]
 _APPLY: dict[str, Apply] = {"members": apply_member, "orders": apply_order}
@@ -64,7 +75,8 @@ def apply_page(tenant_id: str, item: store.ImportItem, params: dict[str, Any], c
     """(the next checkpoint, whether the range is done, rows read, rows applied)."""
     cfg = settings()
     cp = dict(checkpoint)
-    records, used = _read(item.object_key, cp["offset"], cp["end"], cfg.page_rows, item.format)  # type: ignore[arg-type]
+    records, used = ([], 0) if cp["offset"] >= cp["end"] else _read(  # a CSV of only its header: no rows
+        item.object_key, cp["offset"], cp["end"], cfg.page_rows, item.format)  # type: ignore[arg-type]
     ctx = TenantContext(tenant_id=tenant_id, principal_type="job", principal_id=params.get("actor", "import"),
                         permissions=frozenset({"read", "write"}))
     apply = _APPLY[item.kind]
@@ -72,7 +84,13 @@ def apply_page(tenant_id: str, item: store.ImportItem, params: dict[str, Any], c
     def one(numbered: tuple[int, bytes]) -> tuple[int, bool | None, list[Any] | None]:
         number, record = numbered
         try:
-            return number, apply(ctx, _row(item, params.get("fields"), record)), None
+            row = _row(item, params.get("fields"), record)
+            for pause in ROW_RETRY_PAUSES:
+                try:
+                    return number, apply(ctx, row), None
+                except TRANSIENT:
+                    time.sleep(pause)
+            return number, apply(ctx, row), None
         except parsing.RowError as exc:
             return number, None, [number, exc.field, exc.message]
         except UnicodeDecodeError:

@@ -4,7 +4,9 @@ derived from the order id (``activity.service``), so a row applied twice changes
 the second time: aggregates, tiers and RFM count each order once.
 
 Each function answers True when the row changed something (a member created, an order
-recorded) and raises ``RowError`` (field, message) when the row cannot be applied.
+recorded) and raises ``RowError`` (field, message) when the row cannot be applied, or
+``Busy`` when it lost races with concurrent writers of the same member (another range of
+the import, live traffic) more often than the service retries: the page tries it again.
 """
 from __future__ import annotations
 
@@ -20,6 +22,13 @@ from ...core.tenancy import TenantContext
 from ...members import service as members
 from ...members.schemas import MemberCreate
 from .parsing import RowError, birthday, integer, nest
+
+
+class Busy(Exception):
+    """The row lost its races (a 409 ``concurrent_update``): not the row's fault, try again."""
+
+
+BUSY = "concurrent_update"
 
 
 def _validation_error(exc: ValidationError) -> RowError:
@@ -39,6 +48,8 @@ def apply_member(ctx: TenantContext, row: dict[str, Any]) -> bool:
     try:
         _, created = members.upsert_member(ctx, body)
     except Problem as problem:
+        if problem.code == BUSY:
+            raise Busy(problem.detail or problem.title) from None
         raise RowError(problem.field or "", problem.detail or problem.title) from None
     return created
 
@@ -65,6 +76,8 @@ def apply_order(ctx: TenantContext, row: dict[str, Any]) -> bool:
     if result.status == "duplicate":
         return False
     error = result.error or {}
+    if error.get("code") == BUSY:
+        raise Busy(str(error.get("detail") or "concurrent update"))
     if error.get("code") == "order_exists":  # recorded before under another event id: counted once already
         return False
     field = str(error.get("field") or "").removeprefix("events[0]").lstrip(".")

@@ -53,8 +53,10 @@ def step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[str, An
             "range": n, "start": start, "end": end}) for n, (start, end) in enumerate(spans)]
         return jobs.Step(checkpoint={"ranges": len(spans)}, fan_out=children)
     if "ranges" in checkpoint:  # every child has finished
-        rows_done = _finish(tenant_id, item, int(checkpoint["ranges"]))
+        rows_done = _finish(tenant_id, item, int(checkpoint["ranges"]), params.get("job_id"))
         return jobs.Step(checkpoint=None, total=rows_done)
+    if "end" not in checkpoint:  # a job started before imports were cut into ranges: the whole file is range 0
+        checkpoint = {"range": 0, "start": int(params.get("data_offset", 0)), "end": int(params["size"]), **checkpoint}
     cp, done, processed, applied = pages.apply_page(tenant_id, item, params, checkpoint)
     if not done:
         return jobs.Step(checkpoint=cp, processed=processed, changed=applied)
@@ -71,12 +73,19 @@ def range_step(tenant_id: str | None, params: dict[str, Any], checkpoint: dict[s
     return jobs.Step(checkpoint=None if done else cp, processed=processed, changed=applied)
 
 
-def _finish(tenant_id: str, item: store.ImportItem, count: int) -> int:
+def _failure_of(tenant_id: str, job_id: str | None) -> str:
+    """The first failed child's error, as the runner recorded it on the waiting job."""
+    job = jobs.get_job(tenant_id, job_id) if job_id else None
+    failed = [e for e in (job.progress.get("errors", []) if job else []) if e.get("code") == "range_failed"]
+    return str(failed[0]["detail"]) if failed else "its job failed"
+
+
+def _finish(tenant_id: str, item: store.ImportItem, count: int, job_id: str | None = None) -> int:
     """Write the errors file (global row numbers, in file order) and the result; rows done."""
     ranges = store.ranges(tenant_id, item.import_id)
     unfinished = sorted(set(range(count)) - {int(r.range_no) for r in ranges if r.done})
     if unfinished:
-        raise RuntimeError(f"range {unfinished[0]} of {count} did not finish (its job failed)")
+        raise RuntimeError(f"range {unfinished[0]} of {count} did not finish: {_failure_of(tenant_id, job_id)}")
     before: dict[int, int] = {}
     total = 0
     for r in sorted(ranges, key=lambda r: int(r.range_no)):
