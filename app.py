@@ -36,8 +36,9 @@ wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.integrat
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.guides.ownership:forget_member")
 wiring.connect("chalicelib.members.service:MEMBER_ERASING", "chalicelib.loyalty.referrals.service:forget_member")
 # what follows a committed write, delivered at least once through the outbox (core.signals)
+# (rule tags also read history: an import's past orders; every other receiver acts on live events only)
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.tags.service:on_event",
-               accepts="chalicelib.tags.service:wants_event")
+               accepts="chalicelib.tags.service:wants_event", history=True)
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.journeys.triggers:on_event",
                accepts="chalicelib.journeys.triggers:wants_event")
 wiring.connect("chalicelib.activity.service:EVENT_RECORDED", "chalicelib.loyalty.points.earning:on_event",

@@ -21,10 +21,19 @@ Receivers are wired in app.py (``EVENT_RECORDED.connect(tags.on_event)``) and ge
 
 ``send_now`` is the synchronous form for work that must happen *before* a write (erasure
 listeners forget the member before the profile goes): errors reach the caller.
+
+History: signals staged inside :func:`history` (an import loading a brand's past members
+and orders) carry ``"history": true`` and reach only the receivers connected with
+``history=True`` (rule tags: they describe what a member did, whenever). Every other
+receiver (journeys, points, coupons, referrals, guides, outbound webhooks) acts on live
+events only: a migration must not send a million welcome messages, earn points twice
+or post five million ``order.paid`` webhooks.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +65,24 @@ class Delivery:
 
 Receiver = Callable[[Delivery], object]
 _SIGNALS: dict[str, Signal] = {}
+#: set inside :func:`history`: signals staged there are marked as history
+_history: ContextVar[bool] = ContextVar("signals_history", default=False)
+HISTORY = "history"
+
+
+@contextmanager
+def history() -> Iterator[None]:
+    """Signals staged inside are history (see the module's doc): only receivers connected
+    with ``history=True`` get them."""
+    token = _history.set(True)
+    try:
+        yield
+    finally:
+        _history.reset(token)
+
+
+def is_history(data: dict[str, Any]) -> bool:
+    return bool(data.get(HISTORY))
 
 
 def receiver_name(receiver: Callable[..., object]) -> str:
@@ -71,6 +98,8 @@ class Signal:
         self._wired = -1  # core.wiring's generation last pulled
         #: receiver name -> "does it want this signal?" (tenant id, data); see :meth:`connect`
         self.wants: dict[str, Callable[[str, dict[str, Any]], bool]] = {}
+        #: names of the receivers that also act on history (see :func:`history`)
+        self.takes_history: set[str] = set()
         _SIGNALS[name] = self
 
     @property
@@ -87,27 +116,38 @@ class Signal:
     def receivers(self, value: list[Receiver]) -> None:
         self._receivers = value
 
-    def connect(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None) -> Receiver:
+    def connect(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None,
+                history: bool = False) -> Receiver:
         """Add a receiver (app.py wires them); connecting the same one twice is a no-op.
         ``wants(tenant_id, data)``, when given, lets :meth:`stage` skip the outbox item when
-        no receiver wants the signal (a tenant without event subscriptions pays no write)."""
+        no receiver wants the signal (a tenant without event subscriptions pays no write).
+        ``history``: the receiver also gets signals staged inside :func:`history`."""
         _ = self.receivers  # app.py's receivers (core.wiring) come first, as when it connected them at import
-        return self.attach(receiver, wants)
+        return self.attach(receiver, wants, history)
 
-    def attach(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None) -> Receiver:
+    def attach(self, receiver: Receiver, wants: Callable[[str, dict[str, Any]], bool] | None = None,
+               history: bool = False) -> Receiver:
         """:meth:`connect` without pulling app.py's connections first (core.wiring's own)."""
         if receiver_name(receiver) not in {receiver_name(r) for r in self._receivers}:
             self._receivers.append(receiver)
         if wants is not None:
             self.wants[receiver_name(receiver)] = wants
+        if history:
+            self.takes_history.add(receiver_name(receiver))
         return receiver
+
+    def receivers_of(self, data: dict[str, Any]) -> list[Receiver]:
+        """The receivers ``data`` goes to: all of them, or for history those that take it."""
+        if not is_history(data):
+            return self.receivers
+        return [r for r in self.receivers if receiver_name(r) in self.takes_history]
 
     def wanted(self, tenant_id: str, data: dict[str, Any]) -> bool:
         """Whether any receiver may act on it (one without a ``wants`` always may; with no
         receiver connected it is staged as before, for whoever connects later)."""
         if not self.receivers:
             return True
-        for receiver in self.receivers:
+        for receiver in self.receivers_of(data):
             wants = self.wants.get(receiver_name(receiver))
             if wants is None or wants(tenant_id, data):
                 return True
@@ -119,6 +159,8 @@ class Signal:
     def stage(self, tx: Transaction, tenant_id: str, member_id: str | None, data: dict[str, Any]) -> None:
         """Raise the signal as part of ``tx``: delivered after it commits, at least once
         (nothing is staged when no receiver wants it)."""
+        if _history.get():
+            data = {**data, HISTORY: True}
         if not self.wanted(tenant_id, data):
             return
         item = tx.outbox
@@ -153,7 +195,7 @@ def deliver(item: store.OutboxItem, now: datetime | None = None) -> bool:
             continue
         delivery = Delivery(id=f"{item.outbox_id}.{index}", signal=signal.name, tenant_id=item.tenant_id,
                             member_id=raised.get("member_id"), data=raised.get("data") or {})
-        for receiver in signal.receivers:
+        for receiver in signal.receivers_of(delivery.data):
             key = f"{index}:{receiver_name(receiver)}"
             if key in done:
                 continue

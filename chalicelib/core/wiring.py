@@ -84,6 +84,8 @@ class _Connection:
     wants: str | None
     #: "module:attr" of the receiver's ``wants(tenant_id, data)`` predicate itself
     accepts: str | None = None
+    #: the receiver also gets history (core.signals.history)
+    history: bool = False
     done: bool = False
 
 
@@ -92,11 +94,13 @@ _CONNECTIONS: list[_Connection] = []
 generation = 0
 
 
-def connect(source: str, receiver: str, *, wants: str | None = None, accepts: str | None = None) -> None:
+def connect(source: str, receiver: str, *, wants: str | None = None, accepts: str | None = None,
+            history: bool = False) -> None:
     """Connect ``receiver`` to the Signal/Join named ``source`` when that is first used.
 
     ``wants`` names a factory called with the signal's name that gives the receiver's
-    ``wants(tenant_id, data)``; ``accepts`` names that predicate itself."""
+    ``wants(tenant_id, data)``; ``accepts`` names that predicate itself. ``history``: the
+    receiver also gets signals staged as history (core.signals.history: imports)."""
     if wants and accepts:
         raise ValueError("name either wants (a factory) or accepts (the predicate), not both")
     global generation
@@ -104,7 +108,7 @@ def connect(source: str, receiver: str, *, wants: str | None = None, accepts: st
     if not load_module or not attr or ":" not in receiver:
         raise ValueError(f"name both as 'module:attr': {source!r}, {receiver!r}")
     with _lock:
-        _CONNECTIONS.append(_Connection(source, receiver, wants, accepts))
+        _CONNECTIONS.append(_Connection(source, receiver, wants, accepts, history))
         generation += 1
 
 
@@ -132,7 +136,9 @@ def resolve(target: Any) -> None:
         for conn, receiver, wants in loaded:
             if conn.done:
                 continue  # another thread connected it meanwhile
-            if wants is not None:
+            if conn.history:
+                target.attach(receiver, wants=wants, history=True)  # Signals only (Joins take no history)
+            elif wants is not None:
                 target.attach(receiver, wants=wants)
             else:
                 target.attach(receiver)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..core import audit, clock, jobs, observability as obs
+from ..core import audit, clock, jobs, observability as obs, signals
 from ..core.errors import Conflict, NotFound, Problem, Unprocessable
 from ..core.ids import is_id, new_id
 from ..core.signals import Delivery, Signal
@@ -579,6 +579,10 @@ def on_event(delivery: Delivery) -> int:
     member; the number of tags applied. Idempotent, so a redelivery, a replay or a later
     backfill changes nothing more."""
     assert delivery.member_id is not None
+    if signals.is_history(delivery.data):  # an imported past order: the tags it brings are history too
+        with signals.history():
+            return apply_event_rules(delivery.tenant_id, delivery.member_id, delivery.data["event"],
+                                     clock.parse(delivery.data["occurred_at"]))
     return apply_event_rules(delivery.tenant_id, delivery.member_id, delivery.data["event"],
                              clock.parse(delivery.data["occurred_at"]))
 

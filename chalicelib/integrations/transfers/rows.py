@@ -3,6 +3,11 @@ identity (``members.service``), an order recorded as an ``order.paid`` event who
 derived from the order id (``activity.service``), so a row applied twice changes nothing
 the second time: aggregates, tiers and RFM count each order once.
 
+Rows are history (``core.signals.history``): what they stage reaches only the receivers that
+take history (rule tags), so loading a brand's past enrols no journey, earns no points, posts
+no outbound webhooks and counts no guide's sales; aggregates, tiers, RFM and the timeline
+are written in the row's own transaction as for a live event.
+
 Each function answers True when the row changed something (a member created, an order
 recorded) and raises ``RowError`` (field, message) when the row cannot be applied, or
 ``Busy`` when it lost races with concurrent writers of the same member (another range of
@@ -17,6 +22,7 @@ from pydantic import ValidationError
 
 from ...activity import service as activity
 from ...activity.schemas import EventBatch
+from ...core import signals
 from ...core.errors import Problem
 from ...core.tenancy import TenantContext
 from ...members import service as members
@@ -46,7 +52,8 @@ def apply_member(ctx: TenantContext, row: dict[str, Any]) -> bool:
     except ValidationError as exc:
         raise _validation_error(exc) from None
     try:
-        _, created = members.upsert_member(ctx, body)
+        with signals.history():
+            _, created = members.upsert_member(ctx, body)
     except Problem as problem:
         if problem.code == BUSY:
             raise Busy(problem.detail or problem.title) from None
@@ -70,7 +77,8 @@ def apply_order(ctx: TenantContext, row: dict[str, Any]) -> bool:
     if isinstance(event.get("items"), str):
         raise RowError("items", "order lines are taken from JSON Lines files only")
     event.update(type="order.paid", event_id=order_event_id(str(event["order_id"])), order_id=str(event["order_id"]))
-    result = activity.ingest(ctx, EventBatch.model_validate({"events": [event]})).results[0]
+    with signals.history():
+        result = activity.ingest(ctx, EventBatch.model_validate({"events": [event]})).results[0]
     if result.status == "accepted":
         return True
     if result.status == "duplicate":
