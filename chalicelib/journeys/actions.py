@@ -13,7 +13,7 @@ from ..core import clock, observability as obs
 from ..core.signals import Signal
 from ..core.table.transactions import Transaction
 from ..core.tenancy import READ, WRITE, TenantContext
-from . import engine, store, templates
+from . import delivery, engine, store, templates
 
 
 #: A ``create_task`` step ran: the guides capability (wired in app.py) creates the task for the
@@ -174,7 +174,8 @@ def _message(run: Run, step: dict[str, Any], kind: str, channel: str) -> store.M
 def _claim(run: Run, tx: Transaction, item: store.MessageItem) -> None:
     """The message's key is the at-most-once claim (see the module docstring)."""
     if item.status == "queued":
-        store.list_outbox(item, item.created_at)
+        if not delivery.claim_with_step(item, run.now):
+            store.list_outbox(item, item.created_at)
         run.messages.append(item)
     run.writes += 1
     tx.save(f"message:{item.step_id}", item, condition=store.MessageItem.pk.does_not_exist())

@@ -181,7 +181,7 @@ def _finish(run: Run, tx: Transaction, outcome: str, reason: str | None,
         start_timer(enrolment)
     for message in run.messages:
         try:
-            delivery.deliver(message)
+            delivery.deliver(message, claimed=message.status == "sending")
         except Exception:  # noqa: BLE001 - committed and in the outbox: the sweeper delivers it
             obs.logger.exception("journey message delivery failed", extra={"message_id": message.message_id})
     return {"result": outcome, "reason": reason, "steps": run.taken, "resume_at": enrolment.resume_at,

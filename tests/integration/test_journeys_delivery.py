@@ -137,9 +137,12 @@ def test_a_crash_before_delivery_leaves_the_message_in_the_outbox(http, tenant, 
     monkeypatch.setattr(runner.delivery, "deliver", lambda message: "crashed")
     _enrol(http, tenant, jid, member)  # the step commits in line; the process "dies" before delivering
     monkeypatch.undo()
-    assert [m["status"] for m in messages(http, tenant, member_id=member)] == ["queued"]
-    assert sweep(http)["deliveries_attempted"] == 1
-    assert [(m["status"], m["attempts"]) for m in messages(http, tenant, member_id=member)] == [("sent", 1)]
+    # a webhook's first attempt is claimed in the step's own write: what a dead deliverer leaves
+    assert [(m["status"], m["attempts"]) for m in messages(http, tenant, member_id=member)] == [("sending", 1)]
+    assert sweep(http)["deliveries_attempted"] == 0  # the lease of that attempt holds
+    clock.advance(minutes=2, seconds=1)
+    assert sweep(http)["deliveries_attempted"] == 1  # then it is retried (the receiver dedupes)
+    assert [(m["status"], m["attempts"]) for m in messages(http, tenant, member_id=member)] == [("sent", 2)]
     assert sweep(http)["deliveries_attempted"] == 0 and len(receiver.received) == 1
 
 
