@@ -257,13 +257,12 @@ def _render_into(run: Run, item: store.MessageItem, step: dict[str, Any]) -> Non
     member = run.member
     item.to = {"email": member.email, "sms": member.phone}.get(step["channel"])
     if step["channel"] == "webhook":
+        # what the item holds already (ids, time, subject and body) is added at delivery
+        # (``delivery.webhook_payload``): the item stays small (write units go by the KB)
         item.payload = {
-            "id": item.message_id, "type": "journey.message", "created_at": item.created_at,
-            "journey_id": item.journey_id, "enrolment_id": item.enrolment_id, "step_id": item.step_id,
-            "consent": step["consent"],
+            "type": "journey.message", "consent": step["consent"],
             "member": {"id": member.id, "name": member.name, "phone": member.phone, "email": member.email,
                        "channel_ids": dict(member.channel_ids)},
-            "content": {"subject": item.subject, "body": item.body},
             "coupon": (run.enrolment.vars or {}).get("coupon"),
         }
     run.cap.sent = list(run.cap.sent or []) + [item.created_at]

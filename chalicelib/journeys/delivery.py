@@ -13,6 +13,7 @@ one of the tenant's SMS of the day (``sms_daily_cap``); over the cap it is ``blo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.signals import Signal
@@ -129,11 +130,23 @@ def deliver(message: store.MessageItem, claimed: bool = False) -> str:
     return _send(message, sender, settings)
 
 
+def webhook_payload(message: store.MessageItem) -> dict[str, Any]:
+    """The body a webhook receives: a ``journey.message`` item stores only what it does
+    not hold already; its ids, time and content are added here (an item stored whole, as
+    before, keeps its own)."""
+    payload = dict(message.payload or {})
+    if payload.get("type") != "journey.message":
+        return payload
+    return {"id": message.message_id, "created_at": message.created_at, "journey_id": message.journey_id,
+            "enrolment_id": message.enrolment_id, "step_id": message.step_id,
+            "content": {"subject": message.subject, "body": message.body}, **payload}
+
+
 def _send(message: store.MessageItem, sender: Channel, settings: store.SettingsItem) -> str:
     """The claimed attempt: call the channel and record its answer."""
     outcome = sender.send(Outgoing(
         message_id=message.message_id, tenant_id=message.tenant_id, channel=message.channel, to=message.to,
-        subject=message.subject, body=message.body, payload=dict(message.payload or {}),
+        subject=message.subject, body=message.body, payload=webhook_payload(message),
         webhook_url=settings.webhook_url, webhook_secret=settings.webhook_secret, email_from=settings.email_from))
     now = clock.now()
     message.provider_response = outcome.answer or None

@@ -5,6 +5,8 @@ committed intent), a run that fails in line falls back to the timer, and a goal 
 the enrolment mid-wait."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.fixtures import table_items
@@ -125,3 +127,30 @@ def test_a_first_step_that_is_not_due_yet_gets_a_timer(http, tenant, clock, rece
     clock.advance(days=30, seconds=1)
     tick(http)  # (other tests' timers may be due too: the count is not this test's)
     assert receiver.texts() == ["Hi"] and _timers(tenant.id) == []
+
+
+def test_a_webhook_message_is_claimed_with_its_step_and_stored_without_copies(
+        http, tenant, clock, receiver, journey, monkeypatch):
+    from chalicelib.journeys import store
+
+    claims: list[str] = []
+    real_save = store.save_message
+
+    def counted(message):
+        claims.append(message.sk)
+        return real_save(message)
+
+    monkeypatch.setattr(store, "save_message", counted)
+    member = new_member(http, tenant, name="Lin")
+    send_events(http, tenant, follow(member, "f-1"))
+    assert claims == []  # the first attempt was claimed in the step's transaction: no claim write
+    [body] = receiver.bodies()
+    assert set(body) == {"id", "type", "created_at", "journey_id", "enrolment_id", "step_id", "consent", "member",
+                         "content", "coupon"}
+    assert (body["type"], body["journey_id"], body["step_id"]) == ("journey.message", journey["id"], "hello")
+    assert body["content"] == {"subject": None, "body": "Hello Lin"} and body["member"]["id"] == member
+    [item] = [i for i in table_items(f"T#{tenant.id}#M#{member}") if i["sk"]["S"].startswith("JMSG#")]
+    assert body["id"] == receiver.received[0]["idempotency_key"] == item["sk"]["S"][len("JMSG#"):].replace("#", ".")
+    stored = json.loads(item["payload"]["S"])
+    assert not {"id", "created_at", "journey_id", "enrolment_id", "step_id", "content"} & set(stored)
+    assert (item["status"]["S"], item["attempts"]["N"]) == ("sent", "1") and "gsi2pk" not in item
