@@ -28,7 +28,7 @@ from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
 from .actions import Run
-from .enrolments import commit_counts, end, start_timer
+from .enrolments import commit_counts, end, start_timer, timer_payload
 from .timers import timer_name
 from .validation import expand_condition
 
@@ -68,6 +68,22 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
                         conflict=f"enrolment {enrolment_id} kept changing")
     except TransactionCancelled:  # a concurrent run of this step committed first
         return {"result": "already_ran"}
+
+
+def run_or_start(enrolment: store.EnrolmentItem) -> None:
+    """After the enrolment's commit: run its first step here if it is due now, else start
+    its timer. A run that fails (logged) falls back to the timer; the run is idempotent
+    (seq-checked, message keys claimed), so a timer that fires after it finds nothing to do."""
+    due = parse(enrolment.timer_due)
+    if due is None or due > clock.now():
+        start_timer(enrolment)
+        return
+    try:
+        on_timer(timer_payload(enrolment))
+    except Exception:  # noqa: BLE001 - the intent is committed: the timer runs the step instead
+        obs.logger.exception("journey first step failed in line; its timer runs it",
+                             extra={"enrolment_id": enrolment.enrolment_id})
+        start_timer(enrolment)
 
 
 def _not_sent_yet(exc: StaleVersion | TransactionCancelled) -> bool:

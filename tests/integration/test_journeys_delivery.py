@@ -41,9 +41,9 @@ def _enrol(http, tenant, jid, member_id):
 def _timer_path(monkeypatch) -> None:
     """Enrolments get a timer for their first step instead of running it in line (what a
     first step that is not due yet gets): the tests of the timer path's guarantees."""
-    from chalicelib.journeys import enrolments
+    from chalicelib.journeys import runner
 
-    monkeypatch.setattr(enrolments, "run_or_start", enrolments.start_timer)
+    monkeypatch.setattr(runner, "run_or_start", runner.start_timer)
 
 
 def test_a_crash_between_commit_and_timer_start_is_repaired_by_the_sweeper(http, tenant, clock, receiver, monkeypatch):

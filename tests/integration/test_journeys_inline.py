@@ -68,7 +68,7 @@ def test_the_first_step_runs_inside_the_enrolling_event_and_a_goal_still_ends_th
 
 def test_a_process_killed_right_after_the_enrolment_commit_still_sends_once(
         http, tenant, clock, receiver, journey, monkeypatch):
-    from chalicelib.journeys import enrolments as module
+    from chalicelib.journeys import runner as module
 
     member = new_member(http, tenant)
     # the process dies right after the enrolment's commit: nothing after it runs (no step, no timer)
