@@ -134,7 +134,7 @@ def test_a_crash_before_delivery_leaves_the_message_in_the_outbox(http, tenant, 
     connect_webhook(http, tenant, receiver)
     jid = create_journey(http, tenant, HELLO)["id"]
     member = new_member(http, tenant)
-    monkeypatch.setattr(runner.delivery, "deliver", lambda message: "crashed")
+    monkeypatch.setattr(runner.delivery, "deliver", lambda message, **_: "crashed")
     _enrol(http, tenant, jid, member)  # the step commits in line; the process "dies" before delivering
     monkeypatch.undo()
     # a webhook's first attempt is claimed in the step's own write: what a dead deliverer leaves
