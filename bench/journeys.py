@@ -608,7 +608,9 @@ def _run_shape(client: Any, admin_token: str, app_ddb: Any, shape: Shape, receiv
     per_member: Counter[str] = Counter()
     for r in receiver.received:
         try:
-            verify_signature(r.raw, r.signature, secret)
+            # the MAC is what is checked; freshness is the receiver's (a run on a loaded machine
+            # outlasts the default 300 s, and the first signatures would count as bad)
+            verify_signature(r.raw, r.signature, secret, tolerance=86_400)
             fig.verified += 1
         except SignatureError:
             pass
