@@ -466,7 +466,7 @@ class Probe:
 
         on_timer = runner.on_timer
 
-        def timed_on_timer(payload: dict[str, Any]) -> dict[str, Any]:
+        def timed_on_timer(payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
             fig = self.fig
             if fig is not None and fig.sample is None:
                 self.ledger.record = []
@@ -476,7 +476,7 @@ class Probe:
                 fig.inline_runs += 1
             try:
                 with self.ledger.phase("step"):
-                    result = on_timer(payload)
+                    result = on_timer(payload, **kwargs)
                 outcome = str(result.get("result"))
                 if fig is not None and fig.sample is None and fig.shape.sample_step in (result.get("steps") or []):
                     fig.sample = (list(result["steps"]), self.ledger.record or [])

@@ -28,6 +28,7 @@ from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
 from .actions import Run
+from .catalog import ActiveJourney
 from .enrolments import commit_counts, end, start_timer, timer_payload
 from .timers import timer_name
 from .validation import expand_condition
@@ -47,8 +48,10 @@ SWEEP_GRACE = timedelta(seconds=int(os.environ.get("ENCLAVE_JOURNEY_SWEEP_GRACE_
 WATCHDOG = timedelta(minutes=15)
 
 
-def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
-    """The ``journey_step`` function: run the enrolment from where its timer says."""
+def on_timer(payload: dict[str, Any], active: ActiveJourney | None = None) -> dict[str, Any]:
+    """The ``journey_step`` function: run the enrolment from where its timer says.
+    ``active``: the journey as the enrolling request saw it (active, from the cached
+    catalog), so a run in line reads no tenant-wide journey item (a sale-day hot key)."""
     tenant_id, member_id = payload["tenant_id"], payload["member_id"]
     enrolment_id, seq = payload["enrolment_id"], int(payload["seq"])
 
@@ -61,7 +64,7 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
         if due is not None and now < due - EARLY_TOLERANCE:
             _rearm(enrolment, due)
             return {"result": "rearmed", "due_at": enrolment.timer_due}
-        return _advance(enrolment, now)
+        return _advance(enrolment, now, active)
 
     try:
         return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_sent_yet,
@@ -70,7 +73,7 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
         return {"result": "already_ran"}
 
 
-def run_or_start(enrolment: store.EnrolmentItem) -> None:
+def run_or_start(enrolment: store.EnrolmentItem, active: ActiveJourney | None = None) -> None:
     """After the enrolment's commit: run its first step here if it is due now, else start
     its timer. A run that fails (logged) falls back to the timer; the run is idempotent
     (seq-checked, message keys claimed), so a timer that fires after it finds nothing to do."""
@@ -79,7 +82,7 @@ def run_or_start(enrolment: store.EnrolmentItem) -> None:
         start_timer(enrolment)
         return
     try:
-        on_timer(timer_payload(enrolment))
+        on_timer(timer_payload(enrolment), active=active)
     except Exception:  # noqa: BLE001 - the intent is committed: the timer runs the step instead
         obs.logger.exception("journey first step failed in line; its timer runs it",
                              extra={"enrolment_id": enrolment.enrolment_id})
@@ -108,13 +111,17 @@ def rearm_now(enrolment: store.EnrolmentItem) -> bool:
     return True
 
 
-def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
+def _advance(enrolment: store.EnrolmentItem, now: datetime, active: ActiveJourney | None = None) -> dict[str, Any]:
     tenant_id, journey_id = enrolment.tenant_id, enrolment.journey_id
-    journey = store.get_journey(tenant_id, journey_id)
+    if active is not None and (active.journey_id, active.version) == (journey_id, int(enrolment.journey_version)):
+        name, gone = active.name, False
+    else:
+        journey = store.get_journey(tenant_id, journey_id)
+        name, gone = (journey.name if journey else ""), journey is None or journey.status == "archived"
     definition = catalog.definition(tenant_id, journey_id, int(enrolment.journey_version))
-    run = Run(enrolment, definition or {}, journey.name if journey else "", now)
+    run = Run(enrolment, definition or {}, name, now)
     tx = Transaction()
-    if journey is None or journey.status == "archived" or definition is None:
+    if gone or definition is None:
         return _finish(run, tx, "exited", "journey_archived", None)
     if run.member is None:
         return _finish(run, tx, "exited", "member_gone", None)

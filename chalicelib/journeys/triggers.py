@@ -58,7 +58,7 @@ def try_enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: d
     if not _entry_allowed(tenant_id, member_id, journey):
         return "not_eligible", None
     return enrol(tenant_id, member_id, journey, trigger, occurrence, first_due, trigger_key=trigger_key,
-                 then=runner.run_or_start)
+                 then=lambda enrolment: runner.run_or_start(enrolment, journey))
 
 
 class TriggerFailed(Exception):

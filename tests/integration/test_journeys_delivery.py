@@ -43,7 +43,7 @@ def _timer_path(monkeypatch) -> None:
     first step that is not due yet gets): the tests of the timer path's guarantees."""
     from chalicelib.journeys import runner
 
-    monkeypatch.setattr(runner, "run_or_start", runner.start_timer)
+    monkeypatch.setattr(runner, "run_or_start", lambda enrolment, active=None: runner.start_timer(enrolment))
 
 
 def test_a_crash_between_commit_and_timer_start_is_repaired_by_the_sweeper(http, tenant, clock, receiver, monkeypatch):
