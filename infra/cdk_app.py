@@ -41,7 +41,8 @@ def build(app: cdk.App) -> EnclaveStack:
                         sms_type=context("sms_type") or "Promotional",
                         sms_sender_id=context("sms_sender_id") or "",
                         sender_domains=context("sender_domains") or "",
-                        job_concurrency=int(context("job_concurrency") or JOB_CONCURRENCY))
+                        job_concurrency=int(context("job_concurrency") or JOB_CONCURRENCY),
+                        timers=context("timers") or "stepfunctions")
 
 
 def _context_from_argv(argv: list[str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -143,6 +144,8 @@ APP_FUNCTIONS = {
 }
 RUN_JOB = "RunJob"
 JOURNEY_STEP = "JourneyStep"
+#: journey timer adapters a stage may choose (context ``timers``; Step Functions by default)
+TIMER_ADAPTERS = ("stepfunctions", "scheduler")
 #: The journeys' functions: ``app.py`` defines all of them or none (the stack then has no
 #: state machine and grants nothing for journeys); any other function of APP_FUNCTIONS
 #: missing from app.py fails the synth.
@@ -309,7 +312,7 @@ class EnclaveStack(cdk.Stack):
                  email_from: str = "", sms_type: str = "Promotional", sms_sender_id: str = "",
                  sender_domains: str = "", job_concurrency: int = JOB_CONCURRENCY,
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
-                 **kwargs: Any) -> None:
+                 timers: str = "stepfunctions", **kwargs: Any) -> None:
         kwargs.setdefault("stack_name", f"{SERVICE_NAME}-{stage}")
         kwargs.setdefault("description", f"Enclave API ({stage})")
         super().__init__(scope, stage, **kwargs)
@@ -333,6 +336,7 @@ class EnclaveStack(cdk.Stack):
         self.state_machine_arn = self.format_arn(
             service="states", resource="stateMachine", resource_name=self.state_machine_name,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self._name_journey_scheduler(timers)
         self.delivery_settings = _delivery_settings(email_from, sms_type, sms_sender_id)
         self.sender_domains = _sender_domains(sender_domains, email_from)
         self.table = self._table()
@@ -359,6 +363,7 @@ class EnclaveStack(cdk.Stack):
             self.journey_step = self.chalice.get_function(JOURNEY_STEP)
             self._journey_permissions()
             self.state_machine = self._journey_timers(log_retention)
+            self._journey_scheduler()
         self._alarms()
         cdk.CfnOutput(self, "TableName", value=self.table.table_name)
         cdk.CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
@@ -603,6 +608,56 @@ class EnclaveStack(cdk.Stack):
         ))
         return machine
 
+    def _name_journey_scheduler(self, timers: str) -> None:
+        """Names (and so ARNs, as plain strings) of the EventBridge Scheduler timers' group
+        and role, fixed in advance like the state machine's: every function's environment
+        carries them without referring to what refers to journey_step."""
+        if timers not in TIMER_ADAPTERS:
+            raise ValueError(f"timers must be one of {TIMER_ADAPTERS}, not {timers!r}")
+        self.timers = timers
+        self.schedule_group_name = f"{self.stack_name}-journey-timers"
+        self.scheduler_role_name = f"{self.stack_name}-journey-scheduler"
+        for name in (self.schedule_group_name, self.scheduler_role_name):
+            if len(name) > 64:
+                raise ValueError(f"name {name!r} is over 64 characters")
+        self.scheduler_role_arn = self.format_arn(
+            service="iam", region="", resource="role", resource_name=self.scheduler_role_name,
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)
+        self.journey_step_arn = self.format_arn(
+            service="lambda", resource="function", resource_name=self.function_names[JOURNEY_STEP],
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+
+    def _journey_scheduler(self) -> None:
+        """The EventBridge Scheduler adapter's resources (deployed with either adapter, so
+        switching ``timers`` leaves the other adapter's pending timers able to fire): a
+        schedule group, the role the scheduler assumes (it may invoke journey_step, nothing
+        else, for schedules of this group only), and the functions' right to create and
+        delete schedules in that group only, passing that role only."""
+        group = scheduler.CfnScheduleGroup(self, "JourneyScheduleGroup", name=self.schedule_group_name)
+        group_arn = self.format_arn(service="scheduler", resource="schedule-group",
+                                    resource_name=self.schedule_group_name,
+                                    arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)
+        role = iam.Role(
+            self, "JourneySchedulerRole", role_name=self.scheduler_role_name,
+            description=f"Enclave {self.stage}: EventBridge Scheduler invokes journey_step for journey timers",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com", conditions={
+                "StringEquals": {"aws:SourceAccount": self.account},
+                "ArnLike": {"aws:SourceArn": group_arn}}))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeJourneyStep", actions=["lambda:InvokeFunction"], resources=[self.journey_step_arn]))
+        role.node.add_dependency(group)
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="ScheduleJourneyTimers",
+            actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+            resources=[self.format_arn(service="scheduler", resource="schedule",
+                                       resource_name=f"{self.schedule_group_name}/*",
+                                       arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME)],
+        ))
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="PassJourneySchedulerRole", actions=["iam:PassRole"], resources=[self.scheduler_role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        ))
+
     # -- the API ------------------------------------------------------------------------
     def _chalice_app(self, cors_origins: str, log_retention: logs.RetentionDays) -> Chalice:
         issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
@@ -639,8 +694,12 @@ class EnclaveStack(cdk.Stack):
                     # journeys: timers are Step Functions executions (the ARN is built
                     # from the fixed name: no reference, no cycle); the delivery settings
                     # come from the context (cdk_app.py). Inert if app.py has no journeys.
-                    "ENCLAVE_TIMERS": "stepfunctions",
+                    "ENCLAVE_TIMERS": self.timers,
                     "ENCLAVE_STATE_MACHINE_ARN": self.state_machine_arn,
+                    # the cheaper adapter (context timers=scheduler): fixed names, no cycle
+                    "ENCLAVE_SCHEDULE_GROUP": self.schedule_group_name,
+                    "ENCLAVE_SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
+                    "ENCLAVE_JOURNEY_STEP_ARN": self.journey_step_arn,
                     **self.delivery_settings,
                 },
             },

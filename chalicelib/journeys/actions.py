@@ -13,7 +13,7 @@ from ..core import clock, observability as obs
 from ..core.signals import Signal
 from ..core.table.transactions import Transaction
 from ..core.tenancy import READ, WRITE, TenantContext
-from . import engine, store, templates
+from . import delivery, engine, store, templates
 
 
 #: A ``create_task`` step ran: the guides capability (wired in app.py) creates the task for the
@@ -174,7 +174,8 @@ def _message(run: Run, step: dict[str, Any], kind: str, channel: str) -> store.M
 def _claim(run: Run, tx: Transaction, item: store.MessageItem) -> None:
     """The message's key is the at-most-once claim (see the module docstring)."""
     if item.status == "queued":
-        store.list_outbox(item, item.created_at)
+        if not delivery.claim_with_step(item, run.now):
+            store.list_outbox(item, item.created_at)
         run.messages.append(item)
     run.writes += 1
     tx.save(f"message:{item.step_id}", item, condition=store.MessageItem.pk.does_not_exist())
@@ -256,13 +257,12 @@ def _render_into(run: Run, item: store.MessageItem, step: dict[str, Any]) -> Non
     member = run.member
     item.to = {"email": member.email, "sms": member.phone}.get(step["channel"])
     if step["channel"] == "webhook":
+        # what the item holds already (ids, time, subject and body) is added at delivery
+        # (``delivery.webhook_payload``): the item stays small (write units go by the KB)
         item.payload = {
-            "id": item.message_id, "type": "journey.message", "created_at": item.created_at,
-            "journey_id": item.journey_id, "enrolment_id": item.enrolment_id, "step_id": item.step_id,
-            "consent": step["consent"],
+            "type": "journey.message", "consent": step["consent"],
             "member": {"id": member.id, "name": member.name, "phone": member.phone, "email": member.email,
                        "channel_ids": dict(member.channel_ids)},
-            "content": {"subject": item.subject, "body": item.body},
             "coupon": (run.enrolment.vars or {}).get("coupon"),
         }
     run.cap.sent = list(run.cap.sent or []) + [item.created_at]

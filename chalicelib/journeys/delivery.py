@@ -13,13 +13,14 @@ one of the tenant's SMS of the day (``sms_daily_cap``); over the cap it is ``blo
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..core import clock, observability as obs
 from ..core.signals import Signal
 from ..core.table.definition import JOURNEY_LIST_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled
 from . import engine, store
-from .channels import Outgoing, channel
+from .channels import Channel, Outgoing, channel
 
 LEASE = timedelta(minutes=2)
 SWEEP_BATCH = 200
@@ -73,11 +74,29 @@ def _close(message: store.MessageItem, status: str, reason: str | None, now: dat
     return _save(message, f"step:{message.step_id}:{'sent' if status == 'sent' else 'failed'}", closed=True)
 
 
-def deliver(message: store.MessageItem) -> str:
-    """One delivery attempt of a queued message (or a stale ``sending`` one); its status after."""
+def claim_with_step(message: store.MessageItem, now: datetime) -> bool:
+    """Claim a new message's first attempt in the step's own transaction (``sending``, a
+    lease, listed in the outbox when the lease ends) where the channel's receiver dedupes
+    (the webhook): the separate claim write is saved, and a process that dies before or
+    during the send leaves what a deliverer dying mid-send leaves (retried after the
+    lease). SES and SNS keep their claim write: a second email must never be risked, and a
+    message never sent must not be failed as ``outcome_unknown``."""
+    if not channel(message.channel).retry_unknown:
+        return False
+    message.status, message.attempts = "sending", 1
+    message.lease_until = clock.iso(now + LEASE)
+    store.list_outbox(message, message.lease_until)
+    return True
+
+
+def deliver(message: store.MessageItem, claimed: bool = False) -> str:
+    """One delivery attempt of a queued message (or a stale ``sending`` one); its status
+    after. ``claimed``: the caller committed this attempt's claim (``claim_with_step``)."""
     now = clock.now()
     if message.status not in ("queued", "sending"):
         return message.status
+    if claimed:
+        return _send(message, channel(message.channel), store.get_settings(message.tenant_id))
     if message.status == "queued" and message.next_attempt_at and message.next_attempt_at > clock.iso(now):
         return "queued"
     sender = channel(message.channel)
@@ -108,9 +127,26 @@ def deliver(message: store.MessageItem) -> str:
         obs.count("JourneySmsBlocked", message.tenant_id)
         _close(message, "blocked", SMS_DAILY_CAP, now)
         return "blocked"
+    return _send(message, sender, settings)
+
+
+def webhook_payload(message: store.MessageItem) -> dict[str, Any]:
+    """The body a webhook receives: a ``journey.message`` item stores only what it does
+    not hold already; its ids, time and content are added here (an item stored whole, as
+    before, keeps its own)."""
+    payload = dict(message.payload or {})
+    if payload.get("type") != "journey.message":
+        return payload
+    return {"id": message.message_id, "created_at": message.created_at, "journey_id": message.journey_id,
+            "enrolment_id": message.enrolment_id, "step_id": message.step_id,
+            "content": {"subject": message.subject, "body": message.body}, **payload}
+
+
+def _send(message: store.MessageItem, sender: Channel, settings: store.SettingsItem) -> str:
+    """The claimed attempt: call the channel and record its answer."""
     outcome = sender.send(Outgoing(
         message_id=message.message_id, tenant_id=message.tenant_id, channel=message.channel, to=message.to,
-        subject=message.subject, body=message.body, payload=dict(message.payload or {}),
+        subject=message.subject, body=message.body, payload=webhook_payload(message),
         webhook_url=settings.webhook_url, webhook_secret=settings.webhook_secret, email_from=settings.email_from))
     now = clock.now()
     message.provider_response = outcome.answer or None

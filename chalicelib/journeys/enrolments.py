@@ -4,17 +4,19 @@ Entering writes, in one transaction, the member's slot for the journey (version-
 it holds the live enrolment id, so two concurrent triggers for one member cannot both
 enter), the enrolment with its first timer intent, and the ``entered`` counter. A first
 step due at once runs right after the commit, in this request or event (no timer for
-"now": one timer execution and one Lambda invocation saved per enrolment); a later one
-gets its timer. Either way the intent is committed first: if the process dies before the
-run or the start, the enrolment sits in the due list with ``timer_started`` false and the
-sweeper starts its timer (the outbox for timers); the run's own transaction claims each
-message, so the step runs its sends exactly once whichever path gets there.
+"now": one timer execution and one Lambda invocation saved per enrolment; the caller
+passes ``runner.run_or_start``); a later one gets its timer. Either way the intent is
+committed first: if the process dies before the run or the start, the enrolment sits in
+the due list with ``timer_started`` false and the sweeper starts its timer (the outbox
+for timers); the run's own transaction claims each message, so the step runs its sends
+exactly once whichever path gets there.
 
 Leaving (a goal, an exit rule, erasure) ends the enrolment and frees the slot in one
 transaction, then cancels the timer; a timer that fires anyway finds nothing live.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,12 +67,15 @@ def start_timer(enrolment: store.EnrolmentItem) -> bool:
 
 def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[str, Any],
           occurrence: str | None = None, first_due: datetime | None = None,
-          trigger_key: str | None = None) -> tuple[str, str | None]:
+          trigger_key: str | None = None,
+          then: Callable[[store.EnrolmentItem], object] = start_timer) -> tuple[str, str | None]:
     """(status, enrolment id): ``enrolled``, ``already_enrolled`` (a live enrolment
     exists), ``not_eligible`` (the re-entry rule, or, for date triggers, this occurrence
     was entered already: a yearly greeting wants ``always``), ``already_triggered`` (this
     ``trigger_key``, a signal's delivery id, enrolled the member before: a redelivery).
-    Entry filters are the caller's (they need a snapshot)."""
+    Entry filters are the caller's (they need a snapshot). ``then`` gets the committed
+    enrolment: starting its timer, or ``runner.run_or_start`` (a first step due now runs
+    here)."""
     definition = journey.definition
 
     def attempt(_: int) -> tuple[str, str | None]:
@@ -121,26 +126,8 @@ def enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: dict[
     except TransactionCancelled:  # this trigger (a signal's delivery id) enrolled the member before
         return "already_triggered", None
     if entered:
-        run_or_start(entered[-1])
+        then(entered[-1])
     return outcome
-
-
-def run_or_start(enrolment: store.EnrolmentItem) -> None:
-    """After the enrolment's commit: run its first step here if it is due now, else start
-    its timer. A run that fails (logged) falls back to the timer; the run is idempotent
-    (seq-checked, message keys claimed), so a timer that fires after it finds nothing to do."""
-    due = parse(enrolment.timer_due)
-    if due is None or due > clock.now():
-        start_timer(enrolment)
-        return
-    from . import runner  # runner builds on this module: imported when a step runs here
-
-    try:
-        runner.on_timer(timer_payload(enrolment))
-    except Exception:  # noqa: BLE001 - the intent is committed: the timer runs the step instead
-        obs.logger.exception("journey first step failed in line; its timer runs it",
-                             extra={"enrolment_id": enrolment.enrolment_id})
-        start_timer(enrolment)
 
 
 def _not_triggered(exc: StaleVersion | TransactionCancelled) -> bool:

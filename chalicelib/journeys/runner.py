@@ -28,7 +28,8 @@ from ..segments import filters
 from ..tiers.rules import parse
 from . import actions, catalog, delivery, engine, store
 from .actions import Run
-from .enrolments import commit_counts, end, start_timer
+from .catalog import ActiveJourney
+from .enrolments import commit_counts, end, start_timer, timer_payload
 from .timers import timer_name
 from .validation import expand_condition
 
@@ -47,8 +48,10 @@ SWEEP_GRACE = timedelta(seconds=int(os.environ.get("ENCLAVE_JOURNEY_SWEEP_GRACE_
 WATCHDOG = timedelta(minutes=15)
 
 
-def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
-    """The ``journey_step`` function: run the enrolment from where its timer says."""
+def on_timer(payload: dict[str, Any], active: ActiveJourney | None = None) -> dict[str, Any]:
+    """The ``journey_step`` function: run the enrolment from where its timer says.
+    ``active``: the journey as the enrolling request saw it (active, from the cached
+    catalog), so a run in line reads no tenant-wide journey item (a sale-day hot key)."""
     tenant_id, member_id = payload["tenant_id"], payload["member_id"]
     enrolment_id, seq = payload["enrolment_id"], int(payload["seq"])
 
@@ -61,13 +64,29 @@ def on_timer(payload: dict[str, Any]) -> dict[str, Any]:
         if due is not None and now < due - EARLY_TOLERANCE:
             _rearm(enrolment, due)
             return {"result": "rearmed", "due_at": enrolment.timer_due}
-        return _advance(enrolment, now)
+        return _advance(enrolment, now, active)
 
     try:
         return retrying(attempt, attempts=MAX_ATTEMPTS, retry_if=_not_sent_yet,
                         conflict=f"enrolment {enrolment_id} kept changing")
     except TransactionCancelled:  # a concurrent run of this step committed first
         return {"result": "already_ran"}
+
+
+def run_or_start(enrolment: store.EnrolmentItem, active: ActiveJourney | None = None) -> None:
+    """After the enrolment's commit: run its first step here if it is due now, else start
+    its timer. A run that fails (logged) falls back to the timer; the run is idempotent
+    (seq-checked, message keys claimed), so a timer that fires after it finds nothing to do."""
+    due = parse(enrolment.timer_due)
+    if due is None or due > clock.now():
+        start_timer(enrolment)
+        return
+    try:
+        on_timer(timer_payload(enrolment), active=active)
+    except Exception:  # noqa: BLE001 - the intent is committed: the timer runs the step instead
+        obs.logger.exception("journey first step failed in line; its timer runs it",
+                             extra={"enrolment_id": enrolment.enrolment_id})
+        start_timer(enrolment)
 
 
 def _not_sent_yet(exc: StaleVersion | TransactionCancelled) -> bool:
@@ -92,24 +111,28 @@ def rearm_now(enrolment: store.EnrolmentItem) -> bool:
     return True
 
 
-def _journey(tenant_id: str, journey_id: str) -> tuple[str, str] | None:
-    """(name, status) of the journey: an active one from the process's catalog (a step that
-    runs inside the enrolling event must not read the tenant's journeys partition on every
-    sale-day order), any other from the table."""
-    for active in catalog.active_journeys(tenant_id):
-        if active.journey_id == journey_id:
-            return active.name, "active"
+def _journey(tenant_id: str, journey_id: str) -> tuple[str, bool] | None:
+    """(name, archived) of the journey: an active one from the process's catalog (timers of a
+    sale day's enrolments fire together too: a step must not read the tenant's journeys
+    partition each time), any other from the table."""
+    for known in catalog.active_journeys(tenant_id):
+        if known.journey_id == journey_id:
+            return known.name, False
     journey = store.get_journey(tenant_id, journey_id)
-    return (journey.name, journey.status) if journey is not None else None
+    return (journey.name, journey.status == "archived") if journey is not None else None
 
 
-def _advance(enrolment: store.EnrolmentItem, now: datetime) -> dict[str, Any]:
+def _advance(enrolment: store.EnrolmentItem, now: datetime, active: ActiveJourney | None = None) -> dict[str, Any]:
     tenant_id, journey_id = enrolment.tenant_id, enrolment.journey_id
-    journey = _journey(tenant_id, journey_id)
+    if active is not None and (active.journey_id, active.version) == (journey_id, int(enrolment.journey_version)):
+        name, gone = active.name, False
+    else:
+        journey = _journey(tenant_id, journey_id)
+        name, gone = (journey[0] if journey else ""), journey is None or journey[1]
     definition = catalog.definition(tenant_id, journey_id, int(enrolment.journey_version))
-    run = Run(enrolment, definition or {}, journey[0] if journey else "", now)
+    run = Run(enrolment, definition or {}, name, now)
     tx = Transaction()
-    if journey is None or journey[1] == "archived" or definition is None:
+    if gone or definition is None:
         return _finish(run, tx, "exited", "journey_archived", None)
     if run.member is None:
         return _finish(run, tx, "exited", "member_gone", None)
@@ -192,7 +215,7 @@ def _finish(run: Run, tx: Transaction, outcome: str, reason: str | None,
         start_timer(enrolment)
     for message in run.messages:
         try:
-            delivery.deliver(message)
+            delivery.deliver(message, claimed=message.status == "sending")
         except Exception:  # noqa: BLE001 - committed and in the outbox: the sweeper delivers it
             obs.logger.exception("journey message delivery failed", extra={"message_id": message.message_id})
     return {"result": outcome, "reason": reason, "steps": run.taken, "resume_at": enrolment.resume_at,

@@ -24,7 +24,7 @@ from ..core import clock, jobs, observability as obs
 from ..core.signals import Delivery
 from ..core.table.definition import MEMBER_LIST_SHARDS
 from ..segments import filters
-from . import catalog, engine, store
+from . import catalog, engine, runner, store
 from .catalog import ActiveJourney
 from .enrolments import convert_after_finish, enrol, leave
 from .validation import expand_condition
@@ -57,7 +57,8 @@ def try_enrol(tenant_id: str, member_id: str, journey: ActiveJourney, trigger: d
               trigger_key: str | None = None) -> tuple[str, str | None]:
     if not _entry_allowed(tenant_id, member_id, journey):
         return "not_eligible", None
-    return enrol(tenant_id, member_id, journey, trigger, occurrence, first_due, trigger_key=trigger_key)
+    return enrol(tenant_id, member_id, journey, trigger, occurrence, first_due, trigger_key=trigger_key,
+                 then=lambda enrolment: runner.run_or_start(enrolment, journey))
 
 
 class TriggerFailed(Exception):

@@ -250,8 +250,8 @@ def test_every_function_runs_as_the_stack_role_which_reaches_the_table(synth: Sy
     assert "APIHandler" in functions
     assert not synth.resources("AWS::Lambda::Function")  # no CDK helper functions either
     role_id = _app_role(synth)
-    # the functions' role, and the journey timers' state machine's
-    assert len(synth.resources("AWS::IAM::Role")) == (2 if synth.journeys else 1)
+    # the functions' role, and the journey timers' state machine's and scheduler's
+    assert len(synth.resources("AWS::IAM::Role")) == (3 if synth.journeys else 1)
     assert "DefaultRole" not in synth.template["Resources"]  # Chalice's generated role
     for name, fn in functions.items():
         assert fn["Properties"]["Role"] == _arn(role_id), name
@@ -295,8 +295,8 @@ def _invoking(synth: Synth) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_the_role_may_invoke_run_job_and_nothing_else(synth: Synth) -> None:
-    # the functions' role invokes run_job; the state machine's, journey_step (below)
-    assert len(_invoking(synth)) == (2 if synth.journeys else 1), _invoking(synth)
+    # the functions' role invokes run_job; the state machine's and the scheduler's, journey_step (below)
+    assert len(_invoking(synth)) == (3 if synth.journeys else 1), _invoking(synth)
     invoking = [st for st in _role_statements(synth, _app_role(synth))
                 if any(a.lower().startswith("lambda:") for a in _as_list(st["Action"]))]
     assert len(invoking) == 1, invoking
@@ -943,3 +943,59 @@ def test_the_stage_and_each_tenant_api_key_are_throttled_by_api_gateway(synth: S
     assert "RestAPIapiStage" in synth.template["Resources"][logical_id]["DependsOn"]
     # a key's limit never exceeds the stage's
     assert KEY_THROTTLE["rate"] <= STAGE_THROTTLE["rate"] and KEY_THROTTLE["burst"] <= STAGE_THROTTLE["burst"]
+
+
+# -- journey timers on EventBridge Scheduler (context timers=scheduler) -------------------------
+SCHEDULE_GROUP = "enclave-dev-journey-timers"
+SCHEDULER_ROLE = "enclave-dev-journey-scheduler"
+
+
+def _account_arn(service: str, resource: str, region: bool = True) -> Any:
+    middle: list[Any] = [f":{service}:", {"Ref": "AWS::Region"}, ":"] if region else [f":{service}::"]
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, *middle, {"Ref": "AWS::AccountId"},
+                              f":{resource}"]]}
+
+
+def test_scheduler_timers_have_a_group_and_a_role_that_invokes_journey_step_only(journeys: Synth) -> None:
+    _, group = journeys.one("AWS::Scheduler::ScheduleGroup")
+    assert group["Properties"]["Name"] == SCHEDULE_GROUP
+    [(role_id, role)] = [(k, r) for k, r in journeys.resources("AWS::IAM::Role").items()
+                         if r["Properties"].get("RoleName") == SCHEDULER_ROLE]
+    trust, = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Action"], trust["Effect"], trust["Principal"]) == (
+        "sts:AssumeRole", "Allow", {"Service": "scheduler.amazonaws.com"})
+    # only for schedules of this account's journey group (confused deputy)
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": _account_arn("scheduler", f"schedule-group/{SCHEDULE_GROUP}")}}
+    statements = _role_statements(journeys, role_id)
+    assert [(st["Effect"], _as_list(st["Action"]), _as_list(st["Resource"])) for st in statements] == [
+        ("Allow", ["lambda:InvokeFunction"], [_account_arn("lambda", "function:enclave-dev-journey_step")])]
+
+
+def test_the_role_creates_and_deletes_schedules_of_its_group_only_passing_the_scheduler_role(
+        journeys: Synth) -> None:
+    statements = _role_statements(journeys, _app_role(journeys))
+    scheduling = [st for st in statements if any(a.startswith("scheduler:") for a in _as_list(st["Action"]))]
+    assert [(st["Effect"], sorted(_as_list(st["Action"])), _as_list(st["Resource"])) for st in scheduling] == [
+        ("Allow", ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
+         [_account_arn("scheduler", f"schedule/{SCHEDULE_GROUP}/*")])]
+    passing = [st for st in statements if "iam:PassRole" in _as_list(st["Action"])]
+    assert [(st["Effect"], _as_list(st["Resource"]), st["Condition"]) for st in passing] == [
+        ("Allow", [_account_arn("iam", f"role/{SCHEDULER_ROLE}", region=False)],
+         {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})]
+    for name, fn in journeys.resources("AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["ENCLAVE_TIMERS"] == "stepfunctions", name  # the default adapter
+        assert env["ENCLAVE_SCHEDULE_GROUP"] == SCHEDULE_GROUP, name
+        assert env["ENCLAVE_SCHEDULER_ROLE_ARN"] == _account_arn("iam", f"role/{SCHEDULER_ROLE}", region=False)
+        assert env["ENCLAVE_JOURNEY_STEP_ARN"] == _account_arn("lambda", "function:enclave-dev-journey_step")
+
+
+def test_the_timers_context_names_a_known_adapter() -> None:
+    import aws_cdk as cdk
+
+    from infra.cdk_app import build
+
+    with pytest.raises(ValueError, match="timers must be one of"):
+        build(cdk.App(context={"stage": "dev", "timers": "cron"}))

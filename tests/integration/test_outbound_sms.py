@@ -42,8 +42,8 @@ def test_an_sms_over_the_daily_cap_is_blocked_and_the_next_day_sends_again(http,
     clock.now = T0
     _cap(http, tenant, 2)
     jid = create_journey(http, tenant, SMS)["id"]
-    _enrol(http, tenant, jid, _members(http, tenant, 3))
     caplog.clear()
+    _enrol(http, tenant, jid, _members(http, tenant, 3))  # the steps run (and send) in the enrolling request
     tick(http)
     assert [(r.levelname, r.tenant_id, r.sms_daily_cap) for r in caplog.records if "SMS blocked" in r.getMessage()] \
         == [("WARNING", tenant.id, 2)]
@@ -68,7 +68,7 @@ def test_the_cap_holds_exactly_under_concurrent_sends(http, tenant, clock, monke
     jid = create_journey(http, tenant, SMS)["id"]
     members = _members(http, tenant, 12)
     with monkeypatch.context() as patched:  # the steps commit; their messages wait in the outbox
-        patched.setattr(delivery, "deliver", lambda message: "queued")
+        patched.setattr(delivery, "deliver", lambda message, **_: "queued")
         _enrol(http, tenant, jid, members)
         tick(http)
     queued = [m for member in members for m in store.member_message_items(tenant.id, member)]

@@ -34,7 +34,7 @@ from .base import Timer, TimerService
 _NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 #: retries of the Lambda invocation (throttling, service faults) and for how long
 RETRY_POLICY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 6 * 3600}
-#: what one timer costs in scheduler invocations (retries of a failed target included in AWS's price)
+#: scheduler invocations billed per timer that fires without a retry of its target
 INVOCATIONS_PER_TIMER = 1
 
 
