@@ -52,8 +52,10 @@ def in_order(tx: Transaction, tenant_id: str, member_id: str, order: dict[str, A
         return  # the member paid for the group already: a second order counts once
     now = clock.now()
     store.stage_paid(tx, entry, order["order_id"], clock.iso(now))
-    if group.status != "open":
-        return  # recorded (the brand refunds it); the group's outcome is decided
+    if group.status != "open" or clock.iso(now) >= group.deadline:
+        # recorded (the brand refunds it): the outcome is decided, or will be by the deadline's
+        # timer (a payment after the deadline never completes a group, however late the timer)
+        return
     completes = int(group.paid) + 1 >= int(group.size)
     store.stage_group_paid(tx, group, completes, clock.iso(now))
     if completes:
