@@ -42,6 +42,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .table import generations
+from .table.transactions import TransactionCancelled
 from .tenancy import READ, authenticate, authenticate_platform_admin
 
 TENANT, PLATFORM_ADMIN, PUBLIC = "tenant", "platform_admin", "public"
@@ -207,6 +208,20 @@ def _is_chalice_error(response: Response) -> bool:
         return True
     content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
     return response.status_code >= 500 and not str(content_type).startswith(PROBLEM_CONTENT_TYPE)
+
+
+def unhandled(exc: Exception, request_id: str | None = None) -> Problem:
+    """What a client gets for an exception no service turned into a Problem: a write that
+    lost only to a concurrent transaction (DynamoDB's TransactionConflict, e.g. two kinds of
+    configuration change bumping the tenant's generations items at once) is a 409 the client
+    may resend; anything else is our bug, a 500."""
+    if isinstance(exc, TransactionCancelled) and exc.conflict and not exc.failed:
+        obs.logger.warning("transaction lost to a concurrent one", extra={"request_id": request_id})
+        return Conflict("A concurrent change to the same data won; send the request again.",
+                        code="concurrent_update")
+    obs.logger.exception("unhandled error")
+    return Problem("Something went wrong on our side.", status=500, code="internal_error",
+                   title="Internal error", request_id=request_id)
 
 
 def problem_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -452,14 +467,8 @@ def _dispatch(spec: RouteSpec, view: Callable[..., Any], wants: set[str], reques
         if problem.status >= 500:
             obs.logger.error("request failed", extra={"code": problem.code})
         return _problem_response(problem, instance or "", {**cors, **problem.headers})
-    except Exception:  # noqa: BLE001 - the one place that turns a bug into a 500
-        obs.logger.exception("unhandled error")
-        return _problem_response(
-            Problem("Something went wrong on our side.", status=500, code="internal_error",
-                    title="Internal error", request_id=request_id),
-            instance or "",
-            cors,
-        )
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a 500
+        return _problem_response(unhandled(exc, request_id), instance or "", cors)
     finally:
         if bound is not None:
             audit.unbind(bound)
