@@ -49,7 +49,8 @@ def test_given_every_capability_imported_then_the_manifest_names_each_job_kinds_
     from chalicelib.core.jobs import runner
 
     lazyroutes.import_all()
-    registered = {kind: handler.__module__ for kind, handler in runner.registered().items()}
+    registered = {kind: handler.__module__ for kind, handler in runner.registered().items()
+                  if handler.__module__.startswith("chalicelib.")}  # not a test's own kinds
     manifest = json.loads(lazyroutes.MANIFEST.read_text())["jobs"]
     assert registered and manifest == registered
 

@@ -270,7 +270,14 @@ def _resumable(tenant_id: str | None, job_id: str, job: store.JobItem) -> store.
     another runner, woken by another finishing child, took it on)."""
     while True:
         try:
-            return job if _resume_after_children(job) else None
+            if not _resume_after_children(job):
+                return None
+            # claim the resumption now: this runner may have loaded the job before another
+            # runner's heartbeat (woken by an earlier child, it saw one still running and
+            # left); failing here on that stale version would leave nobody to resume it
+            job.status = "running"
+            _touch(job)
+            return job
         except StaleVersion:  # a finishing child woke another runner too: look again
             fresh = store.get(tenant_id, job_id)
             if fresh is None or fresh.children is None:
