@@ -17,6 +17,18 @@ from . import lazyroutes
 from .jobs import runner
 
 
+def import_every_module() -> None:
+    """Import every module of chalicelib (not its vendored code): the jobs map must name
+    every registered kind, whichever import path registers it at run time."""
+    import pkgutil
+
+    import chalicelib
+
+    for info in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        if ".vendor" not in info.name:
+            importlib.import_module(info.name)
+
+
 def build_manifest() -> dict[str, Any]:
     """The manifest of every blueprint app.py registers: imports app.py with every blueprint
     registered at once, and records each one's routes and the files that declared them."""
@@ -27,6 +39,7 @@ def build_manifest() -> dict[str, Any]:
         os.environ.pop(lazyroutes.EAGER_ENV, None)
     app: Chalice = app_module.app
     lazyroutes.import_all()
+    import_every_module()  # job kinds registered by modules only a schedule's body imports
     manifest: dict[str, Any] = {}
     for blueprint in lazyroutes.blueprints():
         files = {_relative(blueprint.module)}

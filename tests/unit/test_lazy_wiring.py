@@ -45,10 +45,11 @@ def test_given_a_cold_app_then_its_route_table_is_the_one_importing_every_bluepr
 
 
 def test_given_every_capability_imported_then_the_manifest_names_each_job_kinds_module() -> None:
-    from chalicelib.core import lazyroutes
+    from chalicelib.core import lazyroutes, routemap
     from chalicelib.core.jobs import runner
 
     lazyroutes.import_all()
+    routemap.import_every_module()  # the same modules whatever this process imported before
     registered = {kind: handler.__module__ for kind, handler in runner.registered().items()
                   if handler.__module__.startswith("chalicelib.")}  # not a test's own kinds
     manifest = json.loads(lazyroutes.MANIFEST.read_text())["jobs"]
