@@ -25,6 +25,7 @@ from typing import Any
 import requests
 
 from devstack import dynamodb_local, s3_server
+from chalicelib.core.table.definition import AUDIT_SHARDS, MEMBER_LIST_SHARDS, STANDING_SHARDS
 
 from .api import App
 from .dynamo import BotocoreHooks
@@ -36,9 +37,11 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWri
 AWS_CALL_MS, AWS_TRANSACT_MS = 6.0, 15.0
 #: DynamoDB's per-partition write limit: what a tenant-wide GSI list shard takes per second
 PARTITION_WCU = 1000
-#: rows/s a tenant's hottest shared keys allow: a new member writes one of the 4 members-list
-#: shards (GSI1, LIST_SHARDS), an order one of the 16 standings shards (GSI1), ~1 WCU each
-HOT_KEY_CAP = {"members": 4 * PARTITION_WCU, "orders": 16 * PARTITION_WCU}
+#: rows/s a tenant's hottest shared keys allow: a new member writes one of the 32 members-list
+#: shards (GSI1, MEMBER_LIST_SHARDS) and one of the 16 shards of each audit list (the tighter),
+#: an order one of the 16 standings shards (GSI1), ~1 WCU each
+HOT_KEY_CAP = {"members": min(MEMBER_LIST_SHARDS, AUDIT_SHARDS) * PARTITION_WCU,
+               "orders": STANDING_SHARDS * PARTITION_WCU}
 #: an on-demand table's default write throughput quota (units/s; raised on request)
 TABLE_WCU = 40_000
 
@@ -214,7 +217,8 @@ def print_transfers(f: TransferFigures) -> None:
     print(f"  (table cap: {TABLE_WCU:,} write units/s, an on-demand table's default quota, over the units a row\n"
           "  writes: transactions cost twice, and a new member writes 5 items and their index entries)")
     print(f"\n  Tenant-wide keys a row writes, and the cap they set (a partition takes {PARTITION_WCU:,} WCU/s):\n"
-          "  members: the members list (GSI1 T#<t>#MEMBERS#<0..3>, LIST_SHARDS=4: ~4,000 new members/s), the\n"
-          "  audit time and actor lists (16 shards each), the members counter (32 shards), the birthday list\n"
-          "  of the day (366 keys); orders: the standings list (16 shards), stage/tier/RFM counters (32 shards),\n"
-          "  stage tag lists (32 shards), the outbox (128 shards). No single item is written on every row.")
+          f"  members: the members list (GSI1 T#<t>#MEMBERS#<n>, {MEMBER_LIST_SHARDS} shards), the audit time\n"
+          f"  and actor lists ({AUDIT_SHARDS} shards each: the tighter cap), the members counter (32 shards), the\n"
+          "  birthday list of the day (366 keys); orders: the standings list (16 shards), stage/tier/RFM\n"
+          "  counters (32 shards), stage tag lists (32 shards), the outbox (128 shards). No single item is\n"
+          "  written on every row.")
