@@ -8,7 +8,8 @@ members and 5 million orders at the AWS concurrency configured.
 ``BENCH_TRANSFERS_ROWS`` (default 20,000; the issue's 100,000-row run is ``=100000``) sets
 the members file's rows; the orders file has as many orders (2 per member of the first
 half). 1% of the member rows are bad and must be reported, so the figure includes error
-handling. ``BENCH_TRANSFERS_RANGES`` (default ``1,4,16``) the range counts to run. Each run
+handling. ``BENCH_TRANSFERS_RANGES`` (default ``1,4,16``) the range counts to run,
+``BENCH_TRANSFERS_KINDS`` (default ``members,orders``) the files. Each run
 uses a fresh tenant, so every row is applied (nothing is a re-run).
 """
 from __future__ import annotations
@@ -148,6 +149,7 @@ def run_transfers(chalice_client: Any, admin_token: str, work: Any) -> TransferF
     cfg = settings()  # the app's settings (the runs below set the range size and count)
     rows = int(os.environ.get("BENCH_TRANSFERS_ROWS", "20000"))
     counts = [int(n) for n in os.environ.get("BENCH_TRANSFERS_RANGES", "1,4,16").split(",")]
+    kinds = os.environ.get("BENCH_TRANSFERS_KINDS", "members,orders").split(",")
     files = {"members": _members_file(rows), "orders": _orders_file(rows)}
     saved = {k: os.environ.get(k) for k in ("ENCLAVE_IMPORT_RANGE_BYTES", "ENCLAVE_IMPORT_MAX_RANGES")}
     s3_server.install()
@@ -159,6 +161,8 @@ def run_transfers(chalice_client: Any, admin_token: str, work: Any) -> TransferF
         for ranges in counts:
             api.create_tenant(admin_token)  # a fresh tenant: every row applies
             for kind, fmt_ in (("members", "csv"), ("orders", "jsonl")):
+                if kind not in kinds:
+                    continue
                 progress(f"(m) imports: {rows:,} {kind} ({fmt_}), {ranges} range(s) on {ranges} worker(s)")
                 meter = Meter(boto_client())
                 seconds, done = _import(api, kind, fmt_, files[kind], ranges, meter)
@@ -204,6 +208,8 @@ def print_transfers(f: TransferFigures) -> None:
           f"{f.workers} rows at a time per range:")
     aws = []
     for kind, total in (("members", 1_000_000), ("orders", 5_000_000)):
+        if not any(r.kind == kind for r in f.runs):
+            continue  # BENCH_TRANSFERS_KINDS left it out
         run = max((r for r in f.runs if r.kind == kind), key=lambda r: r.ranges)
         per_range = f.workers * 1000 / _aws_ms_per_row(run)
         units = run.write_units / run.rows
