@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import clock, observability as obs
-from ..core.table.definition import JOURNEY_LIST_SHARDS
+from ..core.table.definition import ENROLMENT_DUE_SHARDS
 from ..core.table.transactions import StaleVersion, Transaction, TransactionCancelled, retrying
 from ..segments import filters
 from ..tiers.rules import parse
@@ -228,7 +228,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     deliver messages due for a (re)try."""
     now = now or clock.now()
     started = rearmed = 0
-    for shard in range(JOURNEY_LIST_SHARDS):
+    for shard in range(ENROLMENT_DUE_SHARDS):
         for enrolment in store.due_enrolments(shard, clock.iso(now - SWEEP_GRACE), 500):
             if enrolment.status != "live" or not enrolment.timer_name:
                 continue

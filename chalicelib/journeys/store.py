@@ -29,7 +29,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from ..core import clock
 from ..core.audit import Entry
 from ..core.table import counters, generations, keys, limits
-from ..core.table.definition import JOURNEY_LIST_SHARDS, LIST_SHARDS
+from ..core.table.definition import ENROLMENT_DUE_SHARDS, JOURNEY_LIST_SHARDS, LIST_SHARDS
 from ..core.table.model import TableItem
 from ..core.table.transactions import (
     StaleVersion,
@@ -404,7 +404,7 @@ def set_timer(enrolment: EnrolmentItem, name: str | None, due: str | None) -> No
     timer service has it (the sweeper starts it otherwise) and while it is pending."""
     enrolment.timer_name, enrolment.timer_due, enrolment.timer_started = name, due, False
     if name and due:
-        enrolment.gsi2pk = due_list(keys.shard_of(enrolment.enrolment_id, JOURNEY_LIST_SHARDS))
+        enrolment.gsi2pk = due_list(keys.shard_of(enrolment.enrolment_id, ENROLMENT_DUE_SHARDS))
         enrolment.gsi2sk = f"{due}#{enrolment.enrolment_id}"
     else:
         enrolment.gsi2pk = enrolment.gsi2sk = None
